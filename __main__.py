@@ -1,0 +1,57 @@
+"""Example stack: a few image metadata records that show the provider's features.
+
+`make up` runs it against the local IMS emulator; point it at Huawei Cloud or Glance with
+stack config (see README "Configuration").
+"""
+
+import pulumi
+
+from providers.ims import ImageMetadata, ImageMetadataArgs
+
+config = pulumi.Config()
+prefix = config.get("namePrefix") or "demo"
+
+ubuntu = ImageMetadata(
+    "ubuntu",
+    name=f"{prefix}-ubuntu-22-base",
+    os_version="Ubuntu 22.04 server 64bit",
+    disk_format="qcow2",
+    container_format="bare",
+    min_disk=40,
+    min_ram=1024,
+    tags=["team=infra", "env=dev"],
+    protected=False,
+    visibility="private",
+)
+
+centos = ImageMetadata(
+    "centos",
+    ImageMetadataArgs(
+        name=f"{prefix}-centos-7.9",
+        os_version="CentOS 7.9 64bit",
+        disk_format="zvhd2",
+        min_disk=20,
+        description="Legacy workloads; retire by 2027",
+        properties={"owner_team": "platform", "cost_center": "cc-1234"},
+        tags=["team=platform"],
+    ),
+)
+
+windows = ImageMetadata(
+    "windows",
+    name=f"{prefix}-windows-2019",
+    os_version="Windows Server 2019 Datacenter 64bit",
+    disk_format="vhd",
+    min_disk=50,
+    min_ram=4096,
+    tags=["team=apps", "os=windows"],
+)
+
+# Default OS version (Other Linux(64 bit)) and default formats, filled in as IMS does.
+minimal = ImageMetadata("minimal", name=f"{prefix}-minimal")
+
+for key, image in {"ubuntu": ubuntu, "centos": centos, "windows": windows, "minimal": minimal}.items():
+    pulumi.export(f"{key}_id", image.id)
+    pulumi.export(f"{key}_status", image.status)
+    pulumi.export(f"{key}_os", pulumi.Output.all(image.os_type, image.platform, image.os_bit).apply(
+        lambda t: {"os_type": t[0], "platform": t[1], "os_bit": t[2]}))

@@ -1,0 +1,1 @@
+"""Pulumi dynamic providers of this project. See :mod:`providers.ims`."""

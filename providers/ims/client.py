@@ -1,0 +1,159 @@
+"""A small client of the OpenStack-native image API of IMS (and of Glance v2).
+
+No Pulumi imports: usable on its own, in tests and benchmarks. Create and update converge
+instead of blindly repeating a request whose outcome is unknown (see the module
+docstring of :mod:`providers.ims.transport`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from .config import ProviderConfig
+from .errors import ApiError, ImsError, NotFound, ServerError, TransportError
+from .schema import CREATE_TOKEN_PROPERTY
+from .transport import Transport, warn
+
+JSON_PATCH = "application/openstack-images-v2.1-json-patch"
+GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})
+
+
+def _uncertain(exc: ImsError) -> bool:
+    """The request may or may not have been applied by the server."""
+    return isinstance(exc, ServerError) or (isinstance(exc, TransportError) and exc.sent)
+
+
+class ImsClient:
+    """Image operations on one endpoint. Thread-safe."""
+
+    def __init__(self, transport: Transport, *, delete_timeout: float = 120.0, poll_interval: float = 0.5) -> None:
+        self.transport = transport
+        self.delete_timeout = delete_timeout
+        self.poll_interval = poll_interval
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> ImsClient:
+        """A client for validated provider settings."""
+        if config.insecure:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            warn(f"TLS certificate verification is disabled for {config.endpoint} (ims:insecure); "
+                 "do not use this against a real cloud")
+        return cls(Transport(config.endpoint, config.credentials, verify=config.verify),
+                   delete_timeout=config.delete_timeout)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get_image(self, image_id: str) -> dict[str, Any] | None:
+        """The image, or ``None`` when it does not exist (404 or a deleted/killed status)."""
+        try:
+            image: dict[str, Any] = self.transport.request(
+                "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}"
+            ).json()
+        except NotFound:
+            return None
+        return None if image.get("status") in GONE_STATUSES else image
+
+    def list_images(self, filters: Sequence[tuple[str, str]] = (), *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """Every image matching ``filters``, following the ``next`` links page by page."""
+        query: list[tuple[str, str]] = [*filters, ("limit", str(limit))]
+        while True:
+            page = self.transport.request("GET", "/v2/images", query=query, operation="list images").json()
+            yield from page.get("images", [])
+            nxt = page.get("next")
+            if not nxt:
+                return
+            query = parse_qsl(urlsplit(nxt).query, keep_blank_values=True)
+
+    def find_by_token(self, name: str, token: str) -> dict[str, Any] | None:
+        """The live image that a create with this token made, if any.
+
+        Filters by the exact name (a documented filter on IMS) and matches the token
+        client-side, so that it works whether or not a server filters by custom properties.
+        """
+        for image in self.list_images([("name", name)]):
+            if image.get(CREATE_TOKEN_PROPERTY) == token and image.get("status") not in GONE_STATUSES:
+                return image
+        return None
+
+    # --- writes -----------------------------------------------------------------------
+
+    def create_image(self, body: Mapping[str, Any], *, attempts: int = 5) -> dict[str, Any]:
+        """``POST /v2/images``, never leaving two images behind.
+
+        When ``body`` carries a create token, an image that an earlier attempt (or an
+        earlier, interrupted run) already made is found and returned instead of posting
+        again. After an uncertain failure (5xx, connection lost after sending) the token is
+        looked up before the POST is repeated. Without a token, uncertain failures raise.
+        """
+        name = str(body.get("name", ""))
+        token = body.get(CREATE_TOKEN_PROPERTY)
+        if token:
+            found = self.find_by_token(name, str(token))
+            if found:
+                return found
+        for attempt in range(1, attempts + 1):
+            try:
+                image: dict[str, Any] = self.transport.request(
+                    "POST", "/v2/images", json_body=dict(body), operation=f"create image {name!r}"
+                ).json()
+                return image
+            except (ServerError, TransportError) as exc:
+                if not token or not _uncertain(exc) or attempt == attempts:
+                    raise
+                found = self.find_by_token(name, str(token))
+                if found:
+                    return found
+                time.sleep(min(8.0, 0.25 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def update_image(self, image_id: str, ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """One ``PATCH`` with a json-patch (v2.1) body; returns the updated image."""
+        image: dict[str, Any] = self.transport.request(
+            "PATCH", f"/v2/images/{quote(image_id, safe='')}", json_body=list(ops), content_type=JSON_PATCH,
+            operation=f"update image {image_id}",
+        ).json()
+        return image
+
+    def add_tag(self, image_id: str, tag: str) -> None:
+        """``PUT /v2/images/{id}/tags/{tag}`` (idempotent)."""
+        self.transport.request("PUT", f"/v2/images/{quote(image_id, safe='')}/tags/{quote(tag, safe='')}",
+                               operation=f"add tag {tag!r} to image {image_id}")
+
+    def remove_tag(self, image_id: str, tag: str) -> None:
+        """``DELETE /v2/images/{id}/tags/{tag}``; a tag that is already gone is fine."""
+        try:
+            self.transport.request("DELETE", f"/v2/images/{quote(image_id, safe='')}/tags/{quote(tag, safe='')}",
+                                   operation=f"remove tag {tag!r} from image {image_id}")
+        except NotFound:
+            pass
+
+    def delete_image(self, image_id: str) -> None:
+        """Delete the image and wait until the server no longer shows it.
+
+        A missing image counts as deleted. IMS may answer 204 for ids it does not know, and
+        deletion may be asynchronous, so success is confirmed with GETs, bounded by
+        ``delete_timeout``.
+        """
+        try:
+            self.transport.request("DELETE", f"/v2/images/{quote(image_id, safe='')}",
+                                   operation=f"delete image {image_id}")
+        except NotFound:
+            return
+        deadline = time.monotonic() + self.delete_timeout
+        delay = min(0.05, self.poll_interval)
+        while self.get_image(image_id) is not None:
+            if time.monotonic() >= deadline:
+                raise ApiError(operation=f"delete image {image_id}", status=204,
+                               message=f"the image still exists {self.delete_timeout:.0f}s after the delete was accepted",
+                               hint="Run `pulumi refresh` later to see whether it went away, or raise ims:deleteTimeout")
+            time.sleep(delay)
+            delay = min(self.poll_interval * 4, delay * 2)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.transport.close()

@@ -1,0 +1,153 @@
+"""Provider configuration: stack config in the ``ims`` namespace, with environment fallbacks.
+
+Read in ``configure()`` and at call time; never stored on the provider instance (that is
+pickled into the state of every resource). Secrets are held in fields that ``repr`` hides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .schema import PROFILES, ServerProfile
+from .transport import Credentials
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: stack config ``ims:<key>`` or environment variable ``env``."""
+
+    key: str
+    env: str
+    doc: str
+    secret: bool = False
+    default: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("server", "HW_IMS_SERVER", "Kind of server: `ims` (Huawei Cloud IMS or the emulator) or `glance`.",
+            default="ims"),
+    Setting("endpoint", "HW_IMS_ENDPOINT", "Base URL; default `https://ims.{region}.myhuaweicloud.com`."),
+    Setting("region", "HW_REGION_NAME", "Region, e.g. `cn-north-4`; builds the default endpoint."),
+    Setting("projectId", "HW_PROJECT_ID", "Project id (sent as `X-Project-Id` with AK/SK)."),
+    Setting("accessKey", "HW_ACCESS_KEY", "Access key (AK) for `SDK-HMAC-SHA256` signing.", secret=True),
+    Setting("secretKey", "HW_SECRET_KEY", "Secret key (SK).", secret=True),
+    Setting("securityToken", "HW_SECURITY_TOKEN", "Security token of temporary AK/SK.", secret=True),
+    Setting("authToken", "HW_AUTH_TOKEN", "IAM (or Keystone) token, sent as `X-Auth-Token`, instead of AK/SK.",
+            secret=True),
+    Setting("caBundle", "HW_CA_BUNDLE", "PEM file of CAs to trust for TLS (default: the system/certifi store)."),
+    Setting("insecure", "HW_INSECURE", "`true` skips TLS verification (prints a warning; never in production).",
+            default="false"),
+    Setting("protectedInPlace", "HW_IMS_PROTECTED_IN_PLACE",
+            "`true` if the endpoint lets PATCH change `protected` (Glance does; IMS documents it does not)."),
+    Setting("deleteTimeout", "HW_IMS_DELETE_TIMEOUT", "Seconds to wait for a deleted image to disappear.",
+            default="120"),
+)
+BY_KEY = {s.key: s for s in SETTINGS}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Validated settings. ``repr`` shows no secret."""
+
+    endpoint: str
+    profile: ServerProfile
+    credentials: Credentials = field(repr=False)
+    verify: bool | str = True
+    insecure: bool = False
+    delete_timeout: float = 120.0
+
+
+def _name(s: Setting) -> str:
+    return f"ims:{s.key} ({s.env})"
+
+
+def _bool(s: Setting, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{_name(s)} must be true or false, not {raw!r}")
+
+
+def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = None) -> ProviderConfig:
+    """Build and validate the configuration.
+
+    ``lookup(key)`` returns the stack config value of ``ims:<key>`` or ``None``; the
+    environment variable is the fallback. Raises :class:`ConfigError` naming the key and
+    the environment variable of the first problem found.
+    """
+    env = os.environ if environ is None else environ
+
+    def get(key: str) -> str:
+        s = BY_KEY[key]
+        value = lookup(key)
+        if value is None or value == "":
+            value = env.get(s.env, "")
+        return str(value if value not in (None, "") else s.default).strip()
+
+    server = get("server").lower()
+    if server not in PROFILES:
+        raise ConfigError(f"{_name(BY_KEY['server'])} must be one of {', '.join(PROFILES)}, not {server!r}")
+    profile = PROFILES[server]
+    pip = get("protectedInPlace")
+    if pip:
+        profile = profile.with_overrides(protected_in_place=_bool(BY_KEY["protectedInPlace"], pip))
+
+    endpoint, region = get("endpoint"), get("region")
+    if not endpoint:
+        if not region:
+            raise ConfigError(
+                f"no endpoint: set {_name(BY_KEY['endpoint'])}, or {_name(BY_KEY['region'])} to use "
+                "https://ims.<region>.myhuaweicloud.com (for the local emulator: `make up` sets it)"
+            )
+        endpoint = f"https://ims.{region}.myhuaweicloud.com"
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{_name(BY_KEY['endpoint'])} must be an http(s) URL like https://ims.cn-north-4.myhuaweicloud.com, not {endpoint!r}")
+
+    ak, sk, sts, token = get("accessKey"), get("secretKey"), get("securityToken"), get("authToken")
+    project = get("projectId")
+    if bool(ak) != bool(sk):
+        have, missing = ("accessKey", "secretKey") if ak else ("secretKey", "accessKey")
+        raise ConfigError(
+            f"{_name(BY_KEY[have])} is set but {_name(BY_KEY[missing])} is not: AK/SK signing needs both"
+        )
+    if ak and token:
+        raise ConfigError(
+            f"both AK/SK ({_name(BY_KEY['accessKey'])}) and {_name(BY_KEY['authToken'])} are set: "
+            "choose one way to authenticate and unset the other"
+        )
+    if sts and not ak:
+        raise ConfigError(f"{_name(BY_KEY['securityToken'])} is only used with temporary AK/SK: set accessKey and secretKey too")
+    if ak and not project:
+        raise ConfigError(f"{_name(BY_KEY['projectId'])} is required with AK/SK (it scopes every request to the project)")
+    if server == "ims" and not (ak or token):
+        raise ConfigError(
+            f"no credentials: set {_name(BY_KEY['accessKey'])} and {_name(BY_KEY['secretKey'])} "
+            f"(as secrets: `pulumi config set --secret ims:secretKey ...`), or {_name(BY_KEY['authToken'])}"
+        )
+
+    insecure = _bool(BY_KEY["insecure"], get("insecure"))
+    ca = get("caBundle")
+    if ca and not os.path.isfile(ca):
+        raise ConfigError(f"{_name(BY_KEY['caBundle'])} names {ca!r}, which is not a readable file")
+    try:
+        delete_timeout = float(get("deleteTimeout"))
+    except ValueError:
+        raise ConfigError(f"{_name(BY_KEY['deleteTimeout'])} must be a number of seconds") from None
+    return ProviderConfig(
+        endpoint=endpoint.rstrip("/"),
+        profile=profile,
+        credentials=Credentials(ak, sk, sts, token, project),
+        verify=False if insecure else (ca or True),
+        insecure=insecure,
+        delete_timeout=delete_timeout,
+    )

@@ -1,0 +1,159 @@
+"""``ImageMetadata``: the resource users declare, and its typed arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass, fields
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from . import schema
+from .provider import ImageMetadataProvider
+
+# pulumi's serialize_provider wraps pickle._Pickler._batch_setitems on every call and never
+# restores it; after ~1,000 resources in one program the wrappers overflow the stack
+# (RecursionError, pulumi/pulumi#17803). Keep the original and restore it per resource.
+_ORIGINAL_BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+
+
+@dataclass
+class ImageMetadataArgs:
+    """Typed inputs of :class:`ImageMetadata`; see the README field table for rules."""
+
+    #: Image name (IMS: 1-128 letters, digits, ``-``, ``.``, ``_``, spaces).
+    name: pulumi.Input[str] | None = None
+    #: OS version from the IMS table; wire name ``__os_version``. Default ``Other Linux(64 bit)``.
+    os_version: pulumi.Input[str] | None = None
+    #: Disk format (IMS: zvhd2 (default), vhd, zvhd, raw, qcow2, iso).
+    disk_format: pulumi.Input[str] | None = None
+    #: Container format (IMS: bare).
+    container_format: pulumi.Input[str] | None = None
+    #: Minimum system disk in GB (IMS: 0-1024).
+    min_disk: pulumi.Input[int] | None = None
+    #: Minimum memory in MB.
+    min_ram: pulumi.Input[int] | None = None
+    #: Tags, ``"key=value"`` on IMS; order does not matter.
+    tags: pulumi.Input[list[str]] | None = None
+    #: A protected image cannot be deleted.
+    protected: pulumi.Input[bool] | None = None
+    #: Visibility; IMS creates only ``private``.
+    visibility: pulumi.Input[str] | None = None
+    #: Description (wire ``__description``), at most 1024 characters.
+    description: pulumi.Input[str] | None = None
+    #: Custom string attributes managed by this resource.
+    properties: pulumi.Input[dict[str, str]] | None = None
+    #: Id of an existing image to adopt instead of creating one.
+    adopt_id: pulumi.Input[str] | None = None
+
+
+def create_token(resource_name: str) -> str:
+    """A stable token for one resource of one stack: finds its image again after a lost response or a crash."""
+    key = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
+    """Image metadata in Huawei Cloud IMS (``POST /v2/images``), or in an OpenStack Glance.
+
+    Example::
+
+        image = ImageMetadata("base", name="ubuntu-22-base", os_version="Ubuntu 22.04 server 64bit",
+                              disk_format="qcow2", min_disk=40, tags=["team=infra"])
+        pulumi.export("image_id", image.id)
+    """
+
+    name: pulumi.Output[str]
+    """Image name."""
+    os_version: pulumi.Output[str]
+    """OS version (``__os_version``) as IMS spells it."""
+    disk_format: pulumi.Output[str]
+    """Disk format."""
+    container_format: pulumi.Output[str]
+    """Container format."""
+    min_disk: pulumi.Output[int]
+    """Minimum system disk, GB."""
+    min_ram: pulumi.Output[int]
+    """Minimum memory, MB."""
+    tags: pulumi.Output[list[str]]
+    """Tags, sorted."""
+    protected: pulumi.Output[bool]
+    """Whether the image is protected from deletion."""
+    visibility: pulumi.Output[str]
+    """Visibility."""
+    description: pulumi.Output[str]
+    """Description."""
+    properties: pulumi.Output[dict[str, str]]
+    """The managed custom attributes as the server has them."""
+    adopt_id: pulumi.Output[str | None]
+    """The adopted image id, if any."""
+    status: pulumi.Output[str]
+    """``queued`` (metadata only) or ``active`` (data uploaded)."""
+    os_type: pulumi.Output[str]
+    """``__os_type`` (``Linux``, ``Windows``, ``Other``); empty on Glance."""
+    platform: pulumi.Output[str]
+    """``__platform`` (e.g. ``Ubuntu``); empty on Glance."""
+    os_bit: pulumi.Output[str]
+    """``__os_bit`` (``32`` or ``64``); empty on Glance."""
+    image_type: pulumi.Output[str]
+    """``__imagetype``."""
+    virtual_env_type: pulumi.Output[str]
+    """``virtual_env_type``."""
+    is_registered: pulumi.Output[str]
+    """``__isregistered``."""
+    image_size: pulumi.Output[str]
+    """``__image_size``."""
+    image_source_type: pulumi.Output[str]
+    """``__image_source_type``."""
+    root_origin: pulumi.Output[str]
+    """``__root_origin``."""
+    owner: pulumi.Output[str]
+    """Owning project id."""
+    created_at: pulumi.Output[str]
+    """Creation time."""
+    updated_at: pulumi.Output[str]
+    """Last update time."""
+    self_link: pulumi.Output[str]
+    """``self``: API path of the image."""
+    file: pulumi.Output[str]
+    """API path of the image file."""
+    schema: pulumi.Output[str]
+    """API path of the schema."""
+    checksum: pulumi.Output[str]
+    """MD5 of the uploaded file."""
+    size: pulumi.Output[int | None]
+    """File size in bytes."""
+    virtual_size: pulumi.Output[int | None]
+    """Virtual size in bytes."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: ImageMetadataArgs | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Declare image metadata.
+
+        Args:
+            resource_name: The Pulumi name of the resource (unique in the stack).
+            args: Typed inputs; keyword arguments of the same names are accepted instead.
+            opts: Resource options.
+        """
+        values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(ImageMetadataArgs)} if args else {}
+        values.update(kwargs)  # unknown keywords reach check(), which names them
+        props: dict[str, Any] = {f.name: None for f in schema.OUTPUTS}
+        props.update({k: v for k, v in values.items() if v is not None})
+        for f in schema.USER_INPUTS:
+            props.setdefault(f.name, None)
+        if not (opts and opts.id):
+            props["create_token"] = create_token(resource_name)
+        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
+        super().__init__(ImageMetadataProvider(), resource_name, props, opts)
+
+    @staticmethod
+    def get(resource_name: str, id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> ImageMetadata:
+        """A read-only reference to an existing image: read on every run, never changed or deleted."""
+        return ImageMetadata(resource_name, None, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id)))

@@ -1,0 +1,257 @@
+"""The one HTTP transport of the provider: session, timeouts, authentication and retries.
+
+Retry rule (see :func:`should_retry`): a request is repeated only when repeating it cannot
+do harm. Idempotent methods (GET, HEAD, PUT, DELETE) are retried on 429, 5xx and connection
+failures. POST and PATCH are retried only when the server certainly did not act on them:
+a 429 from the API gateway, or a connection that was never established. Every other
+failure of a POST/PATCH is raised, and the caller reconciles by reading the server's state
+(see ``client.ImsClient.create_image`` and ``update_image``), so that a retry never creates
+a second image.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import signer
+from .errors import ApiError, TransportError, error_for
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "pulumi-ims-image-metadata/0.1"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How requests are authenticated. Never printed: ``repr`` hides every secret."""
+
+    access_key: str = field(default="", repr=False)
+    secret_key: str = field(default="", repr=False)
+    security_token: str = field(default="", repr=False)
+    auth_token: str = field(default="", repr=False)
+    project_id: str = ""
+
+    @property
+    def mode(self) -> str:
+        """``aksk``, ``token`` or ``none``."""
+        if self.access_key and self.secret_key:
+            return "aksk"
+        return "token" if self.auth_token else "none"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded, jittered exponential backoff that honours ``Retry-After``."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    budget_seconds: float = 180.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after) + rng.uniform(0, self.base_delay)
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return rng.uniform(ceiling / 2, ceiling)  # "equal jitter": never zero, never synchronised
+
+
+def should_retry(method: str, *, status: int | None = None, sent: bool = True) -> bool:
+    """Whether a failed attempt may be repeated as is.
+
+    ``status`` is the HTTP status of the response, or ``None`` when there was none;
+    ``sent`` is False when the connection was never established.
+    """
+    method = method.upper()
+    if status is None:
+        return not sent or method in IDEMPOTENT_METHODS
+    if status == 429:
+        return True  # the gateway refused it before the service saw it
+    return status in RETRY_STATUSES and method in IDEMPOTENT_METHODS
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), or ``None``."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Response:
+    """What the client needs of a response."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def request_id(self) -> str:
+        """The request id the server assigned (``X-Request-Id`` / ``X-Openstack-Request-Id``)."""
+        for name in ("X-Request-Id", "X-Openstack-Request-Id", "X-Compute-Request-Id"):
+            if self.headers.get(name):
+                return str(self.headers[name])
+        return ""
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``None`` when empty)."""
+        return json.loads(self.body) if self.body else None
+
+
+class Transport:
+    """Sends requests to one endpoint with one set of credentials.
+
+    Thread-safe: the provider serves many resources at once from one instance.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Credentials,
+        *,
+        verify: bool | str = True,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        pool_size: int = 64,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._host = urlsplit(self.endpoint).netloc
+        self._credentials = credentials
+        self._timeout = (connect_timeout, read_timeout)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = verify
+        self.session.trust_env = False  # proxies from the environment are not for loopback emulators
+
+    def _headers(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        out = {"Accept": "application/json", "User-Agent": USER_AGENT, **headers}
+        creds = self._credentials
+        if creds.project_id:
+            out["X-Project-Id"] = creds.project_id
+        if creds.mode == "aksk":
+            if creds.security_token:
+                out["X-Security-Token"] = creds.security_token
+            return signer.sign(method, url, out, body, creds.access_key, creds.secret_key)
+        if creds.mode == "token":
+            out["X-Auth-Token"] = creds.auth_token
+        return out
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        query: Sequence[tuple[str, str]] = (),
+        json_body: Any = None,
+        content_type: str = "application/json",
+        ok: Sequence[int] = (200, 201, 202, 204),
+    ) -> Response:
+        """Send one logical request, retrying as :func:`should_retry` allows.
+
+        Raises :class:`ApiError` (a subclass per status/code) or :class:`TransportError`.
+        ``operation`` names the request in error messages ("create image 'x'").
+        """
+        url = self.endpoint + path
+        if query:
+            url += "?" + signer.canonical_query(query)  # the signed query is the sent query
+        body = b"" if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        extra = {"Content-Type": content_type} if body else {}
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            # Sign on every attempt: X-Sdk-Date must be fresh.
+            headers = self._headers(method, url, extra, body)
+            retry_after: float | None = None
+            try:
+                raw = self.session.request(method, url, data=body or None, headers=headers, timeout=self._timeout)
+            except requests.exceptions.ConnectionError as exc:
+                sent = not _never_connected(exc)
+                failure: ApiError | TransportError = TransportError(
+                    f"{operation} failed: {_describe(exc)} ({self.endpoint})", sent=sent
+                )
+                retryable = should_retry(method, sent=sent)
+            except requests.exceptions.Timeout as exc:
+                failure = TransportError(
+                    f"{operation} failed: no response within {self._timeout[1]:.0f}s ({self.endpoint})",
+                    sent=not isinstance(exc, requests.exceptions.ConnectTimeout),
+                )
+                retryable = should_retry(method, sent=failure.sent)
+            else:
+                resp = Response(raw.status_code, raw.content, raw.headers)
+                if raw.status_code in ok:
+                    return resp
+                failure = error_for(operation, raw.status_code, raw.content, resp.request_id)
+                retryable = should_retry(method, status=raw.status_code)
+                retry_after = parse_retry_after(raw.headers.get("Retry-After"))
+            if not retryable or attempt >= self.retry.max_attempts:
+                raise failure
+            with self._rng_lock:
+                delay = self.retry.delay(attempt, retry_after, self._rng)
+            if time.monotonic() - started + delay > self.retry.budget_seconds:
+                raise failure
+            self._sleep(delay)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the TCP/TLS connection was never established (the request cannot have arrived)."""
+    text = repr(exc)
+    return any(
+        marker in text
+        for marker in ("NewConnectionError", "Connection refused", "Name or service not known", "ConnectTimeout")
+    )
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    for marker, words in (
+        ("Connection refused", "connection refused"),
+        ("reset by peer", "connection reset by the server"),
+        ("RemoteDisconnected", "the server closed the connection without a response"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed (set ims:caBundle to the CA that signed it)"),
+        ("Name or service not known", "unknown host"),
+    ):
+        if marker in text:
+            return words
+    return text.split("(Caused by", 1)[-1].strip(" )") if "(Caused by" in text else text
+
+
+
+
+def warn(message: str) -> None:
+    """Print a warning the CLI shows as a diagnostic."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
