@@ -358,7 +358,10 @@ def check_inputs(
     out: dict[str, Any] = {}
     failures: list[Failure] = []
     known = {f.name for f in INPUTS}
-    for key in news:
+    outputs = {f.name for f in OUTPUTS}
+    for key, value in news.items():
+        if key in outputs and value is None:
+            continue  # placeholders the resource class declares so outputs exist as attributes
         if key not in known and not key.startswith("__"):
             allowed = ", ".join(f.name for f in USER_INPUTS)
             failures.append(Failure(key, f"unknown input {key!r}; ImageMetadata accepts: {allowed}"))
