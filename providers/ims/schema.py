@@ -493,7 +493,8 @@ def to_create_body(inputs: Mapping[str, Any], profile: ServerProfile) -> dict[st
             continue
         if f.name == "description" and not value:
             continue
-        body[f.wire] = value
+        # Pulumi numbers reach create() as floats (1024.0); IMS wants JSON integers.
+        body[f.wire] = int(value) if f.type == "int" else value
     body.update(inputs.get("properties") or {})
     if inputs.get("create_token"):
         body[CREATE_TOKEN_PROPERTY] = inputs["create_token"]
