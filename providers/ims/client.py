@@ -7,6 +7,7 @@ docstring of :mod:`providers.ims.transport`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -126,11 +127,9 @@ class ImsClient:
 
     def remove_tag(self, image_id: str, tag: str) -> None:
         """``DELETE /v2/images/{id}/tags/{tag}``; a tag that is already gone is fine."""
-        try:
+        with contextlib.suppress(NotFound):
             self.transport.request("DELETE", f"/v2/images/{quote(image_id, safe='')}/tags/{quote(tag, safe='')}",
                                    operation=f"remove tag {tag!r} from image {image_id}")
-        except NotFound:
-            pass
 
     def delete_image(self, image_id: str) -> None:
         """Delete the image and wait until the server no longer shows it.

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
 
 ALGORITHM = "SDK-HMAC-SHA256"
@@ -101,7 +101,7 @@ def needs_unsigned_payload(content_type: str | None) -> bool:
 
 def format_date(when: datetime | None = None) -> str:
     """``X-Sdk-Date`` value for ``when`` (default: now, UTC)."""
-    return (when or datetime.now(timezone.utc)).strftime(DATE_FORMAT)
+    return (when or datetime.now(UTC)).strftime(DATE_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def sign(
     parts = urlsplit(url)
     out = dict(headers)
     lower = {k.lower(): k for k in out}
-    if needs_unsigned_payload(out.get(lower.get("content-type", ""), None)):
+    if needs_unsigned_payload(out.get(lower.get("content-type", ""))):
         out[HEADER_CONTENT_SHA256] = UNSIGNED_PAYLOAD
     if "x-sdk-date" in lower:
         sdk_date = out[lower["x-sdk-date"]]

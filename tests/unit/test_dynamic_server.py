@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures
-import pickle
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +37,7 @@ def test_sdk_still_creates_its_pool_the_way_we_patch() -> None:
 
     spec = importlib.util.find_spec("pulumi.dynamic.__main__")
     assert spec and spec.origin
-    source = open(spec.origin).read()
+    source = Path(spec.origin).read_text()
     assert "futures.ThreadPoolExecutor(max_workers=4)" in source, "SDK changed: revisit dynamic_server"
     assert "traceback.format_exc()" in source, "SDK changed: revisit dynamic_server"
 

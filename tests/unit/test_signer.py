@@ -6,10 +6,10 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from providers.ims import signer
 
