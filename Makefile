@@ -17,6 +17,8 @@ PYTEST_ARGS ?=
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+# Plugins come from beside the real pulumi binary; .venv/bin only links to them.
+export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 export PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS := true
 export PULUMI_HOME := $(STATE)/pulumi-home
 export PULUMI_BACKEND_URL := file://$(STATE)/backend

@@ -92,6 +92,7 @@ class PulumiProject:
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
             "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
             "PULUMI_PYTHON_CMD": str(VENV / "bin" / "python"),
             "NO_COLOR": "1",
@@ -108,7 +109,7 @@ class PulumiProject:
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> Result:
         """Run ``pulumi ARGS --non-interactive`` in the project directory."""
         argv = [str(PULUMI), *args, "--non-interactive", "--color", "never"]
-        if args and args[0] not in ("stack", "config", "version", "about") or args[:2] == ("stack", "output"):
+        if (args and args[0] not in ("stack", "config", "version", "about")) or args[:2] == ("stack", "output"):
             argv += ["--stack", self.stack]
         proc = subprocess.run(argv, cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=timeout)
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
