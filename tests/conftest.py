@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
+from tests.support.glance import GlanceServer, glance_available
 from tests.support.pulumi_cli import cli_available
 
 
@@ -36,3 +37,22 @@ def pulumi_cli() -> None:
     ok, why = cli_available()
     if not ok:
         pytest.fail(why)
+
+
+@pytest.fixture(scope="session")
+def glance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlanceServer]:
+    """A real OpenStack Glance for the session (installed into the cache on first use).
+
+    Unavailable Glance is a failure, not a skip: CI must run these tests. Set
+    IMS_SKIP_GLANCE=1 to skip them deliberately on a machine without PyPI access.
+    """
+    ok, why = glance_available()
+    if not ok:
+        if "IMS_SKIP_GLANCE" in why:
+            pytest.skip(why)
+        pytest.fail(f"real Glance unavailable: {why}")
+    server = GlanceServer.start(tmp_path_factory.mktemp("glance"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ values the user declared.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -160,7 +161,7 @@ def parse_error_body(body: bytes | str) -> tuple[str, str]:
     try:
         data: Any = json.loads(text)
     except ValueError:
-        return "", " ".join(text.split())[:500]
+        return "", _plain(text)
     candidates = [data]
     if isinstance(data, dict):
         candidates += [v for v in data.values() if isinstance(v, dict)]
@@ -173,8 +174,13 @@ def parse_error_body(body: bytes | str) -> tuple[str, str]:
                 # Glance puts the status line in "code" ("404 Not Found"); it is not an API code.
                 if code[:3].isdigit():
                     code = ""
-                return code, str(item.get(msg_key) or item.get("title") or "")
-    return "", " ".join(text.split())[:500]
+                return code, _plain(str(item.get(msg_key) or item.get("title") or ""))
+    return "", _plain(text)
+
+
+def _plain(text: str) -> str:
+    """One line of text: Glance puts HTML (``<br />``) even in its JSON messages."""
+    return " ".join(re.sub(r"<[^>]*>", " ", text).split())[:500]
 
 
 def error_for(

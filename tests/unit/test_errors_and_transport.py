@@ -23,7 +23,9 @@ pytestmark = pytest.mark.unit
     ('{"code": "404 Not Found", "title": "Not Found", "message": "No image found with ID x"}', "",
      "No image found with ID x", "Glance/WebOb: the status line is not an API code"),
     ("<html><body><h1>403 Forbidden</h1>Image is protected</body></html>", "",
-     "<html><body><h1>403 Forbidden</h1>Image is protected</body></html>", "HTML is kept as text"),
+     "403 Forbidden Image is protected", "HTML is reduced to its text"),
+    (r'{"message": "Image x is protected and cannot be deleted.<br /><br />\n\n\n", "code": "403 Forbidden"}', "",
+     "Image x is protected and cannot be deleted.", "Glance's JSON messages carry HTML line breaks"),
     ("", "", "", "empty body"),
 ])
 def test_parse_error_body(body: str, code: str, message: str, reason: str) -> None:
