@@ -26,7 +26,10 @@ export PULUMI_BACKEND_URL := file://$(STATE)/backend
 export PULUMI_CONFIG_PASSPHRASE ?= ims-demo-passphrase
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help setup up down test lint typecheck emulator emulator-stop glance-up glance-down bench clean
+GLANCE_DIR  := $(ROOT)/.glance
+GLANCE_PORT ?= 8791
+
+.PHONY: help setup up down test lint typecheck emulator emulator-stop glance glance-stop glance-up glance-down bench clean
 
 help:
 	@echo "make up     - run the example stack against the local IMS emulator and print its outputs"
@@ -82,6 +85,25 @@ down: setup
 	  $(MAKE) --no-print-directory emulator && $(PULUMI) destroy --yes --non-interactive --stack $(STACK); fi
 	@$(MAKE) --no-print-directory emulator-stop
 
+# ---- the Glance example on a local OpenStack Glance (no Keystone) ---------------------------
+glance: setup
+	@scripts/glance/serve.sh status $(GLANCE_DIR) >/dev/null 2>&1 || scripts/glance/serve.sh start $(GLANCE_DIR) $(GLANCE_PORT)
+
+glance-stop:
+	@scripts/glance/serve.sh stop $(GLANCE_DIR)
+
+glance-up: glance
+	@mkdir -p $(STATE)/backend $(PULUMI_HOME)
+	@cd examples/glance && { $(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI) stack init $(STACK) --non-interactive; } \
+	  && $(PULUMI) config set ims:server glance --stack $(STACK) \
+	  && $(PULUMI) config set ims:endpoint $$(cat $(GLANCE_DIR)/url) --stack $(STACK) \
+	  && $(PULUMI) up --yes --non-interactive --stack $(STACK) && $(PULUMI) stack output --stack $(STACK)
+
+glance-down: setup
+	@if [ -f $(GLANCE_DIR)/url ] && cd examples/glance && $(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null; then \
+	  $(MAKE) --no-print-directory -C $(ROOT) glance && $(PULUMI) destroy --yes --non-interactive --stack $(STACK); fi
+	@$(MAKE) --no-print-directory glance-stop
+
 # ---- tests ----------------------------------------------------------------------------------
 test: setup
 	@$(PY) -m ruff check providers emulator tests
@@ -94,5 +116,5 @@ lint: setup
 typecheck: setup
 	@$(PY) -m mypy
 
-clean: emulator-stop
-	rm -rf $(STATE) $(EMU_DIR)
+clean: emulator-stop glance-stop
+	rm -rf $(STATE) $(EMU_DIR) $(GLANCE_DIR)
