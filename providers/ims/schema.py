@@ -335,6 +335,17 @@ def is_unknown(value: Any) -> bool:
     return type(value).__name__ == "Unknown" and type(value).__module__.startswith("pulumi")
 
 
+def contains_unknown(value: Any) -> bool:
+    """True if ``value`` is unknown or holds an unknown (``tags=[other.output, "a=b"]`` in preview)."""
+    if is_unknown(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(contains_unknown(v) for v in value.values())
+    return False
+
+
 # --- check ------------------------------------------------------------------------------
 
 
@@ -376,8 +387,8 @@ def check_inputs(
             value = f.default(profile)
             if value is None:
                 continue
-        if is_unknown(value):
-            out[f.name] = value
+        if contains_unknown(value):
+            out[f.name] = value  # validated at `up`, when the value is known
             continue
         problem = f.validate(value, profile) if f.validate else None
         if problem:
@@ -454,7 +465,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfil
     replaces: list[str] = []
     for f in USER_INPUTS:
         old, new = olds.get(f.name), news.get(f.name)
-        if not is_unknown(new) and same_value(f, old, new):
+        if not contains_unknown(new) and same_value(f, old, new):
             continue
         changed.append(f.name)
         if not in_place(f, profile):

@@ -118,6 +118,12 @@ def test_unknown_values_pass_through_untouched() -> None:
     assert inputs["name"] is unknown and inputs["tags"] is unknown and inputs["min_disk"] is unknown
 
 
+def test_nested_unknowns_pass_through() -> None:
+    unknown = Unknown()
+    inputs, failures = check_inputs({}, {"name": "x", "tags": [unknown, "a=b"], "properties": {"k": unknown}}, IMS)
+    assert not failures and inputs["tags"][0] is unknown and inputs["properties"]["k"] is unknown
+
+
 def test_engine_keys_are_kept() -> None:
     inputs, _ = check_inputs({}, {"name": "x", "__provider": "pickled"}, IMS)
     assert inputs["__provider"] == "pickled"
