@@ -1,0 +1,15 @@
+"""Local emulator of the Huawei Cloud IMS OpenStack-native (Glance v2 compatible) image API.
+
+Run it with ``python -m emulator`` (see ``emulator/README.md``). With no ``--identity`` or
+``--token`` option it accepts the demo credentials below; they are public and only meant
+for local development, the provider's README and ``make up``.
+"""
+
+from __future__ import annotations
+
+DEMO_AK = "IMSDEMOACCESSKEY0001"
+DEMO_SK = "ims-demo-secret-key-do-not-use-in-production"
+DEMO_PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
+DEMO_TOKEN = "ims-demo-token"
+
+__all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN"]

@@ -1,0 +1,131 @@
+"""Error responses in the two shapes a Huawei Cloud client meets.
+
+* IMS style, ``{"error": {"code": "IMG.xxxx", "message": "..."}}``: what IMS itself answers
+  (validation, not found, conflicts, protected images).
+* API Gateway style, ``{"error_code": "APIGW.xxxx", "error_msg": "...", "request_id": "..."}``:
+  what the gateway in front of IMS answers before IMS is reached (authentication,
+  throttling, unknown API, oversized body).
+
+Messages of documented codes are the verbatim texts of the IMS error table
+(``shared/docs/ims-api.md`` section 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+
+from aiohttp import web
+
+
+class Style(Enum):
+    """Which body shape an error is rendered in."""
+
+    IMS = "ims"
+    GATEWAY = "gateway"
+
+
+# IMS codes the emulator answers with, and their documented messages.
+BAD_BODY = "IMG.0001"
+NAME_TOO_LONG = "IMG.0002"
+NAME_FORMAT = "IMG.0003"
+DESCRIPTION_TOO_LONG = "IMG.0004"
+EMPTY_BODY = "IMG.0007"
+NAME_EXISTS = "IMG.0009"
+QUOTA_EXCEEDED = "IMG.0015"
+ROLE_INVALID = "IMG.0026"
+IMAGE_NOT_FOUND = "IMG.0027"
+IMAGE_PROTECTED = "IMG.0028"
+ATTRIBUTE_CONFLICT = "IMG.0035"
+DESCRIPTION_FORMAT = "IMG.0054"
+RAM_DISK_INVALID = "IMG.0055"
+OS_VERSION_INVALID = "IMG.0056"
+FORMAT_UNSUPPORTED = "IMG.0072"
+TAG_INVALID = "IMG.0115"
+TAG_QUOTA = "IMG.0116"
+
+MESSAGES: dict[str, str] = {
+    BAD_BODY: "The request message format is invalid.",
+    NAME_TOO_LONG: "The image name contains more than 128 characters.",
+    NAME_FORMAT: "The image name format is invalid.",
+    DESCRIPTION_TOO_LONG: "The description contains more than 1024 characters.",
+    EMPTY_BODY: "The request body is empty.",
+    NAME_EXISTS: "The image name already exists.",
+    QUOTA_EXCEEDED: "The number of private images has reached the maximum allowed.",
+    ROLE_INVALID: (
+        "The role is invalid. You need to apply for the required permissions or pass the real-name authentication."
+    ),
+    IMAGE_NOT_FOUND: "The image ID in the request does not exist.",
+    IMAGE_PROTECTED: "The image in the request is protected.",
+    ATTRIBUTE_CONFLICT: "An attribute conflict occurred during the modification.",
+    DESCRIPTION_FORMAT: "The image description format is invalid.",
+    RAM_DISK_INVALID: "The memory or disk size is invalid.",
+    OS_VERSION_INVALID: "Invalid OS version.",
+    FORMAT_UNSUPPORTED: "The specified image format is not supported.",
+    TAG_INVALID: "The image tag is invalid.",
+    TAG_QUOTA: "The number of image tags exceeds the quota.",
+}
+
+# API Gateway codes (ims-api.md section 5).
+GW_NOT_FOUND = "APIGW.0101"
+GW_UNAUTHORIZED = "APIGW.0301"
+GW_THROTTLED = "APIGW.0308"
+GW_TOO_LARGE = "APIGW.0201"
+
+# Injected 5xx faults carry a code that no real service uses, so a log line shows at once
+# that the failure was made by the emulator.
+FAULT_CODE = "EMU.FAULT"
+
+
+class ApiError(Exception):
+    """An error response: raised anywhere in a handler, rendered by the middleware."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str | None = None,
+        *,
+        style: Style = Style.IMS,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message or MESSAGES.get(code, "")
+        self.style = style
+        self.headers = dict(headers or {})
+        super().__init__(f"{status} {code}: {self.message}")
+
+    def response(self, request_id: str) -> web.Response:
+        """The JSON response; ``request_id`` goes into gateway bodies like the real gateway does."""
+        body: dict[str, object]
+        if self.style is Style.GATEWAY:
+            body = {"error_code": self.code, "error_msg": self.message, "request_id": request_id}
+        else:
+            body = {"error": {"code": self.code, "message": self.message}}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def bad_request(code: str = BAD_BODY, message: str | None = None) -> ApiError:
+    """A 400 IMS error."""
+    return ApiError(400, code, message)
+
+
+def not_found() -> ApiError:
+    """The 404 for an unknown image, or one of another project (never reveal which)."""
+    return ApiError(404, IMAGE_NOT_FOUND)
+
+
+def conflict(message: str) -> ApiError:
+    """A 409 IMS attribute conflict (PATCH on a missing/present attribute, upload twice)."""
+    return ApiError(409, ATTRIBUTE_CONFLICT, message)
+
+
+def forbidden(message: str) -> ApiError:
+    """A 403 for a read-only or non-removable attribute; IMS documents no code, IMG.0001 is used."""
+    return ApiError(403, BAD_BODY, message)
+
+
+def unauthorized(detail: str) -> ApiError:
+    """The gateway's 401 for a bad signature, unknown key or token, stale date."""
+    return ApiError(401, GW_UNAUTHORIZED, f"Incorrect IAM authentication information: {detail}", style=Style.GATEWAY)

@@ -1,0 +1,461 @@
+"""IMS validation rules: building a new image, PATCH, tags and list parameters.
+
+Pure functions over plain dicts; they raise :class:`~emulator.errors.ApiError` and never
+touch the store. Where IMS documents nothing, the rule follows Glance (ims-api.md 2.4).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeGuard
+
+from emulator import errors
+from emulator.errors import ApiError, bad_request, conflict, forbidden
+from emulator.settings import Settings
+from providers.ims.os_versions import DEFAULT_OS_VERSION, lookup
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+#: The request fields of ``POST /v2/images`` and their defaults (ims-api.md 2.1).
+CREATE_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "visibility": "private",
+    "protected": False,
+    "container_format": "bare",
+    "disk_format": "zvhd2",
+    "tags": [],
+    "min_ram": 0,
+    "min_disk": 0,
+    "__os_version": DEFAULT_OS_VERSION,
+}
+
+#: Attributes the server computes; ``__os_version`` is also frozen after create.
+SERVER_PROPERTIES = frozenset(
+    {
+        "__os_version",
+        "__os_type",
+        "__platform",
+        "__os_bit",
+        "__imagetype",
+        "__isregistered",
+        "__image_size",
+        "__image_source_type",
+        "__root_origin",
+    }
+)
+
+#: Attributes no PATCH may touch: IMS lets users change only the name, the description
+#: and custom attributes; the rest (and Glance's read-only list) answer 403.
+READ_ONLY = SERVER_PROPERTIES | {
+    "id",
+    "status",
+    "checksum",
+    "size",
+    "virtual_size",
+    "created_at",
+    "updated_at",
+    "active_at",
+    "file",
+    "self",
+    "schema",
+    "direct_url",
+    "owner",
+    "visibility",
+    "container_format",
+    "disk_format",
+    "min_ram",
+    "min_disk",
+    "tags",
+    "protected",
+    "virtual_env_type",
+}
+
+#: Glance's reserved attributes (403 on create and PATCH).
+RESERVED = frozenset({"location", "locations", "deleted", "deleted_at"})
+
+#: Base attributes that exist on every image, so ``remove`` is refused (Glance).
+BASE = frozenset({"name", "protected"})
+
+DESCRIPTION = "__description"
+DISK_FORMATS = frozenset({"zvhd2", "vhd", "zvhd", "raw", "qcow2", "iso"})
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 255
+MAX_DESCRIPTION = 1024
+MAX_DISK_GB = 1024
+
+NAME_RE = re.compile(r"[A-Za-z0-9._\- ]+")
+PATH_TAG_RE = re.compile(r"[A-Za-z0-9_\-]+")
+
+JSON_PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+JSON_PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+PATCH_TYPES = (JSON_PATCH_V21, JSON_PATCH_V20)
+
+SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at", "updated_at")
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+TIME_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "neq": "!="}
+FILTER_KEY_RE = re.compile(r"[A-Za-z0-9_.:\-]+")
+#: Filters whose stored JSON value is not a string, with the parser of the query value.
+TYPED_FILTERS = {"min_ram": int, "min_disk": int, "size": int, "virtual_size": int, "protected": bool}
+
+
+def now() -> str:
+    """The current UTC time in the IMS wire format (no fractions)."""
+    return datetime.now(UTC).strftime(TIME_FORMAT)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_only(key: str) -> ApiError:
+    return forbidden(f"Attribute '{key}' is read-only.")
+
+
+def check_name(value: object, settings: Settings) -> str:
+    """IMS image-name rules: 1..128 (or 255) of letters, digits, ``-``, ``.``, ``_``, space."""
+    if not isinstance(value, str):
+        raise bad_request(message="Attribute 'name' must be a string.")
+    if len(value) > settings.name_max_length:
+        raise bad_request(
+            errors.NAME_TOO_LONG, f"The image name contains more than {settings.name_max_length} characters."
+        )
+    if not NAME_RE.fullmatch(value) or value != value.strip():
+        raise bad_request(errors.NAME_FORMAT)
+    return value
+
+
+def check_description(value: object) -> str:
+    """``__description``: at most 1024 characters, no carriage return, ``<`` or ``>``."""
+    if not isinstance(value, str):
+        raise bad_request(message="Attribute '__description' must be a string.")
+    if len(value) > MAX_DESCRIPTION:
+        raise bad_request(errors.DESCRIPTION_TOO_LONG)
+    if any(c in value for c in "\r<>"):
+        raise bad_request(errors.DESCRIPTION_FORMAT)
+    return value
+
+
+def check_custom(key: str, value: object) -> str:
+    """Custom attributes are strings, as in the image schema's ``additionalProperties``."""
+    if not key:
+        raise bad_request(message="Attribute names must not be empty.")
+    if not isinstance(value, str):
+        raise bad_request(message=f"Attribute '{key}' must be a string.")
+    return value
+
+
+def _check_body_tag(tag: object) -> str:
+    """A create-body tag: 1..255 characters of the form ``key=value`` with a non-empty key."""
+    if isinstance(tag, str) and len(tag) <= MAX_TAG_LENGTH:
+        key, equals, _ = tag.partition("=")
+        if key and equals:
+            return tag
+    raise bad_request(errors.TAG_INVALID, f"The image tag is invalid: {tag!r} (expected 'key=value').")
+
+
+def _check_tags(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise bad_request(message="Attribute 'tags' must be a list of strings.")
+    tags = list(dict.fromkeys(_check_body_tag(t) for t in value))  # Glance keeps tags as a set
+    if len(tags) > MAX_TAGS:
+        raise bad_request(errors.TAG_QUOTA)
+    return tags
+
+
+def _check_int(key: str, value: object, low: int, high: int | None) -> int:
+    if not _is_int(value):
+        raise bad_request(errors.RAM_DISK_INVALID, f"Attribute '{key}' must be an integer.")
+    if value < low or (high is not None and value > high):
+        raise bad_request(errors.RAM_DISK_INVALID)
+    return value
+
+
+def new_image(body: object, image_id: str, project: str, settings: Settings) -> dict[str, Any]:
+    """Validate a create body and build the full stored image object.
+
+    ``min_disk`` 0 means "not set" (the default); any other value must be 1..1024 GB.
+    Unknown keys are custom attributes and must have string values.
+    """
+    if not isinstance(body, dict):
+        raise bad_request(message="The request body must be a JSON object.")
+    for key in body:
+        if key in RESERVED or (key in READ_ONLY and key not in CREATE_DEFAULTS):
+            raise _read_only(key)
+    fields = {**CREATE_DEFAULTS, **body}
+
+    os_version = fields["__os_version"]
+    if not isinstance(os_version, str):
+        raise bad_request(message="Attribute '__os_version' must be a string.")
+    row = lookup(os_version)
+    if row is None:
+        raise bad_request(errors.OS_VERSION_INVALID)
+    if fields["visibility"] != "private":
+        raise bad_request(message="Only private images can be created: 'visibility' must be 'private'.")
+    name = fields["name"] if "name" not in body else check_name(body["name"], settings)
+    if not isinstance(fields["protected"], bool):
+        raise bad_request(message="Attribute 'protected' must be a boolean.")
+    if fields["container_format"] != "bare":
+        raise bad_request(
+            errors.FORMAT_UNSUPPORTED, "The specified image format is not supported: container_format must be 'bare'."
+        )
+    if fields["disk_format"] not in DISK_FORMATS:
+        raise bad_request(errors.FORMAT_UNSUPPORTED)
+    tags = _check_tags(fields["tags"])
+    min_ram = _check_int("min_ram", fields["min_ram"], 0, None)
+    min_disk = _check_int("min_disk", fields["min_disk"], 0, MAX_DISK_GB)
+
+    custom: dict[str, str] = {}
+    for key, value in body.items():
+        if key == DESCRIPTION:
+            custom[key] = check_description(value)
+        elif key not in CREATE_DEFAULTS:
+            custom[key] = check_custom(key, value)
+
+    stamp = now()
+    return {
+        "id": image_id,
+        "name": name,
+        "status": "queued",
+        "visibility": "private",
+        "protected": fields["protected"],
+        "container_format": "bare",
+        "disk_format": fields["disk_format"],
+        "min_ram": min_ram,
+        "min_disk": min_disk,
+        "tags": tags,
+        "owner": project,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "self": f"/v2/images/{image_id}",
+        "file": f"/v2/images/{image_id}/file",
+        "schema": "/v2/schemas/image",
+        "checksum": None,
+        "size": None,
+        "virtual_size": None,
+        "virtual_env_type": "FusionCompute",
+        "__os_version": row.version,
+        "__os_type": row.os_type,
+        "__platform": row.platform,
+        "__os_bit": row.os_bit,
+        "__imagetype": "private",
+        "__isregistered": "true",
+        "__image_size": "0",
+        "__image_source_type": "uds",
+        "__root_origin": "file",
+        **custom,
+    }
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    """One normalised PATCH operation on a top-level attribute."""
+
+    op: Literal["add", "replace", "remove"]
+    key: str
+    value: Any = _MISSING
+
+
+def _pointer_key(path: object) -> str:
+    """The attribute named by a JSON pointer; only top-level attributes can be patched."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise bad_request(message=f"Invalid JSON pointer: {path!r}.")
+    first, *rest = path[1:].split("/")
+    key = first.replace("~1", "/").replace("~0", "~")
+    if key in RESERVED or key in READ_ONLY:
+        return key  # refused with 403 when applied, whatever the rest of the pointer is
+    if rest or not key:
+        raise bad_request(message=f"Invalid JSON pointer: {path!r}; only top-level attributes can be changed.")
+    return key
+
+
+def parse_patch(content_type: str, body: object) -> list[PatchOp]:
+    """Normalise both JSON-patch dialects (v2.1 ``op``/``path``, v2.0 ``replace: path``)."""
+    if not isinstance(body, list):
+        raise bad_request(message="The PATCH body must be a JSON list of operations.")
+    ops: list[PatchOp] = []
+    for item in body:
+        if not isinstance(item, dict):
+            raise bad_request(message="Each PATCH operation must be a JSON object.")
+        if content_type == JSON_PATCH_V21:
+            op, path = item.get("op"), item.get("path")
+        else:
+            names = [k for k in ("add", "replace", "remove") if k in item]
+            if len(names) != 1:
+                raise bad_request(message="Each operation needs exactly one of 'add', 'replace', 'remove'.")
+            op, path = names[0], item[names[0]]
+        if op not in ("add", "replace", "remove"):
+            raise bad_request(message=f"Unsupported PATCH operation: {op!r}.")
+        if op != "remove" and "value" not in item:
+            raise bad_request(message=f"Operation {op!r} needs a 'value'.")
+        ops.append(PatchOp(op, _pointer_key(path), item.get("value", _MISSING) if op != "remove" else _MISSING))
+    return ops
+
+
+def apply_patch(image: dict[str, Any], content_type: str, ops: Iterable[PatchOp], settings: Settings) -> dict[str, Any]:
+    """Return a patched copy of ``image``; any failing operation fails the whole PATCH.
+
+    In the v2.1 dialect ``add`` of an existing attribute replaces it (IMS doc); in v2.0 it
+    is a 409 (Glance). ``replace``/``remove`` of a missing attribute is a 409.
+    """
+    result = copy.deepcopy(image)
+    for op in ops:
+        key = op.key
+        if key in RESERVED or (key in READ_ONLY and not (key == "protected" and settings.allow_protected_patch)):
+            raise _read_only(key)
+        present = key in result
+        if op.op == "remove":
+            if key in BASE:
+                raise forbidden(f"Property '{key}' may not be removed.")
+            if not present:
+                raise conflict(f"Property '{key}' does not exist.")
+            del result[key]
+            continue
+        if op.op == "replace" and not present:
+            raise conflict(f"Property '{key}' does not exist.")
+        if op.op == "add" and present and content_type == JSON_PATCH_V20:
+            raise conflict(f"Property '{key}' already present.")
+        result[key] = _check_value(key, op.value, settings)
+    return result
+
+
+def _check_value(key: str, value: object, settings: Settings) -> Any:
+    if key == "name":
+        return check_name(value, settings)
+    if key == DESCRIPTION:
+        return check_description(value)
+    if key == "protected":
+        if not isinstance(value, bool):
+            raise bad_request(message="Attribute 'protected' must be a boolean.")
+        return value
+    return check_custom(key, value)
+
+
+def check_path_tag(tag: str, settings: Settings) -> str:
+    """A tag of ``PUT /v2/images/{id}/tags/{tag}``: letters, digits, ``_``, ``-`` only.
+
+    With ``tag_api_allow_equals`` a ``key=value`` tag as in the create body is accepted too.
+    """
+    if len(tag) <= MAX_TAG_LENGTH and PATH_TAG_RE.fullmatch(tag):
+        return tag
+    if settings.tag_api_allow_equals:
+        return _check_body_tag(tag)
+    raise bad_request(errors.TAG_INVALID, "The image tag is invalid: only letters, digits, '_' and '-' are allowed.")
+
+
+@dataclass
+class ListQuery:
+    """A validated ``GET /v2/images`` query."""
+
+    equals: list[tuple[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    times: list[tuple[str, str, str]] = field(default_factory=list)  # (column, SQL operator, time)
+    sort_key: str = "created_at"
+    sort_dir: str = "desc"
+    limit: int = DEFAULT_LIMIT
+    marker: str | None = None
+    #: The caller's parameters except ``marker``/``limit``, repeated in ``first``/``next``.
+    link_params: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _parse_time_filter(key: str, value: str) -> tuple[str, str, str]:
+    op, sep, when = value.partition(":")
+    if not sep or op not in TIME_OPS:
+        raise bad_request(message=f"Invalid {key} filter {value!r}: expected op:time with op in {sorted(TIME_OPS)}.")
+    for fmt in (TIME_FORMAT, "%Y-%m-%d %H:%M:%S"):
+        try:
+            return key, TIME_OPS[op], datetime.strptime(when, fmt).strftime(TIME_FORMAT)
+        except ValueError:
+            continue
+    raise bad_request(message=f"Invalid time in {key} filter: {when!r}.")
+
+
+def _parse_typed(key: str, value: str) -> Any:
+    if TYPED_FILTERS[key] is bool:
+        if value.lower() not in ("true", "false"):
+            raise bad_request(message=f"Invalid {key} filter {value!r}: expected true or false.")
+        return value.lower() == "true"
+    try:
+        return int(value)
+    except ValueError:
+        raise bad_request(message=f"Invalid {key} filter {value!r}: expected an integer.") from None
+
+
+def parse_list_query(pairs: Iterable[tuple[str, str]]) -> ListQuery:
+    """Validate list parameters like Glance (400 on a bad limit, sort key or direction).
+
+    Every parameter that is not a paging/sorting one is an exact-match filter on the
+    attribute of that name, so custom attributes can be looked up too; ``tag`` may repeat.
+    """
+    query = ListQuery()
+    seen_sort: set[str] = set()
+    for key, value in pairs:
+        if key in ("sort_key", "sort_dir"):
+            if key in seen_sort:
+                raise bad_request(message=f"Only one {key} is supported.")
+            seen_sort.add(key)
+        if key == "limit":
+            if not value.isdigit() or int(value) < 1:
+                raise bad_request(message="limit param must be a positive integer.")
+            query.limit = min(int(value), MAX_LIMIT)
+            continue
+        if key == "marker":
+            query.marker = value
+            continue
+        query.link_params.append((key, value))
+        if key == "sort_key":
+            if value not in SORT_KEYS:
+                raise bad_request(message=f"Invalid sort key: {value}. It should be one of {', '.join(SORT_KEYS)}.")
+            query.sort_key = value
+        elif key == "sort_dir":
+            if value not in ("asc", "desc"):
+                raise bad_request(message=f"Invalid sort direction: {value}.")
+            query.sort_dir = value
+        elif key == "tag":
+            query.tags.append(value)
+        elif key in ("created_at", "updated_at"):
+            query.times.append(_parse_time_filter(key, value))
+        elif not FILTER_KEY_RE.fullmatch(key):
+            raise bad_request(message=f"Invalid filter: {key!r}.")
+        elif key in TYPED_FILTERS:
+            query.equals.append((key, _parse_typed(key, value)))
+        else:
+            query.equals.append((key, value))
+    return query
+
+
+def start_upload(image: dict[str, Any]) -> dict[str, Any]:
+    """``queued`` -> ``saving``; any other status is a 409 (Glance: data only once)."""
+    if image["status"] != "queued":
+        raise conflict(f"Image data can only be uploaded to a queued image; this image is {image['status']}.")
+    return {**image, "status": "saving", "updated_at": now()}
+
+
+def finish_upload(image: dict[str, Any], size: int, checksum: str) -> dict[str, Any]:
+    """Record the uploaded data; the image stays ``saving`` until :func:`activate`."""
+    return {
+        **image,
+        "size": size,
+        "virtual_size": size,
+        "checksum": checksum,
+        "__image_size": str(size),
+        "updated_at": now(),
+    }
+
+
+def activate(image: dict[str, Any]) -> dict[str, Any]:
+    """``saving`` -> ``active`` once the (pretended) conversion is done."""
+    stamp = now()
+    return {**image, "status": "active", "active_at": stamp, "updated_at": stamp}
+
+
+def abort_upload(image: dict[str, Any]) -> dict[str, Any]:
+    """Back to ``queued`` after a failed upload, as Glance does, so it can be retried."""
+    return {**image, "status": "queued", "updated_at": now()}

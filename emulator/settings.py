@@ -1,0 +1,73 @@
+"""Behaviour switches for the points the IMS documentation leaves open.
+
+Every default is the strictest documented reading (``shared/docs/ims-api.md``, section
+"Contradictions / gaps"). Each switch is a CLI flag and can be changed at run time with
+``PATCH /_emulator/config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong type or an unsupported value."""
+
+
+@dataclass
+class Settings:
+    """The switches; field names are the JSON keys of ``/_emulator/config``."""
+
+    #: Reject a second image with the same non-empty name in a project (IMG.0009).
+    unique_names: bool = False
+    #: Let PATCH change ``/protected`` (IMS documents only name, description, custom keys).
+    allow_protected_patch: bool = False
+    #: Let the tag path API take ``key=value`` tags (IMS: only letters, digits, ``_``, ``-``).
+    tag_api_allow_equals: bool = False
+    #: Longest image name: 128 (attribute table, IMG.0002) or 255 (create request table).
+    name_max_length: int = 128
+    #: Private images per project before IMG.0015.
+    quota: int = 100
+    #: Status of a DELETE of a protected image: 403 (Glance) or 400 (IMS error table).
+    protected_delete_status: int = 403
+    #: Answer 204 instead of 404 to a DELETE of an unknown image (what real IMS may do).
+    delete_unknown_204: bool = False
+    #: Seconds an uploaded image stays ``saving`` before it turns ``active``.
+    upload_delay: float = 0.2
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Apply ``changes`` after validating all of them (all or nothing)."""
+        candidate = dataclasses.replace(self)
+        known = {f.name for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            if key not in known:
+                raise SettingsError(f"unknown setting {key!r}")
+            setattr(candidate, key, value)
+        candidate.validate()
+        for key in changes:
+            setattr(self, key, getattr(candidate, key))
+
+    def validate(self) -> None:
+        """Raise :class:`SettingsError` when a value is out of its documented choices."""
+        for name in ("unique_names", "allow_protected_patch", "tag_api_allow_equals", "delete_unknown_204"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(f"{name} must be a boolean")
+        if self.name_max_length not in (128, 255) or isinstance(self.name_max_length, bool):
+            raise SettingsError("name_max_length must be 128 or 255")
+        if self.protected_delete_status not in (400, 403) or isinstance(self.protected_delete_status, bool):
+            raise SettingsError("protected_delete_status must be 400 or 403")
+        if not isinstance(self.quota, int) or isinstance(self.quota, bool) or self.quota < 0:
+            raise SettingsError("quota must be a non-negative integer")
+        if (
+            not isinstance(self.upload_delay, int | float)
+            or isinstance(self.upload_delay, bool)
+            or self.upload_delay < 0
+        ):
+            raise SettingsError("upload_delay must be a non-negative number")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return dataclasses.asdict(self)
