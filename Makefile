@@ -13,6 +13,7 @@ EMU_PORT    ?= 8790
 EMU_URL     := http://127.0.0.1:$(EMU_PORT)
 STACK       ?= dev
 PYTEST_ARGS ?=
+LINT_PATHS  := providers emulator tests preview_summary scripts/gen_field_docs.py examples
 
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -106,12 +107,12 @@ glance-down: setup
 
 # ---- tests ----------------------------------------------------------------------------------
 test: setup
-	@$(PY) -m ruff check providers emulator tests
+	@$(PY) -m ruff check $(LINT_PATHS)
 	@$(PY) -m mypy
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	@$(PY) -m ruff check providers emulator tests
+	@$(PY) -m ruff check $(LINT_PATHS)
 
 typecheck: setup
 	@$(PY) -m mypy

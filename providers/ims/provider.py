@@ -30,6 +30,9 @@ from .errors import Conflict, ImsError, NotFound
 
 _lock = threading.Lock()
 _raw_config: dict[str, Any] = {}
+#: Images this process deleted. A replacement deletes first, then creates: when the resource
+#: still declares ``adopt_id`` of the image it just deleted, the new image is created fresh.
+_deleted: set[str] = set()
 _resolved: ProviderConfig | None = None
 _client: ImsClient | None = None
 
@@ -96,7 +99,7 @@ class ImageMetadataProvider(ResourceProvider):
         """Create (or adopt) the image and return every output."""
         cfg, api = _config(), _api()
         desired = _inputs(props)
-        if desired.get("adopt_id"):
+        if desired.get("adopt_id") and desired["adopt_id"] not in _deleted:
             image = _adopt(api, desired, cfg.profile)
         else:
             image = api.create_image(schema.to_create_body(desired, cfg.profile))
@@ -110,9 +113,14 @@ class ImageMetadataProvider(ResourceProvider):
         """Refresh from the server; a missing image reports the resource gone."""
         cfg, api = _config(), _api()
         image = api.get_image(id_)
-        if image is None:
-            return ReadResult("", {})
         previous = _inputs(props)
+        if image is None:
+            if not any(f.name in previous for f in schema.USER_INPUTS):
+                # ImageMetadata.get(): nothing was known about the image, so this is not
+                # "deleted since the last refresh" but a reference to an image that is not there.
+                raise NotFound(operation=f"read image {id_}", status=404, message="no such image in this project",
+                               hint="Check the id passed to ImageMetadata.get and ims:projectId")
+            return ReadResult("", {})
         managed = set((previous.get("properties") or {}).keys())
         inputs = schema.inputs_from_image(image, managed, cfg.profile, previous)
         return ReadResult(id_, schema.outputs_from_image(image, inputs, cfg.profile), inputs)
@@ -127,6 +135,8 @@ class ImageMetadataProvider(ResourceProvider):
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         """Delete and confirm; a missing image is already deleted; a protected one fails clearly."""
         _api().delete_image(id_)
+        with _lock:
+            _deleted.add(id_)
 
 
 def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:

@@ -260,7 +260,8 @@ def _const(value: Any) -> Callable[[ServerProfile], Any]:
 
 FIELDS: tuple[Field, ...] = (
     # inputs: the nine fields of POST /v2/images, then description and custom properties
-    Field("name", "name", "Image name.", "str", input=True, change=Change.UPDATE, required=True,
+    Field("name", "name", "Image name (IMS: 1-128 letters, digits, `-`, `.`, `_` and spaces, no leading or "
+          "trailing space; Glance: 1-255 of any characters).", "str", input=True, change=Change.UPDATE, required=True,
           validate=_v_name, patchable=True),
     Field("os_version", "__os_version", "OS version from the IMS table, e.g. `Ubuntu 22.04 server 64bit`; "
           "IMS derives `os_type`, `platform` and `os_bit` from it.", "str", input=True, change=Change.REPLACE,
@@ -287,7 +288,8 @@ FIELDS: tuple[Field, ...] = (
           "attributes added by others are left alone).", "dict[str, str]", input=True, change=Change.UPDATE,
           default=_const({}), validate=_v_properties),
     Field("adopt_id", None, "Id of an existing image to take over instead of creating one "
-          "(`pulumi import` does not work for dynamic providers). Changing it replaces the resource.",
+          "(`pulumi import` does not work for dynamic providers). Used when the resource is created; "
+          "adding or removing it later changes nothing, changing it to another id replaces the resource.",
           "str", input=True, change=Change.REPLACE, validate=_v_adopt_id),
     Field("create_token", None, "Bookkeeping: identifies the image this resource created (set by the "
           "resource class; stored on the image as `pulumi_create_token`).", "str", input=True),
@@ -467,6 +469,8 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfil
         old, new = olds.get(f.name), news.get(f.name)
         if not contains_unknown(new) and same_value(f, old, new):
             continue
+        if f.name == "adopt_id" and (old is None or new is None):
+            continue  # only matters at creation: adding or dropping it later changes nothing
         changed.append(f.name)
         if not in_place(f, profile):
             replaces.append(f.name)

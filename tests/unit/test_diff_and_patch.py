@@ -30,7 +30,7 @@ CHANGES = [
     ("visibility", "private", None, "replace", "private is the IMS default already"),
     ("tags", ["a=1", "b=2"], "replace", "update", "IMS tag API refuses '='; Glance tag API takes any tag"),
     ("protected", True, "replace", "update", "IMS PATCH refuses /protected; Glance allows it"),
-    ("adopt_id", "0b6e6a3a-aaaa", "replace", "replace", "another image"),
+    ("adopt_id", "0b6e6a3a-aaaa", None, None, "adding adopt_id to an existing resource changes nothing"),
 ]
 
 
@@ -45,6 +45,17 @@ def test_update_or_replace_per_field(field: str, new: Any, ims: str | None, glan
             continue
         assert result.changed == [field], reason
         assert result.replaces == ([field] if expected == "replace" else []), f"{profile.kind}: {reason}"
+
+
+@pytest.mark.parametrize("old,new,replaces,reason", [
+    ("a", "b", ["adopt_id"], "adopting another image replaces"),
+    ("a", None, [], "dropping adopt_id after the adoption changes nothing"),
+    (None, "a", [], "adopt_id only matters at creation"),
+    ("a", "a", [], "unchanged"),
+])
+def test_adopt_id_changes(old: str | None, new: str | None, replaces: list[str], reason: str) -> None:
+    result = plan({**OLD, "adopt_id": old}, {**OLD, "adopt_id": new}, IMS)
+    assert result.replaces == replaces and result.changes == bool(replaces), reason
 
 
 def test_no_change_no_diff() -> None:

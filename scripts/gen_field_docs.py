@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Generate the README's input, output and configuration tables from the code.
+
+Sources: ``providers.ims.schema.FIELDS`` (with the ``IMS`` and ``GLANCE`` server profiles)
+and ``providers.ims.config.SETTINGS``. Each table replaces the text between a pair of
+marker lines in ``README.md``::
+
+    <!-- fields:inputs:start -->   ...   <!-- fields:inputs:end -->
+    <!-- fields:outputs:start -->  ...   <!-- fields:outputs:end -->
+    <!-- config:start -->          ...   <!-- config:end -->
+
+Usage::
+
+    python scripts/gen_field_docs.py            # rewrite README.md
+    python scripts/gen_field_docs.py --check    # exit 1 (and show a diff) when README.md is out of date
+
+Exit status: 0 up to date or written, 1 out of date (``--check``), 2 no README or a marker is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from providers.ims.config import SETTINGS, Setting  # noqa: E402
+from providers.ims.schema import GLANCE, IMS, OUTPUTS, USER_INPUTS, Change, Field, ServerProfile, in_place  # noqa: E402
+
+SECTIONS = ("fields:inputs", "fields:outputs", "config")
+COMMAND = "python scripts/gen_field_docs.py"
+
+
+class MarkerError(ValueError):
+    """A pair of marker lines is missing, duplicated or out of order."""
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (one line, pipes escaped)."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def show_default(value: Any) -> str:
+    """A default value as the user would write it in a program (JSON spelling, in code)."""
+    return f"`{value}`" if isinstance(value, str) and value else f"`{json.dumps(value)}`"
+
+
+def default_text(f: Field, profile: ServerProfile = IMS) -> str:
+    """The default of an input on ``profile``; ``required`` or empty when there is none."""
+    if f.required:
+        return "required"
+    value = None if f.default is None else f.default(profile)
+    return "" if value is None else show_default(value)
+
+
+def change_text(f: Field) -> str:
+    """How a change of the field is applied, per server where that differs."""
+    if f.change is Change.UPDATE:
+        return "update in place"
+    if f.change is Change.REPLACE:
+        return "replace"
+    on = {p.kind: in_place(f, p) for p in (IMS, GLANCE)}
+    word = {True: "in place", False: "replace"}
+    text = f"{word[on['ims']]} on IMS, {word[on['glance']]} on Glance"
+    overridden = IMS.with_overrides(protected_in_place=not IMS.protected_in_place)
+    if in_place(f, overridden) != on["ims"]:
+        text += f" (`ims:protectedInPlace {str(not IMS.protected_in_place).lower()}`: {word[not on['ims']]} on IMS)"
+    return text
+
+
+def inputs_section() -> str:
+    """The table of every input a program declares."""
+    rows = [(f"`{f.name}`", f.type, default_text(f), change_text(f), f.doc) for f in USER_INPUTS]
+    return table(("input", "type", "default (IMS)", "on change", "rule / meaning"), rows)
+
+
+def outputs_section() -> str:
+    """The sentence about echoed inputs and the table of computed outputs."""
+    rows = [(f"`{f.name}`", f"`{f.wire}`" if f.wire else "", f.type,
+             f.doc + (" Empty on Glance." if f.huawei_only else "")) for f in OUTPUTS]
+    intro = ("Every input is also an output, as the server applied it (defaults filled in). "
+             "Computed outputs:")
+    return intro + "\n\n" + table(("output", "wire name", "type", "meaning"), rows)
+
+
+def config_row(s: Setting) -> tuple[str, str, str, str, str]:
+    return (f"`ims:{s.key}`", f"`{s.env}`", "yes" if s.secret else "", f"`{s.default}`" if s.default else "", s.doc)
+
+
+def config_section() -> str:
+    """The table of provider settings: stack config key, environment fallback, secrecy, default."""
+    return table(("key", "environment", "secret", "default", "meaning"), [config_row(s) for s in SETTINGS])
+
+
+def sections() -> dict[str, str]:
+    """Marker name -> generated Markdown."""
+    return {"fields:inputs": inputs_section(), "fields:outputs": outputs_section(), "config": config_section()}
+
+
+def replace_between(text: str, name: str, body: str) -> str:
+    """``text`` with the lines between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` set to ``body``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.strip() == start]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise MarkerError(f"README needs exactly one {start!r} line followed by one {end!r} line "
+                          f"(found {len(starts)} start and {len(ends)} end)")
+    return "".join([*lines[: starts[0] + 1], body.rstrip("\n") + "\n", *lines[ends[0]:]])
+
+
+def render(readme: str) -> str:
+    """The README with every generated section up to date."""
+    for name, body in sections().items():
+        readme = replace_between(readme, name, body)
+    return readme
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 when the README is out of date")
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="default: README.md of the repository")
+    args = parser.parse_args(argv)
+    try:
+        current = args.readme.read_text(encoding="utf-8")
+        wanted = render(current)
+    except (OSError, MarkerError) as exc:
+        print(f"{args.readme}: {exc}", file=sys.stderr)
+        return 2
+    if wanted == current:
+        return 0
+    if args.check:
+        diff = difflib.unified_diff(current.splitlines(keepends=True), wanted.splitlines(keepends=True),
+                                    f"{args.readme} (now)", f"{args.readme} (generated)")
+        sys.stdout.writelines(diff)
+        print(f"\n{args.readme} is out of date with providers/ims/schema.py and config.py: run `{COMMAND}`",
+              file=sys.stderr)
+        return 1
+    args.readme.write_text(wanted, encoding="utf-8")
+    print(f"updated {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The README's generated tables match the code, and every input and output is documented.
+
+``scripts/gen_field_docs.py --check`` compares the tables between the README's marker lines
+with what ``providers.ims.schema.FIELDS`` and ``providers.ims.config.SETTINGS`` say; the
+fix for a failure here is to run ``python scripts/gen_field_docs.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from providers.ims import ImageMetadata, ImageMetadataArgs
+from providers.ims.config import SETTINGS
+from providers.ims.schema import BY_NAME, FIELDS, OUTPUTS, USER_INPUTS
+
+pytestmark = [pytest.mark.unit]
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "gen_field_docs.py"
+README = REPO / "README.md"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_field_docs", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = load_script()
+
+
+def run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_readme_tables_match_the_code() -> None:
+    result = run_script("--check")
+    assert result.returncode == 0, (
+        f"README.md drifted from providers/ims/schema.py / config.py; run `python scripts/gen_field_docs.py`\n"
+        f"{result.stdout[-4000:]}{result.stderr[-2000:]}")
+
+
+def test_check_mode_detects_drift_and_the_writer_repairs_it(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    text = README.read_text()
+    assert "| `min_disk` | int | `0` | replace |" in text
+    readme.write_text(text.replace("| `min_disk` | int | `0` | replace |", "| `min_disk` | int | `5` | update |"))
+    drift = run_script("--check", "--readme", readme)
+    assert drift.returncode == 1
+    assert "-| `min_disk` | int | `5` | update |" in drift.stdout and "gen_field_docs.py" in drift.stderr
+    assert run_script("--readme", readme).returncode == 0
+    assert readme.read_text() == text, "writing restores exactly the generated text, nothing else changes"
+    assert run_script("--check", "--readme", readme).returncode == 0
+
+
+@pytest.mark.parametrize(("mutate", "reason"), [
+    (lambda t: t.replace("<!-- config:end -->\n", ""), "an end marker is missing"),
+    (lambda t: t + "\n<!-- fields:inputs:start -->\n", "a start marker appears twice"),
+    (lambda t: t.replace("<!-- fields:outputs:start -->", "<!-- x -->").replace(
+        "<!-- fields:outputs:end -->", "<!-- fields:outputs:start -->").replace("<!-- x -->",
+                                                                              "<!-- fields:outputs:end -->"),
+     "end before start"),
+])
+def test_marker_problems_exit_2(tmp_path: Path, mutate: Callable[[str], str], reason: str) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(mutate(README.read_text()))
+    result = run_script("--check", "--readme", readme)
+    assert (result.returncode, result.stdout) == (2, ""), reason
+    assert "README needs exactly one" in result.stderr, reason
+
+
+def test_text_outside_the_markers_is_kept() -> None:
+    text = "intro\n<!-- config:start -->\nold\n<!-- config:end -->\noutro | with pipe\n"
+    assert gen.replace_between(text, "config", "new\n") == (
+        "intro\n<!-- config:start -->\nnew\n<!-- config:end -->\noutro | with pipe\n")
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    ("name", "update in place"),
+    ("disk_format", "replace"),
+    ("tags", "replace on IMS, in place on Glance"),
+    ("protected", "replace on IMS, in place on Glance (`ims:protectedInPlace true`: in place on IMS)"),
+])
+def test_change_column(field: str, expected: str) -> None:
+    assert gen.change_text(BY_NAME[field]) == expected
+
+
+def test_cells_escape_pipes_and_newlines() -> None:
+    assert gen.cell("a | b\n  c") == "a \\| b c"
+
+
+def test_every_row_is_generated() -> None:
+    inputs, outputs, config = gen.inputs_section(), gen.outputs_section(), gen.config_section()
+    assert all(f"| `{f.name}` |" in inputs for f in USER_INPUTS)
+    assert "create_token" not in inputs, "bookkeeping set by the resource class is not a user input"
+    assert all(f"| `{f.name}` | `{f.wire}` |" in outputs for f in OUTPUTS)
+    assert all(f"| `ims:{s.key}` | `{s.env}` |" in config for s in SETTINGS)
+
+
+# --- every input and output is documented ----------------------------------------------------
+
+
+def test_every_field_and_setting_has_a_doc() -> None:
+    for f in FIELDS:
+        assert f.doc.strip().endswith((".", ")")), f"schema field {f.name!r} needs a doc sentence"
+    for s in SETTINGS:
+        assert s.doc.strip(), f"setting {s.key!r} needs a doc"
+
+
+def _class(tree: ast.Module, name: str) -> ast.ClassDef:
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def test_resource_class_documents_every_input_and_output() -> None:
+    """ImageMetadataArgs has a ``#:`` comment per input; ImageMetadata a docstring per output attribute."""
+    source = (REPO / "providers" / "ims" / "resource.py").read_text()
+    tree, lines = ast.parse(source), source.splitlines()
+
+    args = _class(tree, "ImageMetadataArgs")
+    arg_fields = [n for n in args.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+    assert {f.name for f in dataclasses.fields(ImageMetadataArgs)} == {f.name for f in USER_INPUTS}
+    for node in arg_fields:
+        assert isinstance(node.target, ast.Name)
+        assert lines[node.lineno - 2].strip().startswith("#:"), f"ImageMetadataArgs.{node.target.id} needs a #: doc"
+
+    resource = _class(tree, "ImageMetadata")
+    body = resource.body
+    documented = {}
+    for i, node in enumerate(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            nxt = body[i + 1] if i + 1 < len(body) else None
+            doc = nxt.value.value if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) else None
+            documented[node.target.id] = doc
+    expected = {f.name for f in USER_INPUTS} | {f.name for f in OUTPUTS}
+    assert set(documented) == expected, "ImageMetadata's output attributes are exactly the schema's fields"
+    assert not [n for n, doc in documented.items() if not (isinstance(doc, str) and doc.strip())]
+    assert ImageMetadata.__doc__ and ImageMetadata.get.__doc__
