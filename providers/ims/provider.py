@@ -25,7 +25,7 @@ from pulumi.dynamic import (
 
 from . import schema
 from .client import ImsClient, _uncertain
-from .config import ProviderConfig, resolve
+from .config import SETTINGS, ProviderConfig, resolve
 from .errors import Conflict, ImsError, NotFound
 
 _lock = threading.Lock()
@@ -55,8 +55,11 @@ def _api() -> ImsClient:
         return _client
 
 
-def reset_for_tests(raw: Mapping[str, Any] | None = None) -> None:
-    """Forget the configuration and client (tests run several configurations in one process)."""
+def use_config(raw: Mapping[str, Any] | None = None) -> None:
+    """Replace this process's raw ``ims:*`` settings (keys without the namespace) and drop the client.
+
+    Called by ``configure()``; tests call it to run several configurations in one process.
+    """
     global _resolved, _client
     with _lock:
         _raw_config.clear()
@@ -77,12 +80,11 @@ class ImageMetadataProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         """Keep the ``ims:*`` stack config for this process; validated on first use."""
         raw = {}
-        for setting in ("server", "endpoint", "region", "projectId", "accessKey", "secretKey", "securityToken",
-                        "authToken", "caBundle", "insecure", "protectedInPlace", "deleteTimeout"):
-            value = req.config.get(f"ims:{setting}")
+        for setting in SETTINGS:
+            value = req.config.get(f"ims:{setting.key}")
             if value is not None:
-                raw[setting] = value
-        reset_for_tests(raw)
+                raw[setting.key] = value
+        use_config(raw)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and fill defaults offline; unknown values pass through."""

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.contract
 @pytest.fixture
 def prov(emu: Emulator) -> Iterator[ImageMetadataProvider]:
     config, secrets = ims_config(emu.url)
-    provider_module.reset_for_tests({k.removeprefix("ims:"): v for k, v in {**config, **secrets}.items()})
+    provider_module.use_config({k.removeprefix("ims:"): v for k, v in {**config, **secrets}.items()})
     yield ImageMetadataProvider()
-    provider_module.reset_for_tests()
+    provider_module.use_config()
 
 
 def checked(p: ImageMetadataProvider, **news: Any) -> dict[str, Any]:
@@ -101,9 +101,9 @@ def test_protected_delete_fails_and_keeps_the_image(prov: ImageMetadataProvider,
 def test_missing_configuration_fails_check(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HW_ACCESS_KEY", "HW_SECRET_KEY", "HW_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    provider_module.reset_for_tests({"endpoint": emu.url})
+    provider_module.use_config({"endpoint": emu.url})
     try:
         with pytest.raises(ConfigError, match=r"ims:accessKey \(HW_ACCESS_KEY\)"):
             ImageMetadataProvider().check({}, {"name": "x"})
     finally:
-        provider_module.reset_for_tests()
+        provider_module.use_config()
