@@ -108,6 +108,9 @@ class Authenticator:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise ApiError(413, GW_TOO_LARGE, "Request entity too large.", style=Style.GATEWAY) from None
+        except ConnectionResetError:
+            # The client went away mid-body: nobody to answer, and nothing worth a traceback in the log.
+            raise web.HTTPBadRequest(text="connection lost") from None
         request[BODY_KEY] = body
         url = request.rel_url
         pairs = [p.partition("=") for p in url.raw_query_string.split("&") if p]

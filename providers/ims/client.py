@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from .config import ProviderConfig
 from .errors import ApiError, ImsError, NotFound, ServerError, TransportError
 from .schema import CREATE_TOKEN_PROPERTY
-from .transport import Transport, warn
+from .transport import Transport, warn_insecure
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})
@@ -42,8 +42,7 @@ class ImsClient:
             import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            warn(f"TLS certificate verification is disabled for {config.endpoint} (ims:insecure); "
-                 "do not use this against a real cloud")
+            warn_insecure(config.endpoint)
         return cls(Transport(config.endpoint, config.credentials, verify=config.verify),
                    delete_timeout=config.delete_timeout)
 
@@ -59,11 +58,12 @@ class ImsClient:
             return None
         return None if image.get("status") in GONE_STATUSES else image
 
-    def list_images(self, filters: Sequence[tuple[str, str]] = (), *, limit: int = 100) -> Iterator[dict[str, Any]]:
+    def list_images(self, filters: Sequence[tuple[str, str]] = (), *, limit: int = 100,
+                    operation: str = "list images") -> Iterator[dict[str, Any]]:
         """Every image matching ``filters``, following the ``next`` links page by page."""
         query: list[tuple[str, str]] = [*filters, ("limit", str(limit))]
         while True:
-            page = self.transport.request("GET", "/v2/images", query=query, operation="list images").json()
+            page = self.transport.request("GET", "/v2/images", query=query, operation=operation).json()
             yield from page.get("images", [])
             nxt = page.get("next")
             if not nxt:
@@ -76,21 +76,25 @@ class ImsClient:
         Filters by the exact name (a documented filter on IMS) and matches the token
         client-side, so that it works whether or not a server filters by custom properties.
         """
-        for image in self.list_images([("name", name)]):
+        operation = f"create image {name!r}: look-up by create token"
+        for image in self.list_images([("name", name)], operation=operation):
             if image.get(CREATE_TOKEN_PROPERTY) == token and image.get("status") not in GONE_STATUSES:
                 return image
         return None
 
     # --- writes -----------------------------------------------------------------------
 
-    def create_image(self, body: Mapping[str, Any], *, attempts: int = 5) -> dict[str, Any]:
+    def create_image(self, body: Mapping[str, Any], *, attempts: int | None = None) -> dict[str, Any]:
         """``POST /v2/images``, never leaving two images behind.
 
         When ``body`` carries a create token, an image that an earlier attempt (or an
         earlier, interrupted run) already made is found and returned instead of posting
         again. After an uncertain failure (5xx, connection lost after sending) the token is
-        looked up before the POST is repeated. Without a token, uncertain failures raise.
+        looked up before the POST is repeated, with the transport's jittered backoff, up to
+        ``attempts`` POSTs (default: the transport's ``max_attempts``, as for idempotent
+        requests). Without a token, uncertain failures raise.
         """
+        attempts = attempts or self.transport.retry.max_attempts
         name = str(body.get("name", ""))
         token = body.get(CREATE_TOKEN_PROPERTY)
         if token:
@@ -109,7 +113,7 @@ class ImsClient:
                 found = self.find_by_token(name, str(token))
                 if found:
                     return found
-                time.sleep(min(8.0, 0.25 * 2**attempt))
+                self.transport.pause(attempt)
         raise AssertionError("unreachable")
 
     def update_image(self, image_id: str, ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -143,6 +147,12 @@ class ImsClient:
                                    operation=f"delete image {image_id}")
         except NotFound:
             return
+        except ApiError:
+            # A retried DELETE can be refused because the first attempt did delete the image
+            # (Glance: 500 "database is locked", then 400 "deleted to deleted is not allowed").
+            if self.get_image(image_id) is None:
+                return
+            raise
         deadline = time.monotonic() + self.delete_timeout
         delay = min(0.05, self.poll_interval)
         while self.get_image(image_id) is not None:

@@ -130,7 +130,11 @@ class NameConflict(BadRequest):
 class ImageProtected(ApiError):
     """The image is protected and cannot be deleted (IMG.0028, or Glance's 403)."""
 
-    hint = "Set protected=False on the resource and run `pulumi up` first, then destroy or replace it"
+    hint = (
+        "Remove the protection first: set protected=False and run `pulumi up` where the endpoint lets PATCH "
+        "change it (Glance, or IMS with ims:protectedInPlace true); otherwise unprotect the image outside "
+        "Pulumi, set protected=False and run `pulumi refresh`; then destroy or replace it"
+    )
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

@@ -27,6 +27,7 @@ from . import schema
 from .client import ImsClient, _uncertain
 from .config import SETTINGS, ProviderConfig, resolve
 from .errors import Conflict, ImsError, NotFound
+from .transport import warn_insecure
 
 _lock = threading.Lock()
 _raw_config: dict[str, Any] = {}
@@ -43,6 +44,8 @@ def _config() -> ProviderConfig:
     with _lock:
         if _resolved is None:
             _resolved = resolve(lambda key: _raw_config.get(key))
+            if _resolved.insecure:
+                warn_insecure(_resolved.endpoint)  # at preview too, not only when a client is made
         return _resolved
 
 

@@ -7,12 +7,16 @@ a 429 from the API gateway, or a connection that was never established. Every ot
 failure of a POST/PATCH is raised, and the caller reconciles by reading the server's state
 (see ``client.ImsClient.create_image`` and ``update_image``), so that a retry never creates
 a second image.
+
+A TLS failure (untrusted certificate, wrong host name, handshake error) is never retried:
+repeating it cannot succeed, and the message says which setting fixes it.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -195,15 +199,17 @@ class Transport:
             retry_after: float | None = None
             try:
                 raw = self.session.request(method, url, data=body or None, headers=headers, timeout=self._timeout)
+            except requests.exceptions.SSLError as exc:
+                # Permanent, and nothing was sent: the handshake failed before the request.
+                reason, hint = _describe_tls(exc)
+                raise TransportError(f"{operation} failed: {reason} ({self.endpoint}). {hint}", sent=False) from exc
             except requests.exceptions.ConnectionError as exc:
                 sent = not _never_connected(exc)
-                failure: ApiError | TransportError = TransportError(
-                    f"{operation} failed: {_describe(exc)} ({self.endpoint})", sent=sent
-                )
+                failure: ApiError | TransportError = TransportError(_describe(exc), sent=sent)
                 retryable = should_retry(method, sent=sent)
             except requests.exceptions.Timeout as exc:
                 failure = TransportError(
-                    f"{operation} failed: no response within {self._timeout[1]:.0f}s ({self.endpoint})",
+                    f"no response within {self._timeout[1]:.0f}s",
                     sent=not isinstance(exc, requests.exceptions.ConnectTimeout),
                 )
                 retryable = should_retry(method, sent=failure.sent)
@@ -214,13 +220,30 @@ class Transport:
                 failure = error_for(operation, raw.status_code, raw.content, resp.request_id)
                 retryable = should_retry(method, status=raw.status_code)
                 retry_after = parse_retry_after(raw.headers.get("Retry-After"))
-            if not retryable or attempt >= self.retry.max_attempts:
-                raise failure
-            with self._rng_lock:
-                delay = self.retry.delay(attempt, retry_after, self._rng)
-            if time.monotonic() - started + delay > self.retry.budget_seconds:
+            delay = self.backoff(attempt, retry_after) if retryable else 0.0
+            if (not retryable or attempt >= self.retry.max_attempts
+                    or time.monotonic() - started + delay > self.retry.budget_seconds):
+                if isinstance(failure, TransportError):
+                    failure = self._unreachable(operation, str(failure), failure.sent, attempt)
                 raise failure
             self._sleep(delay)
+
+    def _unreachable(self, operation: str, reason: str, sent: bool, attempts: int) -> TransportError:
+        """The final error of a request that got no HTTP response: what, where, how often, what to do."""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return TransportError(
+            f"{operation} failed{tries}: {reason} ({self.endpoint}). Check that ims:endpoint is right and "
+            "reachable from this machine, then run the command again (safe: an image whose create reached the "
+            "server is found by its create token, not made twice)", sent=sent)
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (jittered; ``Retry-After`` wins)."""
+        with self._rng_lock:
+            return self.retry.delay(attempt, retry_after, self._rng)
+
+    def pause(self, attempt: int) -> None:
+        """Wait the backoff of ``attempt`` (for callers that repeat a whole operation)."""
+        self._sleep(self.backoff(attempt))
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -242,7 +265,6 @@ def _describe(exc: Exception) -> str:
         ("Connection refused", "connection refused"),
         ("reset by peer", "connection reset by the server"),
         ("RemoteDisconnected", "the server closed the connection without a response"),
-        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed (set ims:caBundle to the CA that signed it)"),
         ("Name or service not known", "unknown host"),
     ):
         if marker in text:
@@ -250,8 +272,34 @@ def _describe(exc: Exception) -> str:
     return text.split("(Caused by", 1)[-1].strip(" )") if "(Caused by" in text else text
 
 
+def _describe_tls(exc: requests.exceptions.SSLError) -> tuple[str, str]:
+    """What went wrong in the TLS handshake, and which setting fixes it."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        found = re.search(r"certificate verify failed: ([^()]+?)\s*\(_ssl", text)
+        why = f": {found.group(1).strip()}" if found else ""
+        return (f"TLS certificate verification failed{why}",
+                "Set ims:caBundle (HW_CA_BUNDLE) to a PEM file with the CA that signed the server's certificate "
+                "(ims:insecure true skips verification: for test endpoints only)")
+    found = re.search(r"SSLError\(.*?\] ([^()]+?)\s*\(_ssl", text)
+    why = found.group(1).strip() if found else text.split("(Caused by", 1)[-1].strip(" )")
+    return f"TLS handshake failed: {why}", "Check that ims:endpoint has the right scheme (https or http) and port"
 
 
 def warn(message: str) -> None:
     """Print a warning the CLI shows as a diagnostic."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+_insecure_warned: set[str] = set()
+_insecure_lock = threading.Lock()
+
+
+def warn_insecure(endpoint: str) -> None:
+    """Warn that TLS verification is off for ``endpoint`` (``ims:insecure``), once per process."""
+    with _insecure_lock:
+        if endpoint in _insecure_warned:
+            return
+        _insecure_warned.add(endpoint)
+    warn(f"TLS certificate verification is disabled for {endpoint} (ims:insecure); "
+         "do not use this against a real cloud")

@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 NAMES = ("multi-image", "consumer", "glance")
 JSON = {"Accept": "application/json"}
-SERIAL = ("--parallel", "1")
 
 
 def example_project(tmp: Path, name: str, *, config: dict[str, str] | None = None,
@@ -137,11 +136,10 @@ def test_multi_image_and_consumer(tmp_path: Path, emu: Emulator, pulumi_cli: Non
 def test_glance_example(tmp_path: Path, glance: GlanceServer, pulumi_cli: None) -> None:
     prefix = f"ex-{uuid.uuid4().hex[:8]}"  # the Glance is shared by the session
     project = example_project(tmp_path, "glance", config={"ims:endpoint": glance.url, "glance:namePrefix": prefix})
-    # One operation at a time: the test Glance keeps its database in SQLite, where concurrent
-    # DELETEs fail with 500 "database is locked" after marking the image deleted, and the
-    # provider's retried DELETE then gets 400 "status transition from deleted to deleted"
-    # (reported to the provider owner; remove SERIAL once ImsClient.delete_image treats that as done).
-    project.up(*SERIAL)
+    # Runs at the default parallelism on purpose: the test Glance keeps its database in SQLite,
+    # where concurrent DELETEs can fail with 500 "database is locked" after marking the image
+    # deleted; the provider's retried DELETE then gets 400, which delete_image must treat as done.
+    project.up()
     out = project.outputs()
 
     def image(image_id: str) -> dict[str, Any] | None:
@@ -163,11 +161,11 @@ def test_glance_example(tmp_path: Path, glance: GlanceServer, pulumi_cli: None) 
     # on Glance a tag change is applied in place: same id
     main = project.dir / "__main__.py"
     main.write_text(main.read_text().replace('tags=["test", "tiny"]', 'tags=["test", "small"]'))
-    project.up(*SERIAL)
+    project.up()
     assert project.outputs()["cirros_id"] == out["cirros_id"]
     cirros = image(out["cirros_id"])
     assert cirros is not None and sorted(cirros["tags"]) == ["small", "test"]
     project.preview("--expect-no-changes")
 
-    project.destroy(*SERIAL)
+    project.destroy()
     assert image(out["cirros_id"]) is None and image(out["appliance_id"]) is None

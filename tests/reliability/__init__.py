@@ -1,0 +1,1 @@
+"""Reliability and security of the provider (issue 6): faults, crashes, refusals, bad input, secrets, TLS."""
