@@ -13,7 +13,7 @@ EMU_PORT    ?= 8790
 EMU_URL     := http://127.0.0.1:$(EMU_PORT)
 STACK       ?= dev
 PYTEST_ARGS ?=
-LINT_PATHS  := providers emulator tests preview_summary scripts/gen_field_docs.py examples
+LINT_PATHS  := providers emulator tests preview_summary bench scripts/gen_field_docs.py examples
 
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -116,6 +116,11 @@ lint: setup
 
 typecheck: setup
 	@$(PY) -m mypy
+
+# ---- benchmarks (figures in BENCHMARKS.md; never asserted as timed tests) ---------------
+BENCH_ARGS ?= --profile --chart bench/chart.png
+bench: setup
+	@$(PY) -m bench.run $(BENCH_ARGS)
 
 clean: emulator-stop glance-stop
 	rm -rf $(STATE) $(EMU_DIR) $(GLANCE_DIR)

@@ -1,0 +1,487 @@
+"""Turn raw benchmark records into figures: medians, ratios, goals, a table and a chart."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = ("up", "preview", "refresh", "update", "destroy")
+LABELS = {"up": "up (create)", "preview": "preview (no change)", "refresh": "refresh",
+          "update": "up (in-place change)", "destroy": "destroy"}
+
+GOAL_OVERHEAD = 1.15
+GOAL_CONCURRENCY = 24.0
+GOAL_GROWTH = 1.1
+GOAL_RSS_MB = 150.0
+
+
+# --- expected API calls -------------------------------------------------------------------
+
+
+def expected_requests(scenario: str, n: int) -> dict[str, int]:
+    """The exact requests the provider should send for ``n`` images against the emulator.
+
+    ``up`` includes one ``GET /v2/images?name=...`` per image: the create-token lookup that
+    keeps a create idempotent after a lost response or a crash. ``destroy`` confirms each
+    delete with GETs until the image is gone; the emulator deletes synchronously, so that
+    is exactly one GET per image (bounded by ``ims:deleteTimeout`` on a real cloud).
+    """
+    return {
+        "up": {"POST /v2/images": n, "GET /v2/images": n},
+        "preview": {},
+        "refresh": {"GET /v2/images/{id}": n},
+        "update": {"PATCH /v2/images/{id}": n},
+        "destroy": {"DELETE /v2/images/{id}": n, "GET /v2/images/{id}": n},
+    }[scenario]
+
+
+# --- analysis -----------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def analyse(results: dict[str, Any]) -> dict[str, Any]:
+    """Summary, economy, concurrency, memory, state and goals from the raw records."""
+    samples: dict[tuple[str, str, int, str], list[float]] = defaultdict(list)
+    rss: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    ok: dict[tuple[str, str, int], bool] = {}
+    state: dict[tuple[str, int], dict[str, Any]] = {}
+    economy: dict[str, dict[str, Any]] = {}
+    for rec in results.get("lifecycles", []):
+        kind, mode, n = rec["kind"], rec["mode"], rec["n"]
+        ok[(kind, mode, n)] = ok.get((kind, mode, n), True) and rec["ok"] and len(rec["scenarios"]) == len(SCENARIOS)
+        for scenario, entry in rec["scenarios"].items():
+            if entry["returncode"] == 0:
+                samples[(kind, mode, n, scenario)].append(entry["seconds"])
+            rss[(kind, mode, n)].append(entry["peak_rss"]["provider"])
+            if scenario == "up" and entry.get("state") and mode == "checkpoints":
+                state.setdefault((kind, n), entry["state"])
+            if kind == "provider" and "requests" in entry:
+                want = expected_requests(scenario, n)
+                got = {k: v for k, v in entry["requests"].items() if v}
+                cell = economy.setdefault(str(n), {}).setdefault(scenario, {"expected": want, "observed": got,
+                                                                            "exact": True, "runs": 0})
+                cell["runs"] += 1
+                if got != want:
+                    cell["exact"] = False
+                    cell["observed"] = got
+    api: dict[tuple[int, str], list[float]] = defaultdict(list)
+    lookup: dict[int, list[float]] = defaultdict(list)
+    for rec in results.get("api_floor", []):
+        for scenario, entry in rec["scenarios"].items():
+            api[(rec["n"], scenario)].append(entry["seconds"])
+        if "create_with_lookup" in rec:
+            lookup[rec["n"]].append(rec["create_with_lookup"]["seconds"])
+
+    # the runs that had a state-shaped floor beside them (same repeat), for a like-for-like view
+    with_sized = {(r["n"], r["mode"], r["repeat"]) for r in results.get("lifecycles", []) if r["kind"] == "floor_sized"}
+    paired: dict[tuple[str, str, int, str], list[float]] = defaultdict(list)
+    for rec in results.get("lifecycles", []):
+        if (rec["n"], rec["mode"], rec["repeat"]) in with_sized:
+            for scenario, entry in rec["scenarios"].items():
+                if entry["returncode"] == 0:
+                    paired[(rec["kind"], rec["mode"], rec["n"], scenario)].append(entry["seconds"])
+    shaped: dict[str, Any] = {}
+    sizes = sorted({n for (_, _, n, _) in samples})
+    modes = [m for m in ("checkpoints", "skip_checkpoints") if any(k[1] == m for k in samples)]
+    summary: dict[str, Any] = {}
+    for mode in modes:
+        for n in sizes:
+            row: dict[str, Any] = {}
+            for scenario in SCENARIOS:
+                prov = _median(samples.get(("provider", mode, n, scenario), []))
+                floor = _median(samples.get(("floor", mode, n, scenario), []))
+                sized = _median(samples.get(("floor_sized", mode, n, scenario), []))
+                if sized is not None:
+                    shaped.setdefault(mode, {}).setdefault(str(n), {})[scenario] = {
+                        "provider": _median(paired.get(("provider", mode, n, scenario), [])),
+                        "floor": _median(paired.get(("floor", mode, n, scenario), [])),
+                        "floor_sized": sized,
+                    }
+                row[scenario] = {
+                    "provider": prov,
+                    "floor": floor,
+                    "api_floor": _median(api.get((n, scenario), [])),
+                    "ratio": _ratio(prov, floor),
+                    "samples": len(samples.get(("provider", mode, n, scenario), [])),
+                }
+            if lookup.get(n):
+                row["up"]["api_floor_with_lookup"] = _median(lookup[n])
+            summary.setdefault(mode, {})[str(n)] = row
+
+    memory = {}
+    for (kind, mode, n), values in sorted(rss.items()):
+        if values:
+            memory.setdefault(kind, {}).setdefault(mode, {})[str(n)] = round(max(values) / 2**20, 1)
+
+    growth: dict[str, Any] = {}
+    for mode in modes:
+        if "100" in summary.get(mode, {}) and "1000" in summary[mode]:
+            for scenario in SCENARIOS:
+                small, big = summary[mode]["100"][scenario], summary[mode]["1000"][scenario]
+                gp, gf = _ratio(big["provider"], small["provider"]), _ratio(big["floor"], small["floor"])
+                growth.setdefault(mode, {})[scenario] = {"provider": gp, "floor": gf, "relative": _ratio(gp, gf)}
+
+    projection: dict[str, Any] = {}
+    if "checkpoints" in summary:
+        for kind in ("provider", "floor"):
+            for scenario in ("up", "update", "destroy"):  # the scenarios that write a checkpoint per step
+                pts = [(int(n), row[scenario][kind]) for n, row in summary["checkpoints"].items()
+                       if row[scenario][kind] is not None]
+                fit = quadratic_fit(pts)
+                if fit is not None:
+                    a, b, c = fit
+                    projection.setdefault(kind, {})[scenario] = {
+                        "fit_seconds": {"a": round(a, 3), "b_per_n": round(b, 6), "c_per_n2": c},
+                        "projected_3000": round(a + b * 3000 + c * 3000**2, 1),
+                        "from_sizes": [n for n, _ in pts],
+                    }
+
+    concurrency = analyse_concurrency(results)
+    out: dict[str, Any] = {
+        "summary": summary,
+        "economy": economy,
+        "growth": growth,
+        "memory_mb": memory,
+        "state": {f"{kind}/{n}": s for (kind, n), s in sorted(state.items())},
+        "all_succeeded": {f"{k}/{m}/{n}": v for (k, m, n), v in sorted(ok.items())},
+        "concurrency": concurrency,
+        "checkpoints_projection": projection,
+        "state_shaped_floor": shaped,
+    }
+    out["goals"] = goals(out, sizes)
+    return out
+
+
+def quadratic_fit(points: list[tuple[int, float]]) -> tuple[float, float, float] | None:
+    """Least-squares ``t = a + b*N + c*N^2`` through ``points`` (at least three sizes), or ``None``."""
+    if len({n for n, _ in points}) < 3:
+        return None
+    # normal equations, solved by Gaussian elimination (no numpy needed)
+    rows = [[float(n**i) for i in range(3)] for n, _ in points]
+    ata = [[sum(r[i] * r[j] for r in rows) for j in range(3)] for i in range(3)]
+    atb = [sum(r[i] * t for r, (_, t) in zip(rows, points, strict=True)) for i in range(3)]
+    m = [ata[i] + [atb[i]] for i in range(3)]
+    for col in range(3):
+        pivot = max(range(col, 3), key=lambda r: abs(m[r][col]))
+        m[col], m[pivot] = m[pivot], m[col]
+        if m[col][col] == 0:
+            return None
+        for r in range(3):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                m[r] = [x - f * y for x, y in zip(m[r], m[col], strict=True)]
+    a, b, c = (m[i][3] / m[i][i] for i in range(3))
+    return a, b, c
+
+
+def analyse_concurrency(results: dict[str, Any]) -> dict[str, Any]:
+    """Effective concurrency of ``up`` = N x latency / (up time - engine floor at the same --parallel).
+
+    Medians over repeats. Also against the provider's own ``up`` without latency at the same
+    --parallel (``effective_vs_no_latency``), which isolates the time the latency adds.
+    """
+    runs = results.get("concurrency_runs") or []
+    settings = results.get("settings", {}).get("concurrency", {})
+    latency = settings.get("latency_ms", 0) / 1000
+    n = settings.get("n")
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        up = r["scenarios"].get("up")
+        if up is None:
+            continue
+        tag = r.get("tag", "")
+        variant = tag.rsplit(f"-p{r['parallel']}", 1)[-1].lstrip("-") or "none"
+        groups[(r["kind"], r["parallel"], variant)].append({**up, "env": r.get("env", {}), "ok": r["ok"]})
+
+    def med(kind: str, parallel: int, variant: str) -> float | None:
+        ups = [u["seconds"] for u in groups.get((kind, parallel, variant), []) if u["returncode"] == 0]
+        return _median(ups)
+
+    out: dict[str, Any] = {"latency_ms": settings.get("latency_ms"), "n": n, "floor_up": {}, "runs": []}
+    for (kind, parallel, variant), ups in sorted(groups.items(), key=lambda kv: (-kv[0][1], kv[0][0], kv[0][2])):
+        if kind == "floor":
+            out["floor_up"][str(parallel)] = med(kind, parallel, variant)
+            continue
+        if variant == "none":
+            continue
+        floor, plain, up = med("floor", parallel, "none"), med("provider", parallel, "none"), med(kind, parallel,
+                                                                                                    variant)
+        requests: Counter[str] = Counter()
+        for u in ups:
+            requests.update({k: v for k, v in (u.get("requests") or {}).items() if v})
+        requests = Counter({k: v // len(ups) for k, v in requests.items()})
+        every = variant.startswith("every")
+        per_create = latency * (sum(requests.values()) / n if every and n else 1)
+        extra = up - floor if up is not None and floor is not None else None
+        extra_plain = up - plain if up is not None and plain is not None else None
+        out["runs"].append({
+            "parallel": parallel,
+            "latency_on": "every request" if every else "POST /v2/images only",
+            "provider_threads": ups[0]["env"].get("PULUMI_DYNAMIC_PROVIDER_THREADS", "64 (default)"),
+            "samples": len(ups),
+            "up_seconds": up,
+            "floor_seconds": floor,
+            "no_latency_seconds": plain,
+            "requests": dict(requests),
+            "ok": all(u["ok"] for u in ups),
+            "effective": round(n * latency / extra, 2) if extra and extra > 0 else None,
+            "latency_per_create_s": round(per_create, 3),
+            "effective_per_create": round(n * per_create / extra, 2) if extra and extra > 0 else None,
+            "effective_vs_no_latency": round(n * per_create / extra_plain, 2) if extra_plain and extra_plain > 0
+            else None,
+        })
+    return out
+
+
+def goals(a: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
+    """Each goal of issue 7: the figure, the target and whether it is met."""
+    g: dict[str, Any] = {}
+    ck = a["summary"].get("checkpoints", {})
+    g["overhead"] = {str(n): {"ratio": ck[str(n)]["up"]["ratio"], "target": GOAL_OVERHEAD,
+                              "met": _le(ck[str(n)]["up"]["ratio"], GOAL_OVERHEAD)}
+                     for n in (100, 1000) if str(n) in ck}
+    g["economy"] = {"exact": all(c["exact"] for cells in a["economy"].values() for c in cells.values()),
+                    "checked": sum(len(cells) for cells in a["economy"].values())}
+    conc = {}
+    for run in a["concurrency"]["runs"]:
+        key = f"p{run['parallel']}/{'every' if run['latency_on'] == 'every request' else 'post'}" + (
+            "/sdk4" if run["provider_threads"] == "4" else "")
+        conc[key] = {"effective": run["effective"], "effective_per_create": run["effective_per_create"],
+                     "effective_vs_no_latency": run["effective_vs_no_latency"]}
+    widest = max((r["parallel"] for r in a["concurrency"]["runs"]), default=None)
+    main = conc.get(f"p{widest}/post", {})
+    g["concurrency"] = {"effective": conc, "target": GOAL_CONCURRENCY,
+                        "met": _ge(main.get("effective"), GOAL_CONCURRENCY) if widest else None}
+    biggest = max(sizes) if sizes else None
+    g["scale"] = {
+        "largest_n": biggest,
+        "all_succeeded_at_largest": all(v for k, v in a["all_succeeded"].items() if k.endswith(f"/{biggest}")),
+        "growth_1000_over_100": a["growth"].get("checkpoints", {}),
+        "target_relative_growth": GOAL_GROWTH,
+        "met": {s: _le(v["relative"], GOAL_GROWTH) for s, v in a["growth"].get("checkpoints", {}).items()},
+    }
+    mem = a["memory_mb"].get("provider", {})
+    at_1000 = max((m.get("1000") or 0 for m in mem.values()), default=None) if any("1000" in m for m in mem.values()) \
+        else None
+    g["memory"] = {"provider_peak_rss_mb_at_1000": at_1000, "target_mb": GOAL_RSS_MB,
+                   "met": _le(at_1000, GOAL_RSS_MB),
+                   "state_bytes_per_image": {k: v.get("file_bytes_per_image") for k, v in a["state"].items()}}
+    return g
+
+
+def _le(value: float | None, target: float) -> bool | None:
+    return None if value is None else value <= target
+
+
+def _ge(value: float | None, target: float) -> bool | None:
+    return None if value is None else value >= target
+
+
+# --- table ----------------------------------------------------------------------------------
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _requests(cell: dict[str, Any] | None) -> str:
+    if not cell:
+        return "-"
+    got = cell["observed"]
+    text = ", ".join(f"{v} {k}" for k, v in sorted(got.items())) or "none"
+    return text + ("" if cell["exact"] else " (UNEXPECTED)")
+
+
+def table(results: dict[str, Any]) -> str:
+    """The human-readable report (markdown tables)."""
+    lines: list[str] = []
+    m = results["meta"]["machine"]
+    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+                 f"pulumi CLI {m['pulumi_cli']}, SDK {m['pulumi_sdk']}; --parallel {results['settings']['parallel']}")
+    for mode, by_n in results["summary"].items():
+        lines.append("")
+        lines.append(f"## {mode} (seconds; median of the runs)")
+        lines.append("| N | scenario | runs | provider | engine floor | provider / floor | API floor | "
+                     "requests (provider) |")
+        lines.append("|---:|---|---:|---:|---:|---:|---:|---|")
+        for n, row in by_n.items():
+            if not any(row[scenario]["samples"] for scenario in SCENARIOS):
+                lines.append(f"| {n} | (not run in this mode) | | | | | | |")
+                continue
+            for scenario in SCENARIOS:
+                c = row[scenario]
+                eco = results["economy"].get(n, {}).get(scenario)
+                lines.append(f"| {n} | {LABELS[scenario]} | {c['samples']} | {_s(c['provider'])} | {_s(c['floor'])} | "
+                             f"{_s(c['ratio'])} | {_s(c['api_floor'])} | {_requests(eco) if eco else ''} |")
+    conc = results["concurrency"]
+    if conc["runs"]:
+        lines.append("")
+        lines.append(f"## Concurrency: up of N={conc['n']} with {conc['latency_ms']} ms injected latency")
+        lines.append("| --parallel | latency on | provider threads | runs | up s | engine floor s | "
+                     "up without latency s | effective = N x latency / (up - floor) | latency per create s | "
+                     "effective per create | effective vs no-latency up |")
+        lines.append("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in conc["runs"]:
+            lines.append(f"| {r['parallel']} | {r['latency_on']} | {r['provider_threads']} | {r['samples']} | "
+                         f"{_s(r['up_seconds'])} | {_s(r['floor_seconds'])} | {_s(r['no_latency_seconds'])} | "
+                         f"{_s(r['effective'])} | {r['latency_per_create_s']} | {_s(r['effective_per_create'])} | "
+                         f"{_s(r['effective_vs_no_latency'])} |")
+    if results["growth"]:
+        lines.append("")
+        lines.append("## Growth time(1000) / time(100)")
+        lines.append("| mode | scenario | provider | engine floor | provider / floor growth |")
+        lines.append("|---|---|---:|---:|---:|")
+        for mode, rows in results["growth"].items():
+            for scenario, g in rows.items():
+                lines.append(f"| {mode} | {LABELS[scenario]} | {_s(g['provider'])} | {_s(g['floor'])} | "
+                             f"{_s(g['relative'])} |")
+    shaped = results.get("state_shaped_floor") or {}
+    for mode, by_n in shaped.items():
+        for n, rows in by_n.items():
+            lines.append("")
+            lines.append(f"## Same run, N={n}, {mode}: provider vs floor vs floor with provider-shaped state (s)")
+            lines.append("| scenario | provider | engine floor | floor, state shaped like the provider's | "
+                         "provider / shaped floor |")
+            lines.append("|---|---:|---:|---:|---:|")
+            for scenario, c in rows.items():
+                lines.append(f"| {LABELS[scenario]} | {_s(c['provider'])} | {_s(c['floor'])} | {_s(c['floor_sized'])} "
+                             f"| {_s(_ratio(c['provider'], c['floor_sized']))} |")
+    proj = results.get("checkpoints_projection") or {}
+    if proj:
+        lines.append("")
+        lines.append("## With checkpoints at N=3000, projected (t = a + b*N + c*N^2 fitted to the measured sizes)")
+        lines.append("| scenario | provider s | engine floor s |")
+        lines.append("|---|---:|---:|")
+        for scenario in ("up", "update", "destroy"):
+            pp, pf = proj.get("provider", {}).get(scenario), proj.get("floor", {}).get(scenario)
+            lines.append(f"| {LABELS[scenario]} | {pp['projected_3000'] if pp else '-'} | "
+                         f"{pf['projected_3000'] if pf else '-'} |")
+    lines.append("")
+    lines.append("## Memory (peak RSS of the dynamic-provider process, MB) and state size")
+    for kind, modes in results["memory_mb"].items():
+        for mode, by_n in modes.items():
+            lines.append(f"- {kind} / {mode}: " + ", ".join(f"N={n}: {mb}" for n, mb in by_n.items()))
+    for key, s in results["state"].items():
+        lines.append(f"- state {key}: {s.get('file_bytes_per_image')} bytes/image in the stack file "
+                     f"({s.get('compact_bytes_per_image')} compact JSON per resource)")
+    calls = results.get("provider_calls")
+    if calls:
+        lines.append("")
+        lines.append(f"## Provider methods in-process (N={calls['n']}, us per call)")
+        lines.append(", ".join(f"{k}: {v['us_per_call']}" for k, v in calls["phases"].items()))
+    lines.append("")
+    lines.append("## Goals")
+    for name, goal in results["goals"].items():
+        lines.append(f"- {name}: {goal}")
+    return "\n".join(lines)
+
+
+# --- chart ----------------------------------------------------------------------------------
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Seconds against N per scenario (log-log): provider, engine floor, API floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = results["summary"]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.8), dpi=72)
+    styles = {
+        ("checkpoints", "provider"): ("provider", "C0", "-", "o"),
+        ("checkpoints", "floor"): ("engine floor", "C1", "-", "s"),
+        ("skip_checkpoints", "provider"): ("provider, skip checkpoints", "C0", "--", "o"),
+        ("skip_checkpoints", "floor"): ("engine floor, skip checkpoints", "C1", "--", "s"),
+    }
+    for ax, scenario in zip(axes.flat, SCENARIOS, strict=False):
+        for (mode, kind), (label, color, line, marker) in styles.items():
+            rows = summary.get(mode, {})
+            pts = [(int(n), r[scenario][kind]) for n, r in rows.items() if r[scenario][kind]]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), line, color=color, marker=marker, ms=4, label=label)
+        rows = summary.get("checkpoints") or next(iter(summary.values()), {})
+        pts = [(int(n), r[scenario]["api_floor"]) for n, r in rows.items() if r[scenario]["api_floor"]]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), ":", color="C2", marker="^", ms=4, label="API floor (client only)")
+        ax.set_title(LABELS[scenario], fontsize=10)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("N images", fontsize=8)
+        ax.set_ylabel("seconds", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+    ax = axes.flat[5]
+    for mode, line in (("checkpoints", "-"), ("skip_checkpoints", "--")):
+        rows = summary.get(mode, {})
+        for i, scenario in enumerate(SCENARIOS):
+            pts = [(int(n), r[scenario]["ratio"]) for n, r in rows.items() if r[scenario]["ratio"]]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), line, color=f"C{i + 3}", marker=".",
+                        label=f"{scenario}" if mode == "checkpoints" else None)
+    ax.axhline(GOAL_OVERHEAD, color="red", lw=0.8, ls=":", label="goal 1.15 (up)")
+    ax.set_xscale("log")
+    ax.set_title("provider / engine floor (dashed: skip checkpoints)", fontsize=10)
+    ax.set_xlabel("N images", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    m = results["meta"]["machine"]
+    fig.suptitle(f"ImageMetadata provider vs engine and API floors — {m['cores']} cores, pulumi {m['pulumi_cli']}, "
+                 f"--parallel {results['settings']['parallel']}", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+
+
+# --- py-spy -----------------------------------------------------------------------------------
+
+
+def summarize_pyspy(directory: Path, top: int = 15) -> dict[str, Any]:
+    """Per collapsed-stack file: samples, top own-time frames, and provider code inclusive time."""
+    out: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.txt")):
+        own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
+        total = 0
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count_text = line.rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            count = int(count_text)
+            total += count
+            frames = stack.split(";")
+            own[_frame(frames[-1])] += count
+            for frame in {_frame(f) for f in frames if "providers/ims" in f or "bench" in f}:
+                inclusive[frame] += count
+        out[path.stem] = {
+            "samples": total,
+            "top_own": [{"frame": f, "share": round(c / total, 3)} for f, c in own.most_common(top)] if total else [],
+            "provider_code_inclusive": [{"frame": f, "share": round(c / total, 3)}
+                                        for f, c in inclusive.most_common(top)] if total else [],
+        }
+    return out
+
+
+def _frame(frame: str) -> str:
+    """``func (path/to/file.py:line)`` shortened to ``func (file.py)``."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit("/", 1)[-1].split(":")[0] if where else ""
+    for marker in ("site-packages/", "providers/", "lib/python3.11/"):
+        if marker in where:
+            file = where.split(marker, 1)[1].split(":")[0]
+            break
+    return f"{name} ({file})" if file else name

@@ -1,0 +1,119 @@
+"""The Pulumi programs the benchmark runs: the real provider and the engine floor.
+
+Both programs have the same shape: ``N`` resources named ``img-00000`` ... with the same
+inputs, read from stack config (``bench:n``, ``bench:generation``). Changing
+``bench:generation`` changes one in-place input (the custom property ``generation``) on
+every resource, which the real provider applies with one ``PATCH`` per image.
+
+The engine floor replaces ``ImageMetadata`` with ``Noop``: a trivial dynamic provider that
+lives in a module next to the program (so, like ``ImageMetadata``, it is pickled *by
+reference*), echoes its inputs as outputs and never does any I/O. What remains is the cost
+of the CLI, the engine, the language host, the provider process and the state backend:
+the floor that no dynamic provider can go below.
+"""
+
+from __future__ import annotations
+
+#: The inputs every resource declares (both programs); ``generation`` is the in-place field.
+RESOURCE_ARGS = """
+        name=f"bench-{i:05d}",
+        os_version="Ubuntu 22.04 server 64bit",
+        disk_format="qcow2",
+        container_format="bare",
+        min_disk=40,
+        min_ram=1024,
+        tags=["team=bench"],
+        properties={"generation": generation},
+"""
+
+_PROGRAM = '''
+"""Benchmark program: N resources of one type (see bench/workloads.py)."""
+import pulumi
+{import_line}
+
+config = pulumi.Config("bench")
+n = config.require_int("n")
+generation = config.get("generation") or "1"
+for i in range(n):
+    ImageMetadata(
+        f"img-{{i:05d}}",{args}    )
+pulumi.export("count", n)
+'''
+
+#: The program that uses the project's provider.
+PROVIDER_PROGRAM = _PROGRAM.format(import_line="from providers.ims import ImageMetadata", args=RESOURCE_ARGS)
+
+#: The same program over the no-op provider (``noop.py`` next to it).
+FLOOR_PROGRAM = _PROGRAM.format(import_line="from noop import Noop as ImageMetadata", args=RESOURCE_ARGS)
+
+#: ``noop.py``: the trivial provider of the engine floor.
+NOOP_MODULE = '''
+"""A dynamic provider that does nothing: the engine floor of the benchmark."""
+import hashlib
+import os
+import pickle
+import uuid
+
+import pulumi
+import pulumi.dynamic as dyn
+
+# Same work-around as providers/ims/resource.py: the SDK's serialize_provider wraps
+# pickle._Pickler._batch_setitems on every resource and never restores it, which overflows
+# the stack after ~1,000 resources (pulumi/pulumi#17803). Without it the floor could not
+# reach N = 3,000 either.
+_ORIGINAL_BATCH_SETITEMS = pickle._Pickler._batch_setitems
+
+
+# BENCH_NOOP_SHAPE=image: return outputs shaped like ImageMetadata's (the same computed fields,
+# values of the same length), to tell how much of the provider's cost is just its state size.
+IMAGE_SHAPED = os.environ.get("BENCH_NOOP_SHAPE") == "image"
+
+
+def image_outputs(props, id_):
+    return {
+        **props, "description": "", "protected": False, "visibility": "private", "checksum": "",
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "file": f"/v2/images/{id_}/file", "image_size": "0", "image_source_type": "uds", "image_type": "private",
+        "is_registered": "true", "os_bit": "64", "os_type": "Linux", "owner": "0" * 32, "platform": "Ubuntu",
+        "root_origin": "file", "schema": "/v2/schemas/image", "self_link": f"/v2/images/{id_}", "status": "queued",
+        "virtual_env_type": "FusionCompute",
+    }
+
+
+class NoopProvider(dyn.ResourceProvider):
+    """Echo the inputs; no validation, no I/O."""
+
+    serialize_as_secret_always = False
+
+    def check(self, _olds, news):
+        if IMAGE_SHAPED:  # the defaults ImageMetadata's check fills in
+            news = {"description": "", "protected": False, "visibility": "private", **news}
+        return dyn.CheckResult(news, [])
+
+    def create(self, props):
+        id_ = str(uuid.uuid4())
+        return dyn.CreateResult(id_, image_outputs(props, id_) if IMAGE_SHAPED else props)
+
+    def diff(self, _id, olds, news):
+        changed = [k for k in news if not k.startswith("__") and olds.get(k) != news.get(k)]
+        return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, id_, _olds, news):
+        return dyn.UpdateResult(image_outputs(news, id_) if IMAGE_SHAPED else news)
+
+    def read(self, id_, props):
+        return dyn.ReadResult(id_, props)
+
+    def delete(self, _id, _props):
+        return None
+
+
+class Noop(dyn.Resource, module="bench", name="Noop"):
+    """Takes the same keyword inputs as ImageMetadata (and a create token, like it)."""
+
+    def __init__(self, resource_name, opts=None, **props):
+        key = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
+        props["create_token"] = hashlib.sha256(key.encode()).hexdigest()[:32]
+        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS
+        super().__init__(NoopProvider(), resource_name, props, opts)
+'''

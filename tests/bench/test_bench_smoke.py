@@ -1,0 +1,74 @@
+"""The benchmark keeps working: ``python -m bench.run --smoke`` end to end (a handful of resources).
+
+Figures are never asserted as times (they depend on the machine and its load); only that
+every part ran, that the JSON has the keys ``BENCHMARKS.md`` is built from, and that the
+provider's API calls are exactly the expected counts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.pulumi_cli import REPO_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCENARIOS = ("up", "preview", "refresh", "update", "destroy")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: None) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, f"bench --smoke exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    assert "## Goals" in proc.stdout, proc.stdout
+    assert (out / "chart.png").stat().st_size > 1000
+    results: dict[str, object] = json.loads((out / "results.json").read_text())
+    return results
+
+
+def test_results_have_every_part(smoke: dict[str, object]) -> None:
+    assert {"meta", "settings", "lifecycles", "api_floor", "summary", "economy", "growth", "memory_mb", "state",
+            "concurrency", "provider_calls", "goals"} <= set(smoke)
+    assert {"cpu", "cores", "memory_gib", "python", "pulumi_cli", "pulumi_sdk"} <= set(smoke["meta"]["machine"])
+    assert set(smoke["goals"]) == {"overhead", "economy", "concurrency", "scale", "memory"}
+    n = str(smoke["settings"]["sizes"][0])
+    row = smoke["summary"]["checkpoints"][n]
+    for scenario in SCENARIOS:
+        cell = row[scenario]
+        assert cell["provider"] is not None and cell["floor"] is not None and cell["ratio"] is not None, (scenario, cell)
+        assert cell["api_floor"] is not None, (scenario, cell)
+    assert all(r["ok"] for r in smoke["lifecycles"]), [r for r in smoke["lifecycles"] if not r["ok"]]
+    assert smoke["goals"]["scale"]["all_succeeded_at_largest"] is True
+    assert smoke["memory_mb"]["provider"]["checkpoints"][n] > 0
+    assert smoke["state"][f"provider/{n}"]["file_bytes_per_image"] > 0
+    conc = smoke["concurrency"]["runs"]
+    assert conc and all(r["ok"] and r["up_seconds"] > 0 for r in conc), conc
+    assert {"check", "diff_no_change", "create", "read", "update", "delete"} <= set(smoke["provider_calls"]["phases"])
+
+
+def test_api_economy_is_exact(smoke: dict[str, object]) -> None:
+    n = smoke["settings"]["sizes"][0]
+    economy = smoke["economy"][str(n)]
+    assert set(economy) == set(SCENARIOS)
+    observed = {scenario: economy[scenario]["observed"] for scenario in SCENARIOS}
+    assert observed == {
+        "up": {"POST /v2/images": n, "GET /v2/images": n},  # one create-token lookup per image
+        "preview": {},
+        "refresh": {"GET /v2/images/{id}": n},
+        "update": {"PATCH /v2/images/{id}": n},
+        "destroy": {"DELETE /v2/images/{id}": n, "GET /v2/images/{id}": n},
+    }
+    assert smoke["goals"]["economy"]["exact"] is True
+    for run in smoke["concurrency"]["runs"]:
+        assert run["requests"]["POST /v2/images"] == smoke["settings"]["concurrency"]["n"], run
+    api = smoke["api_floor"][0]["scenarios"]
+    assert api["up"]["requests"] == {"POST /v2/images": n}
+    assert api["update"]["requests"] == {"PATCH /v2/images/{id}": n}
