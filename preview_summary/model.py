@@ -296,7 +296,7 @@ def summarize(preview: Mapping[str, Any], ignore: Iterable[str] = DEFAULT_IGNORE
             type=display_type(type_ or str(new.get("type") or old.get("type") or "")),
             operation=operation,
             fields=tuple(changes),
-            replace_reasons=tuple(reasons),
+            replace_reasons=tuple(sorted(reasons)),  # the engine's order varies between runs
             hidden_secrets=tuple(hidden),
             id=str(old["id"]) if old.get("id") else None,
         ))

@@ -74,7 +74,7 @@ def test_lifecycle_on_glance(project: PulumiProject, glance: GlanceServer) -> No
     # a protected image cannot be destroyed: clear message, nothing lost
     failed = project.destroy(check=False)
     assert failed.returncode != 0
-    assert re.search(r"HTTP 403.*protected.*Set protected=False", failed.output), failed.output
+    assert re.search(r"HTTP 403.*protected.*set protected=False", failed.output), failed.output
     assert len(images(glance)) == 1 and project.resources()
 
     # unprotect in its own step (in place on Glance), then a replacement (disk_format)

@@ -100,7 +100,7 @@ def test_summaries_of_real_previews(tmp_path: Path, emu: Emulator, pulumi_cli: N
     project.write_program(program(**REPLACED))
     markdown, document = summary_of(project)
     steps = [s for s in document["steps"] if s["urn"].endswith("::web")]
-    assert [s["op"] for s in steps] == ["replace"] and steps[0]["replaceReasons"] == ["disk_format", "tags"]
+    assert [s["op"] for s in steps] == ["replace"] and sorted(steps[0]["replaceReasons"]) == ["disk_format", "tags"]
     assert f"- `+-` **replace** `web` (ims:ImageMetadata) — because `disk_format`, `tags` change · id `{web_id}`" \
         in markdown, markdown
     assert '  - `disk_format`: `"qcow2"` → `"raw"`' in markdown
