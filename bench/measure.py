@@ -73,6 +73,7 @@ class CommandResult:
     peak_rss: dict[str, int]
     load: dict[str, float]
     profiles: dict[str, str] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (output only when the command failed)."""
@@ -80,6 +81,7 @@ class CommandResult:
             "seconds": round(self.seconds, 3),
             "returncode": self.returncode,
             "peak_rss": self.peak_rss,
+            "cpu_seconds": self.cpu,
             "load": self.load,
         }
         if self.returncode != 0:
@@ -94,6 +96,7 @@ class _Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.cli = cli
         self.peak: dict[str, int] = dict.fromkeys(ROLES, 0)
+        self.cpu_by_pid: dict[int, tuple[str, float]] = {}
         self.stop_event = threading.Event()
         self.seen: dict[int, str] = {}
         self.profile_dir = profile_dir
@@ -120,6 +123,19 @@ class _Sampler(threading.Thread):
                     self._spy(proc.pid, role)
             if role in self.peak:
                 self.peak[role] = max(self.peak[role], vm_hwm(proc.pid))
+            try:
+                times = proc.cpu_times()
+                self.cpu_by_pid[proc.pid] = (role, times.user + times.system)
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                pass
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used per role (as last sampled: up to 50 ms before each process ended)."""
+        out = dict.fromkeys(ROLES, 0.0)
+        for role, seconds in self.cpu_by_pid.values():
+            if role in out:
+                out[role] += seconds
+        return {k: round(v, 2) for k, v in out.items()}
 
     def _spy(self, pid: int, role: str) -> None:
         assert self.profile_dir is not None
@@ -184,7 +200,7 @@ def run_cli(
         output.seek(0)
         text = output.read().decode(errors="replace")
     return CommandResult(argv[1:], seconds, returncode, text[-4000:], sampler.peak,
-                         {"before": load_before, "after": _load()}, profiles)
+                         {"before": load_before, "after": _load()}, profiles, sampler.cpu())
 
 
 def machine() -> dict[str, Any]:

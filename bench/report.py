@@ -52,16 +52,23 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
     """Summary, economy, concurrency, memory, state and goals from the raw records."""
     samples: dict[tuple[str, str, int, str], list[float]] = defaultdict(list)
     rss: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    rss_program: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    rss_cli: dict[tuple[str, str, int], list[int]] = defaultdict(list)
     ok: dict[tuple[str, str, int], bool] = {}
     state: dict[tuple[str, int], dict[str, Any]] = {}
     economy: dict[str, dict[str, Any]] = {}
+    # The runs that had a state-shaped floor beside them (same repeat) are shown on their own, like
+    # for like; the main summary keeps to the provider/floor pairs of the sizes part.
+    with_sized = {(r["n"], r["mode"], r["repeat"]) for r in results.get("lifecycles", []) if r["kind"] == "floor_sized"}
     for rec in results.get("lifecycles", []):
         kind, mode, n = rec["kind"], rec["mode"], rec["n"]
         ok[(kind, mode, n)] = ok.get((kind, mode, n), True) and rec["ok"] and len(rec["scenarios"]) == len(SCENARIOS)
         for scenario, entry in rec["scenarios"].items():
-            if entry["returncode"] == 0:
+            if entry["returncode"] == 0 and (n, mode, rec["repeat"]) not in with_sized:
                 samples[(kind, mode, n, scenario)].append(entry["seconds"])
             rss[(kind, mode, n)].append(entry["peak_rss"]["provider"])
+            rss_program[(kind, mode, n)].append(entry["peak_rss"].get("program", 0))
+            rss_cli[(kind, mode, n)].append(entry["peak_rss"].get("cli", 0))
             if scenario == "up" and entry.get("state") and mode == "checkpoints":
                 state.setdefault((kind, n), entry["state"])
             if kind == "provider" and "requests" in entry:
@@ -81,14 +88,15 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
         if "create_with_lookup" in rec:
             lookup[rec["n"]].append(rec["create_with_lookup"]["seconds"])
 
-    # the runs that had a state-shaped floor beside them (same repeat), for a like-for-like view
-    with_sized = {(r["n"], r["mode"], r["repeat"]) for r in results.get("lifecycles", []) if r["kind"] == "floor_sized"}
     paired: dict[tuple[str, str, int, str], list[float]] = defaultdict(list)
+    paired_cpu: dict[tuple[str, str, int, str], dict[str, float]] = {}
     for rec in results.get("lifecycles", []):
         if (rec["n"], rec["mode"], rec["repeat"]) in with_sized:
             for scenario, entry in rec["scenarios"].items():
                 if entry["returncode"] == 0:
                     paired[(rec["kind"], rec["mode"], rec["n"], scenario)].append(entry["seconds"])
+                    if entry.get("cpu_seconds"):
+                        paired_cpu[(rec["kind"], rec["mode"], rec["n"], scenario)] = entry["cpu_seconds"]
     shaped: dict[str, Any] = {}
     sizes = sorted({n for (_, _, n, _) in samples})
     modes = [m for m in ("checkpoints", "skip_checkpoints") if any(k[1] == m for k in samples)]
@@ -99,13 +107,6 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
             for scenario in SCENARIOS:
                 prov = _median(samples.get(("provider", mode, n, scenario), []))
                 floor = _median(samples.get(("floor", mode, n, scenario), []))
-                sized = _median(samples.get(("floor_sized", mode, n, scenario), []))
-                if sized is not None:
-                    shaped.setdefault(mode, {}).setdefault(str(n), {})[scenario] = {
-                        "provider": _median(paired.get(("provider", mode, n, scenario), [])),
-                        "floor": _median(paired.get(("floor", mode, n, scenario), [])),
-                        "floor_sized": sized,
-                    }
                 row[scenario] = {
                     "provider": prov,
                     "floor": floor,
@@ -117,10 +118,26 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
                 row["up"]["api_floor_with_lookup"] = _median(lookup[n])
             summary.setdefault(mode, {})[str(n)] = row
 
-    memory = {}
-    for (kind, mode, n), values in sorted(rss.items()):
-        if values:
-            memory.setdefault(kind, {}).setdefault(mode, {})[str(n)] = round(max(values) / 2**20, 1)
+    def peaks(table: dict[tuple[str, str, int], list[int]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (kind, mode, n), values in sorted(table.items()):
+            if values:
+                out.setdefault(kind, {}).setdefault(mode, {})[str(n)] = round(max(values) / 2**20, 1)
+        return out
+
+    for n, mode, _repeat in sorted(with_sized):
+        for scenario in SCENARIOS:
+            sized = _median(paired.get(("floor_sized", mode, n, scenario), []))
+            if sized is not None:
+                shaped.setdefault(mode, {}).setdefault(str(n), {})[scenario] = {
+                    "provider": _median(paired.get(("provider", mode, n, scenario), [])),
+                    "floor": _median(paired.get(("floor", mode, n, scenario), [])),
+                    "floor_sized": sized,
+                    "cpu_seconds": {kind: paired_cpu.get((kind, mode, n, scenario))
+                                    for kind in ("provider", "floor", "floor_sized")},
+                }
+
+    memory = peaks(rss)
 
     growth: dict[str, Any] = {}
     for mode in modes:
@@ -151,6 +168,8 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
         "economy": economy,
         "growth": growth,
         "memory_mb": memory,
+        "memory_mb_program": peaks(rss_program),
+        "memory_mb_cli": peaks(rss_cli),
         "state": {f"{kind}/{n}": s for (kind, n), s in sorted(state.items())},
         "all_succeeded": {f"{k}/{m}/{n}": v for (k, m, n), v in sorted(ok.items())},
         "concurrency": concurrency,
@@ -355,6 +374,18 @@ def table(results: dict[str, Any]) -> str:
             for scenario, c in rows.items():
                 lines.append(f"| {LABELS[scenario]} | {_s(c['provider'])} | {_s(c['floor'])} | {_s(c['floor_sized'])} "
                              f"| {_s(_ratio(c['provider'], c['floor_sized']))} |")
+            if any(any(v for v in c.get("cpu_seconds", {}).values()) for c in rows.values()):
+                lines.append("")
+                lines.append("CPU seconds per process (cli / program / provider process / emulator):")
+                lines.append("")
+                lines.append("| scenario | provider | engine floor | floor, state shaped like the provider's |")
+                lines.append("|---|---|---|---|")
+                for scenario, c in rows.items():
+                    cells = []
+                    for kind in ("provider", "floor", "floor_sized"):
+                        cpu = (c.get("cpu_seconds") or {}).get(kind) or {}
+                        cells.append(" / ".join(_s(cpu.get(r)) for r in ("cli", "program", "provider", "emulator")))
+                    lines.append(f"| {LABELS[scenario]} | {' | '.join(cells)} |")
     proj = results.get("checkpoints_projection") or {}
     if proj:
         lines.append("")
@@ -370,6 +401,10 @@ def table(results: dict[str, Any]) -> str:
     for kind, modes in results["memory_mb"].items():
         for mode, by_n in modes.items():
             lines.append(f"- {kind} / {mode}: " + ", ".join(f"N={n}: {mb}" for n, mb in by_n.items()))
+    for label, table_ in (("program (the user's __main__.py)", "memory_mb_program"), ("CLI", "memory_mb_cli")):
+        for kind, modes in (results.get(table_) or {}).items():
+            for mode, by_n in modes.items():
+                lines.append(f"- {label}, {kind} / {mode}: " + ", ".join(f"N={n}: {mb}" for n, mb in by_n.items()))
     for key, s in results["state"].items():
         lines.append(f"- state {key}: {s.get('file_bytes_per_image')} bytes/image in the stack file "
                      f"({s.get('compact_bytes_per_image')} compact JSON per resource)")

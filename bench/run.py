@@ -34,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`
     sys.path.insert(0, str(REPO_ROOT))
 
+import psutil  # noqa: E402
+
 from bench import report, workloads  # noqa: E402
 from bench.api_floor import api_floor, provider_calls, raw_config  # noqa: E402
 from bench.measure import CommandResult, machine, run_cli  # noqa: E402
@@ -172,8 +174,10 @@ class Bench:
         if faults and scenario == "up":
             self.emu.set_faults(faults)
         self.emu.reset_stats()
+        emulator_cpu = self._emulator_cpu()
         result = run_cli(project, *scenario_args(scenario, parallel), profile_dir=profile_dir,
                          label=f"{label}-{scenario}")
+        result.cpu["emulator"] = round(self._emulator_cpu() - emulator_cpu, 2)
         if faults:
             self.emu.clear_faults()
         entry = result.as_dict()
@@ -188,6 +192,12 @@ class Bench:
         if result.returncode != 0:
             record["ok"] = False
             log(f"{label} {scenario} FAILED:\n{result.output_tail[-2500:]}")
+
+    def _emulator_cpu(self) -> float:
+        """CPU seconds the emulator process has used so far."""
+        assert self.emu.process is not None
+        times = psutil.Process(self.emu.process.pid).cpu_times()
+        return float(times.user + times.system)
 
     def _cleanup(self, project: PulumiProject) -> None:
         self.emu.clear_faults()
