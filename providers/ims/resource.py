@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi.dynamic import Resource
@@ -65,68 +65,73 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         pulumi.export("image_id", image.id)
     """
 
-    name: pulumi.Output[str]
-    """Image name."""
-    os_version: pulumi.Output[str]
-    """OS version (``__os_version``) as IMS spells it."""
-    disk_format: pulumi.Output[str]
-    """Disk format."""
-    container_format: pulumi.Output[str]
-    """Container format."""
-    min_disk: pulumi.Output[int]
-    """Minimum system disk, GB."""
-    min_ram: pulumi.Output[int]
-    """Minimum memory, MB."""
-    tags: pulumi.Output[list[str]]
-    """Tags, sorted."""
-    protected: pulumi.Output[bool]
-    """Whether the image is protected from deletion."""
-    visibility: pulumi.Output[str]
-    """Visibility."""
-    description: pulumi.Output[str]
-    """Description."""
-    properties: pulumi.Output[dict[str, str]]
-    """The managed custom attributes as the server has them."""
-    adopt_id: pulumi.Output[str | None]
-    """The adopted image id, if any."""
-    status: pulumi.Output[str]
-    """``queued`` (metadata only) or ``active`` (data uploaded)."""
-    os_type: pulumi.Output[str]
-    """``__os_type`` (``Linux``, ``Windows``, ``Other``); empty on Glance."""
-    platform: pulumi.Output[str]
-    """``__platform`` (e.g. ``Ubuntu``); empty on Glance."""
-    os_bit: pulumi.Output[str]
-    """``__os_bit`` (``32`` or ``64``); empty on Glance."""
-    image_type: pulumi.Output[str]
-    """``__imagetype``."""
-    virtual_env_type: pulumi.Output[str]
-    """``virtual_env_type``."""
-    is_registered: pulumi.Output[str]
-    """``__isregistered``."""
-    image_size: pulumi.Output[str]
-    """``__image_size``."""
-    image_source_type: pulumi.Output[str]
-    """``__image_source_type``."""
-    root_origin: pulumi.Output[str]
-    """``__root_origin``."""
-    owner: pulumi.Output[str]
-    """Owning project id."""
-    created_at: pulumi.Output[str]
-    """Creation time."""
-    updated_at: pulumi.Output[str]
-    """Last update time."""
-    self_link: pulumi.Output[str]
-    """``self``: API path of the image."""
-    file: pulumi.Output[str]
-    """API path of the image file."""
-    schema: pulumi.Output[str]
-    """API path of the schema."""
-    checksum: pulumi.Output[str]
-    """MD5 of the uploaded file."""
-    size: pulumi.Output[int | None]
-    """File size in bytes."""
-    virtual_size: pulumi.Output[int | None]
-    """Virtual size in bytes."""
+    # Declared for type checkers and IDEs only: at run time the SDK resolves a resource class's
+    # annotations on every registration (pulumi._types.resource_types, uncached), which cost
+    # ~1 ms per resource here (BENCHMARKS.md, "Hot spots"). The attributes exist anyway, since
+    # the SDK creates them from the property names.
+    if TYPE_CHECKING:
+        name: pulumi.Output[str]
+        """Image name."""
+        os_version: pulumi.Output[str]
+        """OS version (``__os_version``) as IMS spells it."""
+        disk_format: pulumi.Output[str]
+        """Disk format."""
+        container_format: pulumi.Output[str]
+        """Container format."""
+        min_disk: pulumi.Output[int]
+        """Minimum system disk, GB."""
+        min_ram: pulumi.Output[int]
+        """Minimum memory, MB."""
+        tags: pulumi.Output[list[str]]
+        """Tags, sorted."""
+        protected: pulumi.Output[bool]
+        """Whether the image is protected from deletion."""
+        visibility: pulumi.Output[str]
+        """Visibility."""
+        description: pulumi.Output[str]
+        """Description."""
+        properties: pulumi.Output[dict[str, str]]
+        """The managed custom attributes as the server has them."""
+        adopt_id: pulumi.Output[str | None]
+        """The adopted image id, if any."""
+        status: pulumi.Output[str]
+        """``queued`` (metadata only) or ``active`` (data uploaded)."""
+        os_type: pulumi.Output[str]
+        """``__os_type`` (``Linux``, ``Windows``, ``Other``); empty on Glance."""
+        platform: pulumi.Output[str]
+        """``__platform`` (e.g. ``Ubuntu``); empty on Glance."""
+        os_bit: pulumi.Output[str]
+        """``__os_bit`` (``32`` or ``64``); empty on Glance."""
+        image_type: pulumi.Output[str]
+        """``__imagetype``."""
+        virtual_env_type: pulumi.Output[str]
+        """``virtual_env_type``."""
+        is_registered: pulumi.Output[str]
+        """``__isregistered``."""
+        image_size: pulumi.Output[str]
+        """``__image_size``."""
+        image_source_type: pulumi.Output[str]
+        """``__image_source_type``."""
+        root_origin: pulumi.Output[str]
+        """``__root_origin``."""
+        owner: pulumi.Output[str]
+        """Owning project id."""
+        created_at: pulumi.Output[str]
+        """Creation time."""
+        updated_at: pulumi.Output[str]
+        """Last update time."""
+        self_link: pulumi.Output[str]
+        """``self``: API path of the image."""
+        file: pulumi.Output[str]
+        """API path of the image file."""
+        schema: pulumi.Output[str]
+        """API path of the schema."""
+        checksum: pulumi.Output[str]
+        """MD5 of the uploaded file."""
+        size: pulumi.Output[int | None]
+        """File size in bytes."""
+        virtual_size: pulumi.Output[int | None]
+        """Virtual size in bytes."""
 
     def __init__(
         self,

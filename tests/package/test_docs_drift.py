@@ -136,7 +136,8 @@ def test_resource_class_documents_every_input_and_output() -> None:
         assert lines[node.lineno - 2].strip().startswith("#:"), f"ImageMetadataArgs.{node.target.id} needs a #: doc"
 
     resource = _class(tree, "ImageMetadata")
-    body = resource.body
+    # The output annotations live under `if TYPE_CHECKING:` (no run-time cost, see BENCHMARKS.md).
+    body = [n for node in resource.body for n in (node.body if isinstance(node, ast.If) else [node])]
     documented = {}
     for i, node in enumerate(body):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):

@@ -64,3 +64,17 @@ def test_create_token_is_stable_and_scoped_to_the_stack() -> None:
     token = resource_module.create_token("base")
     assert token == resource_module.create_token("base") and len(token) == 32
     assert token != resource_module.create_token("other")
+
+
+def test_no_runtime_annotations_for_the_sdk_to_resolve() -> None:
+    """The SDK resolves class annotations per resource; ImageMetadata keeps them for type checkers only."""
+    from pulumi._types import resource_types
+
+    assert resource_types(ImageMetadata) == {}
+
+
+@pulumi.runtime.test
+def test_outputs_exist_as_attributes() -> Any:
+    image = ImageMetadata("attrs", name="x")
+    return pulumi.Output.all(image.status, image.os_type, image.name).apply(
+        lambda v: v[2] == "x" or pytest.fail(str(v)))
