@@ -6,7 +6,7 @@ stack config (see README "Configuration").
 
 import pulumi
 
-from providers.ims import ImageMetadata, ImageMetadataArgs
+from ims_pulumi import ImageMetadata, ImageMetadataArgs
 
 config = pulumi.Config()
 prefix = config.get("namePrefix") or "demo"

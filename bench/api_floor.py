@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 from pulumi.dynamic import Config, ConfigureRequest
 
-from providers.ims import provider as provider_module
-from providers.ims import schema
-from providers.ims.client import ImsClient
-from providers.ims.config import resolve
+from ims_pulumi import provider as provider_module
+from ims_pulumi import schema
+from ims_pulumi.client import ImsClient
+from ims_pulumi.config import resolve
 from tests.support.emulator import Emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def provider_calls(emu: Emulator, raw: dict[str, str], n: int, top: int = 12) ->
     """The provider's methods in-process for ``n`` images: us per call and cProfile hot spots."""
     prov = provider_module.ImageMetadataProvider()
     configure(prov, raw)
-    serialized = "providers.ims.provider:ImageMetadataProvider"  # stands in for __provider
+    serialized = "ims_pulumi.provider:ImageMetadataProvider"  # stands in for __provider
     token = lambda i: hashlib.sha256(f"calls/{i}".encode()).hexdigest()[:32]  # noqa: E731
     news = [{**user_inputs(i), "create_token": token(i), "__provider": serialized} for i in range(n)]
     changed = [{**user_inputs(i, "2"), "create_token": token(i), "__provider": serialized} for i in range(n)]

@@ -41,7 +41,7 @@ pulumi.export("count", n)
 '''
 
 #: The program that uses the project's provider.
-PROVIDER_PROGRAM = _PROGRAM.format(import_line="from providers.ims import ImageMetadata", args=RESOURCE_ARGS)
+PROVIDER_PROGRAM = _PROGRAM.format(import_line="from ims_pulumi import ImageMetadata", args=RESOURCE_ARGS)
 
 #: The same program over the no-op provider (``noop.py`` next to it).
 FLOOR_PROGRAM = _PROGRAM.format(import_line="from noop import Noop as ImageMetadata", args=RESOURCE_ARGS)
@@ -57,7 +57,7 @@ import uuid
 import pulumi
 import pulumi.dynamic as dyn
 
-# Same work-around as providers/ims/resource.py: the SDK's serialize_provider wraps
+# Same work-around as providers/ims_pulumi/resource.py: the SDK's serialize_provider wraps
 # pickle._Pickler._batch_setitems on every resource and never restores it, which overflows
 # the stack after ~1,000 resources (pulumi/pulumi#17803). Without it the floor could not
 # reach N = 3,000 either.

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
 from emulator.errors import GW_TOO_LARGE, ApiError, Style, unauthorized
-from providers.ims.signer import DATE_FORMAT, Authorization, canonical_request, signature, string_to_sign
+from ims_pulumi.signer import DATE_FORMAT, Authorization, canonical_request, signature, string_to_sign
 
 MAX_SKEW = timedelta(minutes=15)
 REQUIRED_SIGNED = ("host", "x-sdk-date")

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeGuard
 from emulator import errors
 from emulator.errors import ApiError, bad_request, conflict, forbidden
 from emulator.settings import Settings
-from providers.ims.os_versions import DEFAULT_OS_VERSION, lookup
+from ims_pulumi.os_versions import DEFAULT_OS_VERSION, lookup
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.ims.os_versions import OS_VERSIONS
+from ims_pulumi.os_versions import OS_VERSIONS
 
 
 def _typed(kind: str | list[str], description: str, **extra: Any) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the README's input, output and configuration tables from the code.
 
-Sources: ``providers.ims.schema.FIELDS`` (with the ``IMS`` and ``GLANCE`` server profiles)
-and ``providers.ims.config.SETTINGS``. Each table replaces the text between a pair of
+Sources: ``ims_pulumi.schema.FIELDS`` (with the ``IMS`` and ``GLANCE`` server profiles)
+and ``ims_pulumi.config.SETTINGS``. Each table replaces the text between a pair of
 marker lines in ``README.md``::
 
     <!-- fields:inputs:start -->   ...   <!-- fields:inputs:end -->
@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from providers.ims.config import SETTINGS, Setting  # noqa: E402
-from providers.ims.schema import GLANCE, IMS, OUTPUTS, USER_INPUTS, Change, Field, ServerProfile, in_place  # noqa: E402
+from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
+from ims_pulumi.schema import GLANCE, IMS, OUTPUTS, USER_INPUTS, Change, Field, ServerProfile, in_place  # noqa: E402
 
 SECTIONS = ("fields:inputs", "fields:outputs", "config")
 COMMAND = "python scripts/gen_field_docs.py"
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         diff = difflib.unified_diff(current.splitlines(keepends=True), wanted.splitlines(keepends=True),
                                     f"{args.readme} (now)", f"{args.readme} (generated)")
         sys.stdout.writelines(diff)
-        print(f"\n{args.readme} is out of date with providers/ims/schema.py and config.py: run `{COMMAND}`",
+        print(f"\n{args.readme} is out of date with providers/ims_pulumi/schema.py and config.py: run `{COMMAND}`",
               file=sys.stderr)
         return 1
     args.readme.write_text(wanted, encoding="utf-8")

@@ -6,7 +6,7 @@ destroying this stack leaves the image to the multi-image stack that owns it.
 
 import pulumi
 
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 config = pulumi.Config()
 source = config.get("imagesStack") or f"organization/multi-image/{pulumi.get_stack()}"

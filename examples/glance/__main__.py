@@ -7,7 +7,7 @@ the image). The Huawei-only outputs (``os_type``, ``platform``...) are empty str
 
 import pulumi
 
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 config = pulumi.Config()
 prefix = config.get("namePrefix") or "glance-demo"

@@ -7,7 +7,7 @@ applied in place or by replacement as the README's input table says.
 
 import pulumi
 
-from providers.ims import ImageMetadata, ImageMetadataArgs
+from ims_pulumi import ImageMetadata, ImageMetadataArgs
 
 config = pulumi.Config()
 prefix = config.get("namePrefix") or "demo"

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers.ims import errors
-from providers.ims.client import ImsClient
-from providers.ims.config import resolve
-from providers.ims.schema import CREATE_TOKEN_PROPERTY
+from ims_pulumi import errors
+from ims_pulumi.client import ImsClient
+from ims_pulumi.config import resolve
+from ims_pulumi.schema import CREATE_TOKEN_PROPERTY
 from tests.conftest import ims_config
 from tests.support.emulator import DEMO_TOKEN, Emulator
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from providers.ims import provider as provider_module
-from providers.ims.errors import ConfigError, ImageProtected
-from providers.ims.provider import ImageMetadataProvider
+from ims_pulumi import provider as provider_module
+from ims_pulumi.errors import ConfigError, ImageProtected
+from ims_pulumi.provider import ImageMetadataProvider
 from tests.conftest import ims_config
 from tests.support.emulator import Emulator
 
@@ -64,7 +64,7 @@ def test_replace_fields_are_reported(prov: ImageMetadataProvider) -> None:
 
 
 def test_refresh_brings_drift_back_as_inputs(prov: ImageMetadataProvider) -> None:
-    from providers.ims.provider import _api
+    from ims_pulumi.provider import _api
 
     outs = prov.create(checked(prov, name="d1", properties={"k": "v"})).outs
     _api().update_image(outs["self_link"].rsplit("/", 1)[1], [{"op": "replace", "path": "/k", "value": "drift"},
@@ -74,7 +74,7 @@ def test_refresh_brings_drift_back_as_inputs(prov: ImageMetadataProvider) -> Non
 
 
 def test_adopt_existing_image(prov: ImageMetadataProvider, emu: Emulator) -> None:
-    from providers.ims.provider import _api
+    from ims_pulumi.provider import _api
 
     existing = _api().create_image({"name": "legacy", "disk_format": "qcow2"})
     inputs = checked(prov, name="adopted", adopt_id=existing["id"], disk_format="qcow2")
@@ -84,7 +84,7 @@ def test_adopt_existing_image(prov: ImageMetadataProvider, emu: Emulator) -> Non
 
 
 def test_adopt_refuses_fields_that_would_need_replacement(prov: ImageMetadataProvider) -> None:
-    from providers.ims.provider import _api
+    from ims_pulumi.provider import _api
 
     existing = _api().create_image({"name": "legacy2", "disk_format": "qcow2"})
     with pytest.raises(Exception, match="disk_format: image has 'qcow2', declared 'raw'"):

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e]
 def program(name: str = "e2e-base", disk_format: str = "qcow2", extra: str = "") -> str:
     return f'''
 import pulumi
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 image = ImageMetadata("base",
     name="{name}",
@@ -110,8 +110,8 @@ def test_drift_is_shown_and_repaired(tmp_path: Path, emu: Emulator, pulumi_cli: 
     project.up()
     image_id = project.outputs()["image_id"]
     # someone renames the image and edits a managed property outside Pulumi
-    from providers.ims.client import ImsClient
-    from providers.ims.config import resolve
+    from ims_pulumi.client import ImsClient
+    from ims_pulumi.config import resolve
 
     client = ImsClient.from_config(resolve(lambda k: {**config, **secrets}.get(f"ims:{k}"), {}))
     client.update_image(image_id, [{"op": "replace", "path": "/name", "value": "hand-edited"},

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from providers.ims.signer import canonical_query, sign
+from ims_pulumi.signer import canonical_query, sign
 from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 
 JSON = "application/json;charset=UTF-8"

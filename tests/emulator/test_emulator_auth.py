@@ -12,7 +12,7 @@ import requests
 import trustme
 from emulator_client import JSON, Api, error_code
 
-from providers.ims.signer import DATE_FORMAT, Authorization, canonical_request, sign, signature, string_to_sign
+from ims_pulumi.signer import DATE_FORMAT, Authorization, canonical_request, sign, signature, string_to_sign
 from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, Emulator
 
 pytestmark = pytest.mark.contract

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from providers.ims.client import ImsClient
-from providers.ims.config import resolve
+from ims_pulumi.client import ImsClient
+from ims_pulumi.config import resolve
 from tests.conftest import ims_config
 from tests.support.emulator import DEMO_PROJECT_ID, Emulator
 from tests.support.pulumi_cli import PulumiProject
@@ -47,7 +47,7 @@ def adopting(image_id: str | None, name: str = "hand-made", disk_format: str = "
     adopt = f', adopt_id="{image_id}"' if image_id else ""
     return f'''
 import pulumi
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 image = ImageMetadata("adopted", name="{name}", disk_format="{disk_format}", min_disk=10{adopt}{extra})
 pulumi.export("image_id", image.id)
@@ -157,7 +157,7 @@ def test_adopt_a_missing_image_fails_clearly(tmp_path: Path, emu: Emulator, pulu
 
 READ_ONLY = '''
 import pulumi
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 ref = ImageMetadata.get("shared-base", "{image_id}")
 pulumi.export("name", ref.name)

@@ -19,7 +19,7 @@ def program(name: str = "glance-base", tags: str = '"team=infra", "env=dev"', pr
             disk_format: str = "qcow2", props: str = '{"owner_team": "infra"}') -> str:
     return f'''
 import pulumi
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 image = ImageMetadata("base", name="{name}", os_version="Ubuntu 22.04 server 64bit",
     disk_format="{disk_format}", container_format="bare", min_disk=10, visibility="private",

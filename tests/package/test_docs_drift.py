@@ -1,7 +1,7 @@
 """The README's generated tables match the code, and every input and output is documented.
 
 ``scripts/gen_field_docs.py --check`` compares the tables between the README's marker lines
-with what ``providers.ims.schema.FIELDS`` and ``providers.ims.config.SETTINGS`` say; the
+with what ``ims_pulumi.schema.FIELDS`` and ``ims_pulumi.config.SETTINGS`` say; the
 fix for a failure here is to run ``python scripts/gen_field_docs.py``.
 """
 
@@ -18,9 +18,9 @@ from types import ModuleType
 
 import pytest
 
-from providers.ims import ImageMetadata, ImageMetadataArgs
-from providers.ims.config import SETTINGS
-from providers.ims.schema import BY_NAME, FIELDS, OUTPUTS, USER_INPUTS
+from ims_pulumi import ImageMetadata, ImageMetadataArgs
+from ims_pulumi.config import SETTINGS
+from ims_pulumi.schema import BY_NAME, FIELDS, OUTPUTS, USER_INPUTS
 
 pytestmark = [pytest.mark.unit]
 
@@ -48,7 +48,7 @@ def run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_readme_tables_match_the_code() -> None:
     result = run_script("--check")
     assert result.returncode == 0, (
-        f"README.md drifted from providers/ims/schema.py / config.py; run `python scripts/gen_field_docs.py`\n"
+        f"README.md drifted from providers/ims_pulumi/schema.py / config.py; run `python scripts/gen_field_docs.py`\n"
         f"{result.stdout[-4000:]}{result.stderr[-2000:]}")
 
 

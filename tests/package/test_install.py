@@ -126,8 +126,9 @@ def installed(new_venv: Callable[[], Venv], source: Path) -> Venv:
 
 def imported_from(venv: Venv, cwd: Path) -> dict[str, str]:
     """Where the venv's Python, started outside the repository, imports the package from."""
-    code = ("import json, importlib.metadata as m, providers, providers.ims as ims; "
-            "print(json.dumps({'providers': providers.__file__, 'ims': ims.__file__, "
+    code = ("import json, importlib.metadata as m, ims_pulumi as ims, providers.ims.provider as legacy; "
+            "print(json.dumps({'legacy': legacy.__file__, 'ims': ims.__file__, "
+            "'legacy_class': legacy.ImageMetadataProvider.__module__, "
             f"'version': m.version('{DIST}'), 'api': sorted(ims.__all__)}}))")
     result: dict[str, str] = json.loads(run(venv.python, "-c", code, cwd=cwd).stdout)
     return result
@@ -140,9 +141,11 @@ def test_wheel_contents(wheel: Path, source: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         metadata = Parser().parsestr(zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
-    modules = {f"providers/ims/{p.name}" for p in (source / "providers" / "ims").glob("*.py")}
+    modules = {f"ims_pulumi/{p.name}" for p in (source / "providers" / "ims_pulumi").glob("*.py")}
     assert modules <= names, f"provider modules missing from the wheel: {sorted(modules - names)}"
-    assert {"providers/__init__.py", "providers/py.typed", "providers/ims/__init__.py"} <= names
+    assert {"ims_pulumi/py.typed", "providers/ims/__init__.py", "providers/ims/provider.py"} <= names
+    # `providers` stays a namespace package: a user's own `providers` package must win over it.
+    assert "providers/__init__.py" not in names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "scripts/", "preview_summary/", "bench/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert metadata["Name"] == DIST
@@ -158,10 +161,12 @@ def test_wheel_contents(wheel: Path, source: Path) -> None:
 def test_pip_install_of_the_repository_path(installed: Venv, workdir: Path) -> None:
     where = imported_from(installed, cwd=workdir)
     site = str(installed.path / SITE)
-    assert where["ims"].startswith(site) and where["providers"].startswith(site), where
+    assert where["ims"].startswith(site) and where["legacy"].startswith(site), where
+    # state written by 0.1 holds `providers.ims.provider.ImageMetadataProvider`: it resolves to the current class
+    assert where["legacy_class"] == "ims_pulumi.provider", where
     assert where["version"] == "0.1.0"
     assert {"ImageMetadata", "ImageMetadataArgs"} <= set(where["api"])
-    assert (installed.path / SITE / "providers" / "py.typed").is_file()
+    assert (installed.path / SITE / "ims_pulumi" / "py.typed").is_file()
 
 
 def test_pip_install_of_a_git_url(new_venv: Callable[[], Venv], workdir: Path) -> None:
@@ -186,7 +191,7 @@ def test_wheel_installs_too(new_venv: Callable[[], Venv], wheel: Path, workdir: 
 CONSUMER = '''
 import pulumi
 
-from providers.ims import ImageMetadata, ImageMetadataArgs
+from ims_pulumi import ImageMetadata, ImageMetadataArgs
 
 image = ImageMetadata("app", ImageMetadataArgs(name="app", min_disk=10, tags=["team=app"]))
 same = ImageMetadata("kw", name="kw", os_version="Ubuntu 22.04 server 64bit", protected=False)
@@ -196,7 +201,7 @@ size: pulumi.Output[int | None] = ref.size
 pulumi.export("id", image.id)
 '''
 WRONG = '''
-from providers.ims import ImageMetadataArgs
+from ims_pulumi import ImageMetadataArgs
 
 args = ImageMetadataArgs(min_disk="ten")
 '''
@@ -225,20 +230,24 @@ def test_installed_package_in_another_pulumi_project(installed: Venv, tmp_path: 
     config, secrets = ims_config(emu.url)
     project = PulumiProject.create(tmp_path, '''
 import pulumi
-import providers.ims
-from providers.ims import ImageMetadata
+import ims_pulumi
+from ims_pulumi import ImageMetadata
+from providers.mine import MARKER  # the user's own `providers` package wins over the legacy path
 
 image = ImageMetadata("from-package", name="installed-package", os_version="Ubuntu 22.04 server 64bit")
 pulumi.export("image_id", image.id)
 pulumi.export("platform", image.platform)
-pulumi.export("imported_from", providers.ims.__file__)
-''', name="outside", config=config, secrets=secrets, extra_env={"PULUMI_PYTHON_CMD": str(installed.python)})
+pulumi.export("imported_from", ims_pulumi.__file__)
+pulumi.export("marker", MARKER)
+''', name="outside", config=config, secrets=secrets, extra_env={"PULUMI_PYTHON_CMD": str(installed.python)},
+        files={"providers/__init__.py": "", "providers/mine.py": "MARKER = 'users-own-providers'\n"})
     (project.dir / "Pulumi.yaml").write_text(
         f"name: outside\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {installed.path}\n")
     project.up()
     out = project.outputs()
     assert out["imported_from"].startswith(str(installed.path / SITE)), out
     assert out["platform"] == "Ubuntu"
+    assert out["marker"] == "users-own-providers"
     assert [i["id"] for i in emu.images(DEMO_PROJECT_ID)] == [out["image_id"]]
     project.preview("--expect-no-changes")
     project.destroy()

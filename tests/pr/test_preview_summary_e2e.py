@@ -37,7 +37,7 @@ pulumi.export("db_id", db.id)
 ''' if with_db else ""
     return f'''
 import pulumi
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 web = ImageMetadata("web", name="{web_name}", disk_format="{web_format}", min_disk=20,
                     tags={web_tags}, properties={web_props})

@@ -28,7 +28,7 @@ def images_program(count: int, prefix: str, *, extra: str = "") -> str:
     """A program declaring ``count`` images named ``{prefix}-000``... as resources ``img-000``..."""
     return f'''
 import pulumi
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 for i in range({count}):
     ImageMetadata(f"img-{{i:03d}}", name=f"{prefix}-{{i:03d}}", os_version="{OS_VERSION}",

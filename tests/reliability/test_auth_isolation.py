@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from providers.ims import signer
-from providers.ims.client import ImsClient
-from providers.ims.errors import AuthenticationFailed, NotFound
-from providers.ims.schema import CREATE_TOKEN_PROPERTY
-from providers.ims.signer import Authorization
-from providers.ims.transport import Credentials, RetryPolicy, Transport
+from ims_pulumi import signer
+from ims_pulumi.client import ImsClient
+from ims_pulumi.errors import AuthenticationFailed, NotFound
+from ims_pulumi.schema import CREATE_TOKEN_PROPERTY
+from ims_pulumi.signer import Authorization
+from ims_pulumi.transport import Credentials, RetryPolicy, Transport
 from tests.reliability.helpers import REQUEST_ID, assert_converged, images_program, live_images
 from tests.support.emulator import Emulator
 from tests.support.pulumi_cli import PulumiProject

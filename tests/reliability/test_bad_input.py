@@ -30,7 +30,7 @@ PROGRAM = '''
 import json
 import os
 
-from providers.ims import ImageMetadata
+from ims_pulumi import ImageMetadata
 
 ImageMetadata("bad", **json.loads(os.environ["IMS_BAD_INPUT"]))
 '''

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from providers.ims.client import ImsClient
-from providers.ims.errors import TransportError
-from providers.ims.schema import CREATE_TOKEN_PROPERTY
-from providers.ims.transport import Credentials, Response, RetryPolicy, Transport
+from ims_pulumi.client import ImsClient
+from ims_pulumi.errors import TransportError
+from ims_pulumi.schema import CREATE_TOKEN_PROPERTY
+from ims_pulumi.transport import Credentials, Response, RetryPolicy, Transport
 from tests.conftest import ims_config
 from tests.reliability.helpers import (
     assert_converged,

@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 
 from emulator import rules
 from emulator.settings import Settings
-from providers.ims import schema, signer
-from providers.ims.client import ImsClient
-from providers.ims.errors import NotFound
-from providers.ims.schema import IMS, check_inputs, outputs_from_image, patch_ops, plan, to_create_body
-from providers.ims.transport import Credentials, Transport
+from ims_pulumi import schema, signer
+from ims_pulumi.client import ImsClient
+from ims_pulumi.errors import NotFound
+from ims_pulumi.schema import IMS, check_inputs, outputs_from_image, patch_ops, plan, to_create_body
+from ims_pulumi.transport import Credentials, Transport
 from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
 
 HOST = "ims.cn-north-4.myhuaweicloud.com"

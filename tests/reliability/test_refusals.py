@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.ims.client import ImsClient
-from providers.ims.config import resolve
+from ims_pulumi.client import ImsClient
+from ims_pulumi.config import resolve
 from tests.conftest import ims_config
 from tests.reliability.helpers import (
     OS_VERSION,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from providers.ims.errors import TransportError
-from providers.ims.transport import Credentials, Transport
+from ims_pulumi.errors import TransportError
+from ims_pulumi.transport import Credentials, Transport
 from tests.conftest import ims_config
 from tests.reliability.helpers import diagnostics, images_program, live_images, make_certificates
 from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator

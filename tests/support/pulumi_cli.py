@@ -79,6 +79,7 @@ class PulumiProject:
         )
         (project_dir / "__main__.py").write_text(textwrap.dedent(program))
         for rel, text in (files or {}).items():
+            (project_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             (project_dir / rel).write_text(textwrap.dedent(text))
         state = backend or tmp / "state"
         state.mkdir(parents=True, exist_ok=True)

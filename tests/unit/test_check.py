@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from providers.ims import schema
-from providers.ims.schema import GLANCE, IMS, check_inputs
+from ims_pulumi import schema
+from ims_pulumi.schema import GLANCE, IMS, check_inputs
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pulumi.output import Unknown
 
-from providers.ims import schema
-from providers.ims.schema import GLANCE, IMS, check_inputs, patch_ops, plan
+from ims_pulumi import schema
+from ims_pulumi.schema import GLANCE, IMS, check_inputs, patch_ops, plan
 
 pytestmark = pytest.mark.unit
 

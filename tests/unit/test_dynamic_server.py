@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.ims import dynamic_server
-from providers.ims.errors import QuotaExceeded
+from ims_pulumi import dynamic_server
+from ims_pulumi.errors import QuotaExceeded
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +67,7 @@ def test_provider_pickle_is_by_reference_and_holds_nothing() -> None:
 
     from pulumi.dynamic.dynamic import serialize_provider
 
-    from providers.ims.provider import ImageMetadataProvider
+    from ims_pulumi.provider import ImageMetadataProvider
 
     raw = base64.b64decode(serialize_provider(ImageMetadataProvider()))
-    assert b"providers.ims.provider" in raw and len(raw) < 300
+    assert b"ims_pulumi.provider" in raw and len(raw) < 300

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from providers.ims import errors
-from providers.ims.transport import Credentials, RetryPolicy, Transport, parse_retry_after, should_retry
+from ims_pulumi import errors
+from ims_pulumi.transport import Credentials, RetryPolicy, Transport, parse_retry_after, should_retry
 
 pytestmark = pytest.mark.unit
 

@@ -26,8 +26,8 @@ class Mocks(pulumi.runtime.Mocks):
 
 pulumi.runtime.set_mocks(Mocks(), project="proj", stack="dev", preview=False)
 
-from providers.ims import ImageMetadata, ImageMetadataArgs  # noqa: E402  (after set_mocks)
-from providers.ims import resource as resource_module  # noqa: E402
+from ims_pulumi import ImageMetadata, ImageMetadataArgs  # noqa: E402  (after set_mocks)
+from ims_pulumi import resource as resource_module  # noqa: E402
 
 
 @pulumi.runtime.test

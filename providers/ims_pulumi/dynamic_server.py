@@ -6,7 +6,7 @@ Runs Pulumi's own server (``python -m pulumi.dynamic``) with two documented adju
   in ``pulumi/dynamic/__main__.py``), so ``pulumi up --parallel 32`` would still create 4
   images at a time. The pool is raised to ``PULUMI_DYNAMIC_PROVIDER_THREADS`` (default 64).
 * **Errors.** The SDK reports any exception as its full traceback. For the provider's expected
-  failures (:class:`providers.ims.errors.ImsError`: API refusals, bad configuration) the user
+  failures (:class:`ims_pulumi.errors.ImsError`: API refusals, bad configuration) the user
   sees the one actionable message instead; unexpected errors keep their traceback.
 
 Both are monkeypatches of SDK internals: ``tests/unit/test_dynamic_server.py`` pins them, so an

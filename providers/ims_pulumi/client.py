@@ -2,7 +2,7 @@
 
 No Pulumi imports: usable on its own, in tests and benchmarks. Create and update converge
 instead of blindly repeating a request whose outcome is unknown (see the module
-docstring of :mod:`providers.ims.transport`).
+docstring of :mod:`ims_pulumi.transport`).
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""Pulumi dynamic providers of this project. See :mod:`providers.ims`."""
