@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the README's input, output and configuration tables from the code.
 
-Sources: ``ims_pulumi.schema.FIELDS`` (with the ``IMS`` and ``GLANCE`` server profiles)
+Sources: the resource tables (``ims_pulumi.image_metadata.IMAGE_METADATA``) (with the ``IMS`` and ``GLANCE`` server profiles)
 and ``ims_pulumi.config.SETTINGS``. Each table replaces the text between a pair of
 marker lines in ``README.md``::
 
@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
-from ims_pulumi.schema import GLANCE, IMS, OUTPUTS, USER_INPUTS, Change, Field, ServerProfile, in_place  # noqa: E402
+from ims_pulumi.framework import Table  # noqa: E402
+from ims_pulumi.image_metadata import IMAGE_METADATA  # noqa: E402
+from ims_pulumi.profiles import GLANCE, IMS  # noqa: E402
+
+PROFILE_ORDER = (IMS, GLANCE)
 
 SECTIONS = ("fields:inputs", "fields:outputs", "config")
 COMMAND = "python scripts/gen_field_docs.py"
@@ -47,54 +49,24 @@ def cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def show_default(value: Any) -> str:
-    """A default value as the user would write it in a program (JSON spelling, in code)."""
-    return f"`{value}`" if isinstance(value, str) and value else f"`{json.dumps(value)}`"
-
-
-def default_text(f: Field, profile: ServerProfile = IMS) -> str:
-    """The default of an input on ``profile``; ``required`` or empty when there is none."""
-    if f.required:
-        return "required"
-    value = None if f.default is None else f.default(profile)
-    return "" if value is None else show_default(value)
-
-
-def change_text(f: Field) -> str:
-    """How a change of the field is applied, per server where that differs."""
-    if f.change is Change.UPDATE:
-        return "update in place"
-    if f.change is Change.REPLACE:
-        return "replace"
-    on = {p.kind: in_place(f, p) for p in (IMS, GLANCE)}
-    word = {True: "in place", False: "replace"}
-    text = f"{word[on['ims']]} on IMS, {word[on['glance']]} on Glance"
-    overridden = IMS.with_overrides(protected_in_place=not IMS.protected_in_place)
-    if in_place(f, overridden) != on["ims"]:
-        text += f" (`ims:protectedInPlace {str(not IMS.protected_in_place).lower()}`: {word[not on['ims']]} on IMS)"
-    return text
-
-
-def inputs_section() -> str:
+def inputs_section(table: Table = IMAGE_METADATA) -> str:
     """The table of every input a program declares."""
-    rows = [(f"`{f.name}`", f.type, default_text(f), change_text(f), f.doc) for f in USER_INPUTS]
-    return table(("input", "type", "default (IMS)", "on change", "rule / meaning"), rows)
+    return markdown_table(("input", "type", "default (IMS)", "on change", "rule / meaning"),
+                          table.input_rows(PROFILE_ORDER))
 
 
-def outputs_section() -> str:
+def outputs_section(table: Table = IMAGE_METADATA) -> str:
     """The sentence about echoed inputs and the table of computed outputs."""
-    rows = [(f"`{f.name}`", f"`{f.wire}`" if f.wire else "", f.type,
-             f.doc + (" Empty on Glance." if f.huawei_only else "")) for f in OUTPUTS]
     intro = ("Every input is also an output, as the server applied it (defaults filled in). "
              "Computed outputs:")
-    return intro + "\n\n" + table(("output", "wire name", "type", "meaning"), rows)
+    return intro + "\n\n" + markdown_table(("output", "wire name", "type", "meaning"), table.output_rows())
 
 
 def config_row(s: Setting) -> tuple[str, str, str, str, str]:
@@ -103,7 +75,7 @@ def config_row(s: Setting) -> tuple[str, str, str, str, str]:
 
 def config_section() -> str:
     """The table of provider settings: stack config key, environment fallback, secrecy, default."""
-    return table(("key", "environment", "secret", "default", "meaning"), [config_row(s) for s in SETTINGS])
+    return markdown_table(("key", "environment", "secret", "default", "meaning"), [config_row(s) for s in SETTINGS])
 
 
 def sections() -> dict[str, str]:
@@ -148,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         diff = difflib.unified_diff(current.splitlines(keepends=True), wanted.splitlines(keepends=True),
                                     f"{args.readme} (now)", f"{args.readme} (generated)")
         sys.stdout.writelines(diff)
-        print(f"\n{args.readme} is out of date with providers/ims_pulumi/schema.py and config.py: run `{COMMAND}`",
+        print(f"\n{args.readme} is out of date with the resource tables and config.py: run `{COMMAND}`",
               file=sys.stderr)
         return 1
     args.readme.write_text(wanted, encoding="utf-8")

@@ -15,14 +15,14 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from .config import ProviderConfig
 from .errors import ApiError, ImsError, NotFound, ServerError, TransportError
-from .schema import CREATE_TOKEN_PROPERTY
-from .transport import Transport, warn_insecure
+from .image_metadata import CREATE_TOKEN_PROPERTY
+from .transport import Budget, Transport
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})
 
 
-def _uncertain(exc: ImsError) -> bool:
+def uncertain(exc: ImsError) -> bool:
     """The request may or may not have been applied by the server."""
     return isinstance(exc, ServerError) or (isinstance(exc, TransportError) and exc.sent)
 
@@ -42,120 +42,125 @@ class ImsClient:
             import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            warn_insecure(config.endpoint)
         return cls(Transport(config.endpoint, config.credentials, verify=config.verify),
                    delete_timeout=config.delete_timeout)
 
     # --- reads ------------------------------------------------------------------------
 
-    def get_image(self, image_id: str) -> dict[str, Any] | None:
+    def budget(self) -> Budget:
+        """A retry allowance for one operation, to pass to every call the operation makes."""
+        return self.transport.retry.budget()
+
+    def get_image(self, image_id: str, *, budget: Budget | None = None) -> dict[str, Any] | None:
         """The image, or ``None`` when it does not exist (404 or a deleted/killed status)."""
         try:
             image: dict[str, Any] = self.transport.request(
-                "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}"
+                "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}", budget=budget
             ).json()
         except NotFound:
             return None
         return None if image.get("status") in GONE_STATUSES else image
 
     def list_images(self, filters: Sequence[tuple[str, str]] = (), *, limit: int = 100,
-                    operation: str = "list images") -> Iterator[dict[str, Any]]:
+                    operation: str = "list images", budget: Budget | None = None) -> Iterator[dict[str, Any]]:
         """Every image matching ``filters``, following the ``next`` links page by page."""
         query: list[tuple[str, str]] = [*filters, ("limit", str(limit))]
         while True:
-            page = self.transport.request("GET", "/v2/images", query=query, operation=operation).json()
+            page = self.transport.request("GET", "/v2/images", query=query, operation=operation,
+                                          budget=budget).json()
             yield from page.get("images", [])
             nxt = page.get("next")
             if not nxt:
                 return
             query = parse_qsl(urlsplit(nxt).query, keep_blank_values=True)
 
-    def find_by_token(self, name: str, token: str) -> dict[str, Any] | None:
+    def find_by_token(self, name: str, token: str, *, budget: Budget | None = None) -> dict[str, Any] | None:
         """The live image that a create with this token made, if any.
 
         Filters by the exact name (a documented filter on IMS) and matches the token
         client-side, so that it works whether or not a server filters by custom properties.
         """
         operation = f"create image {name!r}: look-up by create token"
-        for image in self.list_images([("name", name)], operation=operation):
+        for image in self.list_images([("name", name)], operation=operation, budget=budget):
             if image.get(CREATE_TOKEN_PROPERTY) == token and image.get("status") not in GONE_STATUSES:
                 return image
         return None
 
     # --- writes -----------------------------------------------------------------------
 
-    def create_image(self, body: Mapping[str, Any], *, attempts: int | None = None) -> dict[str, Any]:
+    def create_image(self, body: Mapping[str, Any], *, budget: Budget | None = None) -> dict[str, Any]:
         """``POST /v2/images``, never leaving two images behind.
 
         When ``body`` carries a create token, an image that an earlier attempt (or an
         earlier, interrupted run) already made is found and returned instead of posting
         again. After an uncertain failure (5xx, connection lost after sending) the token is
-        looked up before the POST is repeated, with the transport's jittered backoff, up to
-        ``attempts`` POSTs (default: the transport's ``max_attempts``, as for idempotent
-        requests). Without a token, uncertain failures raise.
+        looked up before the POST is repeated, within the operation's ``budget``. Without a
+        token, uncertain failures raise.
         """
-        attempts = attempts or self.transport.retry.max_attempts
+        budget = budget or self.budget()
         name = str(body.get("name", ""))
         token = body.get(CREATE_TOKEN_PROPERTY)
         if token:
-            found = self.find_by_token(name, str(token))
+            found = self.find_by_token(name, str(token), budget=budget)
             if found:
                 return found
-        for attempt in range(1, attempts + 1):
+        while True:
             try:
                 image: dict[str, Any] = self.transport.request(
-                    "POST", "/v2/images", json_body=dict(body), operation=f"create image {name!r}"
+                    "POST", "/v2/images", json_body=dict(body), operation=f"create image {name!r}", budget=budget
                 ).json()
                 return image
             except (ServerError, TransportError) as exc:
-                if not token or not _uncertain(exc) or attempt == attempts:
+                delay = self.transport.backoff(budget.failures + 1)
+                if not token or not uncertain(exc) or not budget.retry(delay):
                     raise
-                found = self.find_by_token(name, str(token))
+                found = self.find_by_token(name, str(token), budget=budget)
                 if found:
                     return found
-                self.transport.pause(attempt)
-        raise AssertionError("unreachable")
+                self.transport.sleep(delay)
 
-    def update_image(self, image_id: str, ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def update_image(self, image_id: str, ops: Sequence[Mapping[str, Any]], *,
+                     budget: Budget | None = None) -> dict[str, Any]:
         """One ``PATCH`` with a json-patch (v2.1) body; returns the updated image."""
         image: dict[str, Any] = self.transport.request(
             "PATCH", f"/v2/images/{quote(image_id, safe='')}", json_body=list(ops), content_type=JSON_PATCH,
-            operation=f"update image {image_id}",
+            operation=f"update image {image_id}", budget=budget,
         ).json()
         return image
 
-    def add_tag(self, image_id: str, tag: str) -> None:
+    def add_tag(self, image_id: str, tag: str, *, budget: Budget | None = None) -> None:
         """``PUT /v2/images/{id}/tags/{tag}`` (idempotent)."""
         self.transport.request("PUT", f"/v2/images/{quote(image_id, safe='')}/tags/{quote(tag, safe='')}",
-                               operation=f"add tag {tag!r} to image {image_id}")
+                               operation=f"add tag {tag!r} to image {image_id}", budget=budget)
 
-    def remove_tag(self, image_id: str, tag: str) -> None:
+    def remove_tag(self, image_id: str, tag: str, *, budget: Budget | None = None) -> None:
         """``DELETE /v2/images/{id}/tags/{tag}``; a tag that is already gone is fine."""
         with contextlib.suppress(NotFound):
             self.transport.request("DELETE", f"/v2/images/{quote(image_id, safe='')}/tags/{quote(tag, safe='')}",
-                                   operation=f"remove tag {tag!r} from image {image_id}")
+                                   operation=f"remove tag {tag!r} from image {image_id}", budget=budget)
 
-    def delete_image(self, image_id: str) -> None:
+    def delete_image(self, image_id: str, *, budget: Budget | None = None) -> None:
         """Delete the image and wait until the server no longer shows it.
 
         A missing image counts as deleted. IMS may answer 204 for ids it does not know, and
         deletion may be asynchronous, so success is confirmed with GETs, bounded by
         ``delete_timeout``.
         """
+        budget = budget or self.budget()
         try:
             self.transport.request("DELETE", f"/v2/images/{quote(image_id, safe='')}",
-                                   operation=f"delete image {image_id}")
+                                   operation=f"delete image {image_id}", budget=budget)
         except NotFound:
             return
         except ApiError:
             # A retried DELETE can be refused because the first attempt did delete the image
             # (Glance: 500 "database is locked", then 400 "deleted to deleted is not allowed").
-            if self.get_image(image_id) is None:
+            if self.get_image(image_id, budget=budget) is None:
                 return
             raise
         deadline = time.monotonic() + self.delete_timeout
         delay = min(0.05, self.poll_interval)
-        while self.get_image(image_id) is not None:
+        while self.get_image(image_id, budget=budget) is not None:
             if time.monotonic() >= deadline:
                 raise ApiError(operation=f"delete image {image_id}", status=204,
                                message=f"the image still exists {self.delete_timeout:.0f}s after the delete was accepted",

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .schema import PROFILES, ServerProfile
+from .profiles import PROFILES, ServerProfile
 from .transport import Credentials
 
 

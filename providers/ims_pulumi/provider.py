@@ -1,9 +1,10 @@
-"""The dynamic provider: thin methods over the field table (:mod:`.schema`) and the client.
+"""The dynamic provider of ``ImageMetadata``: thin methods over its table and the client.
 
 Pickled *by reference* into every resource's state (module path + class name), so this
-module must stay importable under this name and free of import side effects. Nothing is
-stored on the instance: configuration lives in this module for the life of the provider
-process, and credentials never reach the pickle.
+module must stay importable under this name and free of import side effects. The instance
+pickles empty: ``configure()`` builds a :class:`ProviderContext` (settings, client) on the
+instance in the provider process, after the program has pickled it, and ``__getstate__``
+keeps it out of any pickle, so credentials never reach the state.
 """
 
 from __future__ import annotations
@@ -23,54 +24,70 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from . import schema
-from .client import ImsClient, _uncertain
+from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
 from .errors import Conflict, ImsError, NotFound
-from .transport import warn_insecure
-
-_lock = threading.Lock()
-_raw_config: dict[str, Any] = {}
-#: Images this process deleted. A replacement deletes first, then creates: when the resource
-#: still declares ``adopt_id`` of the image it just deleted, the new image is created fresh.
-_deleted: set[str] = set()
-_resolved: ProviderConfig | None = None
-_client: ImsClient | None = None
+from .framework import Table, json_patch
+from .image_metadata import IMAGE_METADATA
+from .profiles import ServerProfile
+from .transport import Budget, warn_insecure
 
 
-def _config() -> ProviderConfig:
-    """The validated configuration (stack config first, then ``HW_*`` environment)."""
-    global _resolved
-    with _lock:
-        if _resolved is None:
-            _resolved = resolve(lambda key: _raw_config.get(key))
-            if _resolved.insecure:
-                warn_insecure(_resolved.endpoint)  # at preview too, not only when a client is made
-        return _resolved
+class ProviderContext:
+    """What one provider process works with: the validated settings and one client.
 
-
-def _api() -> ImsClient:
-    global _client
-    cfg = _config()
-    with _lock:
-        if _client is None:
-            _client = ImsClient.from_config(cfg)
-        return _client
-
-
-def use_config(raw: Mapping[str, Any] | None = None) -> None:
-    """Replace this process's raw ``ims:*`` settings (keys without the namespace) and drop the client.
-
-    Called by ``configure()``; tests call it to run several configurations in one process.
+    Built from the raw ``ims:*`` settings by ``configure()`` (tests build one directly).
+    Settings are validated on first use, so a configuration problem is reported by the
+    first call (``check`` at preview) with its message, not as a failed configure.
     """
-    global _resolved, _client
-    with _lock:
-        _raw_config.clear()
-        _raw_config.update(raw or {})
-        _resolved = None
-        if _client is not None:
-            _client.close()
-        _client = None
+
+    def __init__(self, raw: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self._raw = dict(raw or {})
+        self._environ = environ
+        self._lock = threading.Lock()
+        self._config: ProviderConfig | None = None
+        self._client: ImsClient | None = None
+
+    @classmethod
+    def from_request(cls, req: ConfigureRequest) -> ProviderContext:
+        """The context for the ``ims:*`` keys of a configure request."""
+        raw = {}
+        for setting in SETTINGS:
+            value = req.config.get(f"ims:{setting.key}")
+            if value is not None:
+                raw[setting.key] = value
+        return cls(raw)
+
+    @property
+    def config(self) -> ProviderConfig:
+        """The validated configuration (stack config first, then ``HW_*`` environment)."""
+        with self._lock:
+            if self._config is None:
+                self._config = resolve(self._raw.get, self._environ)
+                if self._config.insecure:
+                    warn_insecure(self._config.endpoint)  # at preview too, not only when a client is made
+            return self._config
+
+    @property
+    def profile(self) -> ServerProfile:
+        """The server profile of the configured endpoint."""
+        return self.config.profile
+
+    @property
+    def client(self) -> ImsClient:
+        """The one client of this context (made on first use)."""
+        config = self.config
+        with self._lock:
+            if self._client is None:
+                self._client = ImsClient.from_config(config)
+            return self._client
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            self._client = None
 
 
 class ImageMetadataProvider(ResourceProvider):
@@ -79,128 +96,153 @@ class ImageMetadataProvider(ResourceProvider):
     # Nothing secret is captured by the instance, so the pickle (module + class name) can be
     # stored as plain text: smaller state, no per-resource encryption.
     serialize_as_secret_always = False
+    table: Table = IMAGE_METADATA
+    # Class-level default: unpickling restores no instance state and never calls __init__.
+    _context: ProviderContext | None = None
+
+    def __getstate__(self) -> None:
+        """Pickle nothing of the instance (the context holds credentials and a live client)."""
+        return None
+
+    @classmethod
+    def with_context(cls, context: ProviderContext) -> ImageMetadataProvider:
+        """A provider working with ``context`` (what ``configure()`` does, for tests and tools)."""
+        provider = cls()
+        provider._context = context
+        return provider
+
+    @property
+    def context(self) -> ProviderContext:
+        """The context built by ``configure()`` (settings from the environment alone without it)."""
+        if self._context is None:
+            self._context = ProviderContext()
+        return self._context
 
     def configure(self, req: ConfigureRequest) -> None:
-        """Keep the ``ims:*`` stack config for this process; validated on first use."""
-        raw = {}
-        for setting in SETTINGS:
-            value = req.config.get(f"ims:{setting.key}")
-            if value is not None:
-                raw[setting.key] = value
-        use_config(raw)
+        """Keep the ``ims:*`` stack config for this provider; validated on first use."""
+        self._context = ProviderContext.from_request(req)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and fill defaults offline; unknown values pass through."""
-        profile = _config().profile
-        inputs, failures = schema.check_inputs(_olds, news, profile)
+        inputs, failures = self.table.check(_olds, news, self.context.profile)
         return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Compare declared fields only; replacement deletes first (names may be unique)."""
-        plan = schema.plan(olds, news, _config().profile)
+        plan = self.table.plan(olds, news, self.context.profile)
         return DiffResult(changes=plan.changes, replaces=plan.replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create (or adopt) the image and return every output."""
-        cfg, api = _config(), _api()
-        desired = _inputs(props)
-        if desired.get("adopt_id") and desired["adopt_id"] not in _deleted:
-            image = _adopt(api, desired, cfg.profile)
+        ctx, table = self.context, self.table
+        api, profile = ctx.client, ctx.profile
+        budget = api.budget()
+        desired = _inputs(table, props)
+        if desired.get("adopt_id") and not desired.get("adopted"):
+            image = _adopt(table, api, desired, profile, budget)
         else:
-            image = api.create_image(schema.to_create_body(desired, cfg.profile))
+            image = api.create_image(table.create_body(desired, profile), budget=budget)
             # An image found by its create token (an interrupted earlier run) may predate a
-            # change of the declared values: bring it to them.
-            current = schema.outputs_from_image(image, desired, cfg.profile)
-            image = _converge(api, image["id"], current, desired, cfg.profile, image)
-        return CreateResult(image["id"], schema.outputs_from_image(image, desired, cfg.profile))
+            # change of the declared values: bring it to them, from what the server has.
+            image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
+        return CreateResult(image["id"], table.outputs_from_image(image, desired))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh from the server; a missing image reports the resource gone."""
-        cfg, api = _config(), _api()
-        image = api.get_image(id_)
-        previous = _inputs(props)
+        table = self.table
+        image = self.context.client.get_image(id_)
+        previous = _inputs(table, props)
         if image is None:
-            if not any(f.name in previous for f in schema.USER_INPUTS):
+            if not any(f.name in previous for f in table.user_inputs):
                 # ImageMetadata.get(): nothing was known about the image, so this is not
                 # "deleted since the last refresh" but a reference to an image that is not there.
                 raise NotFound(operation=f"read image {id_}", status=404, message="no such image in this project",
                                hint="Check the id passed to ImageMetadata.get and ims:projectId")
             return ReadResult("", {})
-        managed = set((previous.get("properties") or {}).keys())
-        inputs = schema.inputs_from_image(image, managed, cfg.profile, previous)
-        return ReadResult(id_, schema.outputs_from_image(image, inputs, cfg.profile), inputs)
+        inputs = table.inputs_from_image(image, previous)
+        return ReadResult(id_, table.outputs_from_image(image, inputs), inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """One PATCH (plus tag calls where tags change in place); returns complete outputs."""
-        cfg, api = _config(), _api()
-        desired = _inputs(news)
-        image = _converge(api, id_, olds, desired, cfg.profile)
-        return UpdateResult(schema.outputs_from_image(image, desired, cfg.profile))
+        ctx, table = self.context, self.table
+        api = ctx.client
+        desired = _inputs(table, news)
+        image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
+        return UpdateResult(table.outputs_from_image(image, desired))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         """Delete and confirm; a missing image is already deleted; a protected one fails clearly."""
-        _api().delete_image(id_)
-        with _lock:
-            _deleted.add(id_)
+        self.context.client.delete_image(id_)
 
 
-def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {f.name: props[f.name] for f in schema.INPUTS if props.get(f.name) is not None}
+def _inputs(table: Table, props: Mapping[str, Any]) -> dict[str, Any]:
+    return {f.name: props[f.name] for f in table.inputs if props.get(f.name) is not None}
 
 
 def _converge(
-    api: ImsClient, image_id: str, current: Mapping[str, Any], desired: Mapping[str, Any],
-    profile: schema.ServerProfile, image: dict[str, Any] | None = None, attempts: int = 4,
+    table: Table, api: ImsClient, image_id: str, server: Mapping[str, Any] | None, desired: Mapping[str, Any],
+    profile: ServerProfile, budget: Budget, *, state: Mapping[str, Any] | None = None,
+    image: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Apply the in-place changes from ``current`` to ``desired``; safe to repeat.
+    """Apply the in-place changes that bring the image to ``desired``; safe to repeat.
 
-    The first attempt trusts ``current`` (the state), costing one PATCH. If the outcome is
-    uncertain or the state was stale (409), the image is read and the patch recomputed
-    from what the server really has. ``image`` is returned as is when nothing changes.
+    The PATCH is the difference between two wire bodies over the keys the stack manages: the
+    desired inputs', and either the server's image (``server``) or, on the first attempt of
+    an update, the state's view of it (``state``: no read needed, one PATCH). If the outcome
+    is uncertain or the state was stale (409), the image is read and the PATCH recomputed
+    from what the server really has, within the operation's ``budget``. ``image`` is returned
+    as is when nothing changes.
     """
-    tags_in_place = schema.in_place(schema.BY_NAME["tags"], profile)
-    for attempt in range(1, attempts + 1):
-        ops = schema.patch_ops(current, desired, profile)
-        add, remove = schema.tag_changes(current, desired) if tags_in_place else ([], [])
+    previous = state if state is not None else desired
+    keys = table.managed_keys(profile, previous, desired)
+    want = table.patch_body(desired, profile)
+    while True:
+        if server is not None:
+            have = table.image_wire(server, keys, profile)
+            tags_now: Mapping[str, Any] = table.inputs_from_image(server, desired)
+        else:
+            have = table.patch_body(previous, profile)
+            tags_now = previous
+        ops = json_patch(have, want, keys)
+        add, remove = table.tag_changes(tags_now, desired, profile)
         try:
             if ops:
-                image = api.update_image(image_id, ops)
+                image = api.update_image(image_id, ops, budget=budget)
             for tag in add:
-                api.add_tag(image_id, tag)
+                api.add_tag(image_id, tag, budget=budget)
             for tag in remove:
-                api.remove_tag(image_id, tag)
+                api.remove_tag(image_id, tag, budget=budget)
             if add or remove or image is None:
-                image = api.get_image(image_id)
+                image = api.get_image(image_id, budget=budget)
             if image is None:
                 raise NotFound(operation=f"update image {image_id}", status=404,
                                message="the image no longer exists", hint="Run `pulumi refresh`, then `pulumi up`")
             return image
         except ImsError as exc:
-            if attempt == attempts or not (isinstance(exc, Conflict) or _uncertain(exc)):
+            delay = api.transport.backoff(budget.failures + 1)
+            if not (isinstance(exc, Conflict) or uncertain(exc)) or not budget.retry(delay):
                 raise
-            fresh = api.get_image(image_id)
-            if fresh is None:
+            api.transport.sleep(delay)
+            server = api.get_image(image_id, budget=budget)
+            if server is None:
                 raise
-            keys = set((current.get("properties") or {}).keys()) | set((desired.get("properties") or {}).keys())
-            current = schema.outputs_from_image(fresh, {**desired, "properties": dict.fromkeys(keys, "")}, profile)
             image = None
-    raise AssertionError("unreachable")
 
 
-def _adopt(api: ImsClient, desired: Mapping[str, Any], profile: schema.ServerProfile) -> dict[str, Any]:
+def _adopt(table: Table, api: ImsClient, desired: Mapping[str, Any], profile: ServerProfile,
+           budget: Budget) -> dict[str, Any]:
     """Take over an existing image: read it, refuse what only a replacement could change."""
     image_id = str(desired["adopt_id"])
-    image = api.get_image(image_id)
+    image = api.get_image(image_id, budget=budget)
     if image is None:
         raise NotFound(operation=f"adopt image {image_id}", status=404, message="no such image in this project",
                        hint="Check adopt_id and ims:projectId")
-    keys = (desired.get("properties") or {}).keys()
-    current = schema.outputs_from_image(image, {**desired, "properties": dict.fromkeys(keys, "")}, profile)
-    fixed = [f.name for f in schema.USER_INPUTS
-             if f.name in desired and f.wire and not schema.in_place(f, profile)
-             and not schema.same_value(f, current.get(f.name), desired.get(f.name))]
+    current = table.outputs_from_image(image, desired)
+    fixed = [f.name for f in table.user_inputs
+             if f.name in desired and f.wire and not table.in_place(f.name, profile)
+             and not f.kind.same(current.get(f.name), desired.get(f.name))]
     if fixed:
         detail = "; ".join(f"{n}: image has {current.get(n)!r}, declared {desired.get(n)!r}" for n in fixed)
         raise ImsError(f"adopt image {image_id}: these fields cannot be changed in place, declare the image's "
                        f"values instead: {detail}")
-    return _converge(api, image_id, current, desired, profile, image)
+    return _converge(table, api, image_id, image, desired, profile, budget, image=image)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from . import schema
+from .image_metadata import IMAGE_METADATA
 from .provider import ImageMetadataProvider
 
 # pulumi's serialize_provider wraps pickle._Pickler._batch_setitems on every call and never
@@ -149,9 +149,9 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         """
         values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(ImageMetadataArgs)} if args else {}
         values.update(kwargs)  # unknown keywords reach check(), which names them
-        props: dict[str, Any] = {f.name: None for f in schema.OUTPUTS}
+        props: dict[str, Any] = {f.name: None for f in IMAGE_METADATA.outputs}
         props.update({k: v for k, v in values.items() if v is not None})
-        for f in schema.USER_INPUTS:
+        for f in IMAGE_METADATA.user_inputs:
             props.setdefault(f.name, None)
         if not (opts and opts.id):
             props["create_token"] = create_token(resource_name)

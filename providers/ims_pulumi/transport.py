@@ -14,19 +14,22 @@ repeating it cannot succeed, and the message says which setting fixes it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import re
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from . import signer
@@ -71,6 +74,35 @@ class RetryPolicy:
             return min(retry_after, self.max_retry_after) + rng.uniform(0, self.base_delay)
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return rng.uniform(ceiling / 2, ceiling)  # "equal jitter": never zero, never synchronised
+
+    def budget(self) -> Budget:
+        """A fresh allowance for one operation."""
+        return Budget(self)
+
+
+class Budget:
+    """The retry allowance of one operation (one provider call such as "create image x").
+
+    Every failed attempt of the operation spends from it, whoever handles the failure: the
+    transport repeating an idempotent request, the client looking up a create whose response
+    was lost, or the provider re-reading an image after a 409. So an operation makes at most
+    ``max_attempts`` failed attempts and waits at most ``budget_seconds`` in total, however
+    its requests are nested.
+    """
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.failures = 0
+        self._clock = clock
+        self._started = clock()
+        self._lock = threading.Lock()
+
+    def retry(self, delay: float) -> bool:
+        """Record a failed attempt; whether another attempt, ``delay`` seconds from now, is allowed."""
+        with self._lock:
+            self.failures += 1
+            return (self.failures < self.policy.max_attempts
+                    and self._clock() - self._started + delay <= self.policy.budget_seconds)
 
 
 def should_retry(method: str, *, status: int | None = None, sent: bool = True) -> bool:
@@ -179,18 +211,20 @@ class Transport:
         json_body: Any = None,
         content_type: str = "application/json",
         ok: Sequence[int] = (200, 201, 202, 204),
+        budget: Budget | None = None,
     ) -> Response:
         """Send one logical request, retrying as :func:`should_retry` allows.
 
         Raises :class:`ApiError` (a subclass per status/code) or :class:`TransportError`.
-        ``operation`` names the request in error messages ("create image 'x'").
+        ``operation`` names the request in error messages ("create image 'x'"); ``budget`` is
+        the operation's retry allowance (a fresh one per request when not given).
         """
+        budget = budget or self.retry.budget()
         url = self.endpoint + path
         if query:
             url += "?" + signer.canonical_query(query)  # the signed query is the sent query
         body = b"" if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         extra = {"Content-Type": content_type} if body else {}
-        started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
@@ -220,9 +254,8 @@ class Transport:
                 failure = error_for(operation, raw.status_code, raw.content, resp.request_id)
                 retryable = should_retry(method, status=raw.status_code)
                 retry_after = parse_retry_after(raw.headers.get("Retry-After"))
-            delay = self.backoff(attempt, retry_after) if retryable else 0.0
-            if (not retryable or attempt >= self.retry.max_attempts
-                    or time.monotonic() - started + delay > self.retry.budget_seconds):
+            delay = self.backoff(budget.failures + 1, retry_after) if retryable else 0.0
+            if not retryable or not budget.retry(delay):
                 if isinstance(failure, TransportError):
                     failure = self._unreachable(operation, str(failure), failure.sent, attempt)
                 raise failure
@@ -241,34 +274,52 @@ class Transport:
         with self._rng_lock:
             return self.retry.delay(attempt, retry_after, self._rng)
 
-    def pause(self, attempt: int) -> None:
-        """Wait the backoff of ``attempt`` (for callers that repeat a whole operation)."""
-        self._sleep(self.backoff(attempt))
+    def sleep(self, seconds: float) -> None:
+        """Wait (the injected clock of tests; for callers that repeat a whole operation)."""
+        self._sleep(seconds)
 
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
 
 
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps: ``__cause__``/``__context__``, urllib3's ``reason``
+    and exceptions passed as arguments (requests wraps urllib3's ``MaxRetryError`` that way)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        linked = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        todo.extend(x for x in linked if isinstance(x, BaseException))
+
+
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the TCP/TLS connection was never established (the request cannot have arrived)."""
-    text = repr(exc)
-    return any(
-        marker in text
-        for marker in ("NewConnectionError", "Connection refused", "Name or service not known", "ConnectTimeout")
-    )
+    return any(isinstance(c, _NOT_CONNECTED) for c in causes(exc))
+
+
+# urllib3's NewConnectionError (refused, unreachable, DNS) derives from ConnectTimeoutError.
+_NOT_CONNECTED = (urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError, socket.gaierror)
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (socket.gaierror, "unknown host"),
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset by the server"),
+    (http.client.RemoteDisconnected, "the server closed the connection without a response"),
+    (http.client.IncompleteRead, "the server closed the connection in the middle of the response"),
+)
 
 
 def _describe(exc: Exception) -> str:
-    text = str(exc)
-    for marker, words in (
-        ("Connection refused", "connection refused"),
-        ("reset by peer", "connection reset by the server"),
-        ("RemoteDisconnected", "the server closed the connection without a response"),
-        ("Name or service not known", "unknown host"),
-    ):
-        if marker in text:
+    found = list(causes(exc))
+    for kind, words in _REASONS:
+        if any(isinstance(c, kind) for c in found):
             return words
+    text = str(exc)
     return text.split("(Caused by", 1)[-1].strip(" )") if "(Caused by" in text else text
 
 
@@ -291,15 +342,7 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-_insecure_warned: set[str] = set()
-_insecure_lock = threading.Lock()
-
-
 def warn_insecure(endpoint: str) -> None:
-    """Warn that TLS verification is off for ``endpoint`` (``ims:insecure``), once per process."""
-    with _insecure_lock:
-        if endpoint in _insecure_warned:
-            return
-        _insecure_warned.add(endpoint)
+    """Warn that TLS verification is off for ``endpoint`` (``ims:insecure``)."""
     warn(f"TLS certificate verification is disabled for {endpoint} (ims:insecure); "
          "do not use this against a real cloud")

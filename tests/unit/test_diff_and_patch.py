@@ -10,8 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pulumi.output import Unknown
 
-from ims_pulumi import schema
-from ims_pulumi.schema import GLANCE, IMS, check_inputs, patch_ops, plan
+from ims_pulumi.framework import json_patch
+from ims_pulumi.image_metadata import IMAGE_METADATA
+from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
+
+check_inputs = IMAGE_METADATA.check
+plan = IMAGE_METADATA.plan
+
+
+def patch_ops(old: dict[str, Any], new: dict[str, Any], profile: ServerProfile) -> list[dict[str, Any]]:
+    """The PATCH from state ``old`` to inputs ``new``, as the provider's first attempt computes it."""
+    keys = IMAGE_METADATA.managed_keys(profile, old, new)
+    return json_patch(IMAGE_METADATA.patch_body(old, profile), IMAGE_METADATA.patch_body(new, profile), keys)
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +151,9 @@ def test_property_patch_turns_old_image_into_desired(old_name: str, new_name: st
     old = {"name": old_name, "description": old_desc, "properties": old_props}
     new = {"name": new_name, "description": new_desc, "properties": new_props}
     image = as_image(old)
-    current = schema.outputs_from_image(image, old, IMS)
-    patched = apply_patch(image, patch_ops(current, new, IMS))
-    expected = as_image(new)
-    assert patched == expected
+    # from the state (the provider's first attempt) and from the image itself (after a 409)
+    current = IMAGE_METADATA.outputs_from_image(image, old)
+    assert apply_patch(image, patch_ops(current, new, IMS)) == as_image(new)
+    keys = IMAGE_METADATA.managed_keys(IMS, old, new)
+    ops = json_patch(IMAGE_METADATA.image_wire(image, keys, IMS), IMAGE_METADATA.patch_body(new, IMS), keys)
+    assert apply_patch(image, ops) == as_image(new)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import random
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
+import urllib3
 
-from ims_pulumi import errors
-from ims_pulumi.transport import Credentials, RetryPolicy, Transport, parse_retry_after, should_retry
+from ims_pulumi import errors, transport
+from ims_pulumi.transport import Budget, Credentials, RetryPolicy, Transport, parse_retry_after, should_retry
 
 pytestmark = pytest.mark.unit
 
@@ -161,3 +165,49 @@ def test_connection_refused_is_a_transport_error_that_was_not_sent() -> None:
 def test_credentials_repr_hides_secrets() -> None:
     text = repr(Credentials("AKID", "SECRETKEY", "STS", "TOKEN", "proj"))
     assert "SECRETKEY" not in text and "AKID" not in text and "TOKEN" not in text and "proj" in text
+
+
+def test_one_budget_spans_every_request_of_an_operation(server: str) -> None:
+    """Two GETs of one operation share its allowance of four failed attempts: the second GET gets
+    two tries, not four, because the first one already failed twice."""
+    t = _transport(server)
+    budget = t.retry.budget()
+    _Script.script = [503, 503, 200, 503, 503]
+    assert t.request("GET", "/a", operation="read", budget=budget).status == 200
+    with pytest.raises(errors.ServerError):
+        t.request("GET", "/b", operation="read", budget=budget)
+    assert _Script.seen == ["GET"] * 5 and budget.failures == 4
+
+
+def test_budget_counts_time_too() -> None:
+    now = [0.0]
+    budget = Budget(RetryPolicy(max_attempts=100, budget_seconds=10), clock=lambda: now[0])
+    assert budget.retry(5.0)
+    now[0] = 6.0
+    assert not budget.retry(5.0), "another attempt would end after the operation's budget"
+
+
+# (reason, exception as requests raises it, never connected?)
+CONNECTION_FAILURES = [
+    ("refused: urllib3 NewConnectionError inside MaxRetryError",
+     requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(
+         None, "/", urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection"))), True),
+    ("DNS failure: NameResolutionError is a NewConnectionError",
+     requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(
+         None, "/", urllib3.exceptions.NameResolutionError("h", None, socket.gaierror(-2, "unknown")))), True),
+    ("connect timeout", requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(
+        None, "/", urllib3.exceptions.ConnectTimeoutError(None, "timed out"))), True),
+    ("server closed the connection after the request was sent",
+     requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+         "Connection aborted.", http.client.RemoteDisconnected("closed"))), False),
+    ("reset while reading the response", requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", ConnectionResetError(104, "reset"))), False),
+    ("a message that merely mentions 'Connection refused' is not a refusal",
+     requests.exceptions.ConnectionError("upstream said: Connection refused"), False),
+]
+
+
+@pytest.mark.parametrize("reason,exc,never", CONNECTION_FAILURES, ids=[c[0] for c in CONNECTION_FAILURES])
+def test_never_connected_is_decided_by_exception_type(reason: str, exc: requests.exceptions.ConnectionError,
+                                                      never: bool) -> None:
+    assert transport._never_connected(exc) is never, reason

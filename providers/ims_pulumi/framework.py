@@ -1,0 +1,391 @@
+"""The resource framework: a table of fields per resource, each field's behaviour in its kind.
+
+A :class:`Table` is the single description of one resource. From it come validation and
+defaults (:meth:`Table.check`), update-versus-replace (:meth:`Table.plan`), the create body,
+the JSON-patch of an update, the tag-API changes, the outputs and the README tables. None of
+them looks at a field's name: what a field does is decided by its row, namely its
+:class:`~.kinds.Kind` (normalise, compare, to and from the wire, validate) and its
+:class:`ChangeRule` (PATCH, tag API or replacement, possibly depending on the server profile).
+
+Everything here is pure and offline, and tolerates Pulumi's unknown values (a preview of an
+input that depends on another resource's output): an unknown value is never validated and
+always counts as a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from .profiles import ServerProfile
+
+if TYPE_CHECKING:
+    from .kinds import Kind
+
+
+def is_unknown(value: Any) -> bool:
+    """True for Pulumi's unknown placeholder (a value that is only known after apply)."""
+    return type(value).__name__ == "Unknown" and type(value).__module__.startswith("pulumi")
+
+
+def contains_unknown(value: Any) -> bool:
+    """True if ``value`` is unknown or holds an unknown (``tags=[other.output, "a=b"]`` in preview)."""
+    if is_unknown(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(contains_unknown(v) for v in value.values())
+    return False
+
+
+# --- how a change is applied -------------------------------------------------------------
+
+
+class Apply(Enum):
+    """The way a changed value reaches the server."""
+
+    PATCH = "update in place"
+    TAGS = "update in place (tag API)"
+    REPLACE = "replace"
+    NONE = "never compared"
+
+
+@dataclass(frozen=True)
+class ChangeRule:
+    """How a change of a field is applied: always the same way."""
+
+    how: Apply
+
+    def apply(self, profile: ServerProfile) -> Apply:
+        """The way on ``profile``."""
+        return self.how
+
+    def describe(self, profiles: Sequence[ServerProfile]) -> str:
+        """Human text for the README (the same on every profile)."""
+        return "replace" if self.how is Apply.REPLACE else "update in place"
+
+
+@dataclass(frozen=True)
+class ByProfile(ChangeRule):
+    """In place (by ``how``) where the profile's ``flag`` is true, else a replacement.
+
+    ``setting`` names the stack config key that overrides the flag, for the docs.
+    """
+
+    flag: str = ""
+    setting: str = ""
+
+    def apply(self, profile: ServerProfile) -> Apply:
+        """``how`` when ``profile.<flag>`` is true, else :attr:`Apply.REPLACE`."""
+        return self.how if getattr(profile, self.flag) else Apply.REPLACE
+
+    def describe(self, profiles: Sequence[ServerProfile]) -> str:
+        """Per-server text, e.g. ``replace on IMS, in place on Glance``."""
+        word = {True: "in place", False: "replace"}
+        parts = [f"{word[bool(getattr(p, self.flag))]} on {_server_name(p)}" for p in profiles]
+        text = ", ".join(parts)
+        if self.setting:
+            first = profiles[0]
+            flipped = not getattr(first, self.flag)
+            text += f" (`{self.setting} {str(flipped).lower()}`: {word[flipped]} on {_server_name(first)})"
+        return text
+
+
+def _server_name(profile: ServerProfile) -> str:
+    return "IMS" if profile.kind == "ims" else profile.kind.capitalize()
+
+
+UPDATE = ChangeRule(Apply.PATCH)
+REPLACE = ChangeRule(Apply.REPLACE)
+NEVER = ChangeRule(Apply.NONE)
+
+
+class Role(Enum):
+    """What a field is to the user."""
+
+    INPUT = "input"  # declared in the program
+    BOOKKEEPING = "bookkeeping"  # an input the resource class or check() sets; never compared
+    OUTPUT = "output"  # computed by the server
+
+
+@dataclass(frozen=True)
+class Field:
+    """One row of a resource table.
+
+    ``name`` is the Python/Pulumi name; ``wire`` the JSON key on the server (``None`` for
+    fields that are not sent as one key). ``default(profile)`` fills an absent input the way
+    the server would. ``guards_replacement`` marks a boolean that, while true, forbids
+    deleting the object (IMS ``protected``): a replacement then cannot be applied.
+    """
+
+    name: str
+    kind: Kind
+    doc: str
+    wire: str | None = None
+    role: Role = Role.INPUT
+    change: ChangeRule = NEVER
+    required: bool = False
+    default: Callable[[ServerProfile], Any] | None = None
+    huawei_only: bool = False  # a Huawei extension that Glance does not return (docs)
+    guards_replacement: bool = False
+
+    @property
+    def is_input(self) -> bool:
+        """Whether the field is an input (declared or bookkeeping)."""
+        return self.role is not Role.OUTPUT
+
+
+@dataclass
+class Failure:
+    """One invalid input: the property and a message that says what is allowed."""
+
+    property: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    """What applying new inputs to an existing object takes."""
+
+    changed: list[str]
+    replaces: list[str]
+
+    @property
+    def changes(self) -> bool:
+        """Whether anything changes."""
+        return bool(self.changed)
+
+
+def json_patch(current: Mapping[str, Any], desired: Mapping[str, Any], keys: list[str]) -> list[dict[str, Any]]:
+    """JSON-patch (v2.1 dialect) operations turning wire body ``current`` into ``desired`` over ``keys``.
+
+    ``add`` for keys the image does not have, ``replace`` for those it has with another
+    value, ``remove`` for managed keys the desired body no longer has.
+    """
+    ops: list[dict[str, Any]] = []
+    for key in keys:
+        old, new = current.get(key), desired.get(key)
+        if old == new:
+            continue
+        if new is None:
+            ops.append({"op": "remove", "path": f"/{key}"})
+        else:
+            ops.append({"op": "add" if old is None else "replace", "path": f"/{key}", "value": new})
+    return ops
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Table:
+    """The fields of one resource and everything derived from them."""
+
+    def __init__(self, resource: str, fields: Sequence[Field]) -> None:
+        self.resource = resource
+        self.fields = tuple(fields)
+        self.by_name = {f.name: f for f in self.fields}
+        if len(self.by_name) != len(self.fields):
+            raise ValueError(f"{resource}: duplicate field names")
+        self.inputs = tuple(f for f in self.fields if f.is_input)
+        self.user_inputs = tuple(f for f in self.fields if f.role is Role.INPUT)
+        self.outputs = tuple(f for f in self.fields if f.role is Role.OUTPUT)
+        self._output_names = frozenset(f.name for f in self.outputs)
+        self._input_names = frozenset(f.name for f in self.inputs)
+
+    # --- check ------------------------------------------------------------------------
+
+    def check(self, olds: Mapping[str, Any], news: Mapping[str, Any],
+              profile: ServerProfile) -> tuple[dict[str, Any], list[Failure]]:
+        """Validate ``news``, fill defaults as the server would, normalise values.
+
+        Returns the inputs to store and the failures. Unknown values pass through untouched.
+        ``olds`` (the previous inputs, empty on create) lets kinds derive bookkeeping from the
+        previous inputs and lets :meth:`blocked` refuse changes that have no path on this server.
+        """
+        out: dict[str, Any] = {}
+        failures: list[Failure] = []
+        for key, value in news.items():
+            if key in self._output_names and value is None:
+                continue  # placeholders the resource class declares so outputs exist as attributes
+            if key not in self._input_names and not key.startswith("__"):
+                allowed = ", ".join(f.name for f in self.user_inputs)
+                failures.append(Failure(key, f"unknown input {key!r}; {self.resource} accepts: {allowed}"))
+        for f in self.inputs:
+            value = news.get(f.name)
+            if value is None:
+                if f.required:
+                    failures.append(Failure(f.name, f"{f.name} is required ({f.doc})"))
+                    continue
+                value = f.default(profile) if f.default is not None else None
+            if value is None:
+                continue
+            if contains_unknown(value):
+                out[f.name] = value  # validated at `up`, when the value is known
+                continue
+            problem = f.kind.validate(value, profile)
+            if problem:
+                failures.append(Failure(f.name, f"{f.name} {_show(value)} {problem}"))
+                continue
+            out[f.name] = f.kind.normalise(value)
+        for f in self.inputs:
+            for key, derived in f.kind.derive(f.name, olds, out).items():
+                if derived is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = derived
+        for key, value in news.items():
+            if key.startswith("__"):
+                out[key] = value  # __provider and other engine-owned keys
+        if olds and not failures:
+            failures += self.blocked(olds, out, profile)
+        return out, failures
+
+    # --- diff -------------------------------------------------------------------------
+
+    def plan(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile) -> Plan:
+        """Compare the fields the user declares (never server-added attributes).
+
+        ``olds`` are the previous outputs (which echo the inputs), ``news`` the checked inputs.
+        """
+        changed: list[str] = []
+        replaces: list[str] = []
+        for f in self.user_inputs:
+            old, new = olds.get(f.name), news.get(f.name)
+            if not contains_unknown(new) and f.kind.same(old, new):
+                continue
+            changed.append(f.name)
+            if f.change.apply(profile) is Apply.REPLACE:
+                replaces.append(f.name)
+        return Plan(changed, replaces)
+
+    def in_place(self, name: str, profile: ServerProfile) -> bool:
+        """Whether a change of field ``name`` is applied without replacing the object."""
+        return self.by_name[name].change.apply(profile) in (Apply.PATCH, Apply.TAGS)
+
+    def blocked(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile) -> list[Failure]:
+        """Changes that no update or replacement can apply; reported at preview, never at apply."""
+        guards = [f for f in self.user_inputs if f.guards_replacement and olds.get(f.name)]
+        if not guards:
+            return []
+        p = self.plan(olds, news, profile)
+        if not p.replaces:
+            return []
+        guard = guards[0]
+        flip = guard.change.setting if isinstance(guard.change, ByProfile) else ""
+        if p.replaces == [guard.name]:
+            enable = (f"; if your endpoint does allow PATCH of /{guard.wire}, set "
+                      f"`pulumi config set {flip} true`" if flip else "")
+            return [Failure(guard.name, (
+                f"{guard.name} cannot be changed from true to false on this {profile.kind} server: its API refuses "
+                f"to change `{guard.name}` on an existing image, and replacing the image would need to delete the "
+                f"{guard.name} one. Keep {guard.name}=True, or remove the protection outside Pulumi and run "
+                f"`pulumi refresh`{enable}."))]
+        fields = ", ".join(n for n in p.replaces if n != guard.name)
+        how = (f"first run `pulumi up` with only {guard.name}=False, then make this change"
+               if self.in_place(guard.name, profile) else
+               "its protection cannot be removed through this server's API; remove it outside Pulumi first")
+        return [Failure(p.replaces[0], (
+            f"changing {fields} replaces the image, which means deleting the current one, but it is "
+            f"{guard.name}: {how}"))]
+
+    # --- wire mapping -----------------------------------------------------------------
+
+    def create_body(self, inputs: Mapping[str, Any], profile: ServerProfile) -> dict[str, Any]:
+        """The JSON body of the create request for checked inputs."""
+        body: dict[str, Any] = {}
+        for f in self.inputs:
+            value = inputs.get(f.name)
+            if value is not None:
+                body.update(f.kind.to_wire(f.wire, value))
+        return body
+
+    def _patched(self, profile: ServerProfile) -> list[Field]:
+        return [f for f in self.inputs if f.change.apply(profile) is Apply.PATCH]
+
+    def patch_body(self, inputs: Mapping[str, Any], profile: ServerProfile) -> dict[str, Any]:
+        """The wire form of the fields a PATCH applies (empty values absent)."""
+        body: dict[str, Any] = {}
+        for f in self._patched(profile):
+            value = inputs.get(f.name)
+            if value is not None:
+                body.update(f.kind.to_wire(f.wire, value))
+        return body
+
+    def managed_keys(self, profile: ServerProfile, *inputs: Mapping[str, Any]) -> list[str]:
+        """The wire keys a PATCH may touch for these inputs, in table order.
+
+        A scalar field manages its wire key; a map field manages the keys any of ``inputs``
+        declares (so a key that was dropped is removed, and attributes others added are kept).
+        """
+        keys: dict[str, None] = {}
+        for f in self._patched(profile):
+            for one in inputs:
+                keys.update(dict.fromkeys(f.kind.wire_keys(f.wire, one.get(f.name))))
+        return list(keys)
+
+    def image_wire(self, image: Mapping[str, Any], keys: Iterable[str], profile: ServerProfile) -> dict[str, Any]:
+        """The server object's values at ``keys``, normalised by the kind that owns each key."""
+        owners = {f.wire: f for f in self._patched(profile) if f.wire}
+        spread = [f for f in self._patched(profile) if f.wire is None]
+        out: dict[str, Any] = {}
+        for key in keys:
+            owner = owners.get(key) or (spread[0] if spread else None)
+            value = image.get(key)
+            if owner is not None:
+                value = owner.kind.wire_value(value)
+            if value is not None:
+                out[key] = value
+        return out
+
+    def tag_changes(self, current: Mapping[str, Any], desired: Mapping[str, Any],
+                    profile: ServerProfile) -> tuple[list[str], list[str]]:
+        """Members to add and to remove through the tag API (fields applied by :attr:`Apply.TAGS`)."""
+        add: set[str] = set()
+        remove: set[str] = set()
+        for f in self.inputs:
+            if f.change.apply(profile) is Apply.TAGS:
+                old, new = set(current.get(f.name) or []), set(desired.get(f.name) or [])
+                add |= new - old
+                remove |= old - new
+        return sorted(add), sorted(remove)
+
+    def inputs_from_image(self, image: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+        """The inputs as the server has them (refresh: drift flows back into the inputs)."""
+        out: dict[str, Any] = {}
+        for f in self.inputs:
+            value = f.kind.from_wire(f.wire, image, previous.get(f.name))
+            if value is None and previous.get(f.name) is None:
+                continue
+            out[f.name] = value
+        return out
+
+    def outputs_from_image(self, image: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """All outputs: the inputs as the server applied them, plus every computed field."""
+        outs = self.inputs_from_image(image, inputs)
+        for f in self.outputs:
+            outs[f.name] = f.kind.from_wire(f.wire, image, None)
+        return outs
+
+    # --- docs -------------------------------------------------------------------------
+
+    def input_rows(self, profiles: Sequence[ServerProfile]) -> list[tuple[str, str, str, str, str]]:
+        """README rows of the declared inputs: name, type, default (first profile), on change, doc."""
+        rows = []
+        for f in self.user_inputs:
+            if f.required:
+                default = "required"
+            else:
+                value = f.default(profiles[0]) if f.default else None
+                default = "" if value is None else f.kind.show(value)
+            rows.append((f"`{f.name}`", f.kind.type_name, default, f.change.describe(profiles), f.doc))
+        return rows
+
+    def output_rows(self) -> list[tuple[str, str, str, str]]:
+        """README rows of the computed outputs: name, wire name, type, doc."""
+        return [(f"`{f.name}`", f"`{f.wire}`" if f.wire else "", f.kind.type_name,
+                 f.doc + (" Empty on Glance." if f.huawei_only else "")) for f in self.outputs]

@@ -1,0 +1,182 @@
+"""The table of ``ImageMetadata``: one row per field, its kind, wire key, default, change rule
+and docs. Everything the provider does with a field follows from its row (see :mod:`.framework`).
+
+To add a plain input: add a row here and the attribute to ``ImageMetadataArgs`` (and the
+``if TYPE_CHECKING`` output annotation) in :mod:`.resource`; the README's contributor section
+has a worked example.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import os_versions
+from .framework import REPLACE, UPDATE, Apply, ByProfile, Field, Role, Table
+from .kinds import Bookkeeping, Boolean, Choice, Computed, CreationRef, FlatMap, Integer, OsVersion, StringSet, Text
+from .profiles import ServerProfile
+
+#: The custom property that ties an image to the Pulumi resource that created it, so that a
+#: create whose response was lost (or a run killed after the POST) finds the image again
+#: instead of making a second one.
+CREATE_TOKEN_PROPERTY = "pulumi_create_token"
+
+MIN_RAM_MAX = 1024 * 1024  # MB (1 TiB); IMS documents no bound, this catches unit mistakes
+DESCRIPTION_MAX = 1024
+PROPERTY_VALUE_MAX = 1024
+RESERVED_PROPERTY_PREFIXES = ("__", "os_glance_")
+#: Image attributes of IMS and Glance that are not fields of this table.
+OTHER_IMAGE_ATTRIBUTES = frozenset({
+    "id", "locations", "location", "direct_url", "deleted", "deleted_at", "stores", "os_hash_algo",
+    "os_hash_value", "os_hidden", "members",
+})
+
+
+# --- rules of single fields: None when fine, else what is allowed ---------------------------
+
+
+def _v_name(value: Any, p: ServerProfile) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string of 1-{p.name_max} characters"
+    if not 1 <= len(value) <= p.name_max:
+        return f"must be 1-{p.name_max} characters long (it has {len(value)})"
+    if p.name_pattern is not None:
+        if value != value.strip():
+            return f"must not start or end with a space; allowed: {p.name_rule}"
+        if not p.name_pattern.match(value):
+            bad = sorted({c for c in value if not p.name_pattern.match(c)})
+            return f"contains {''.join(bad)!r}; allowed: {p.name_rule}"
+    return None
+
+
+def _v_description(value: Any, p: ServerProfile) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > DESCRIPTION_MAX:
+        return f"must be at most {DESCRIPTION_MAX} characters (it has {len(value)})"
+    if any(c in value for c in "\r<>"):
+        return "must not contain a carriage return, '<' or '>'"
+    return None
+
+
+def _v_tags(value: Any, p: ServerProfile) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return 'must be a list of strings like "key=value"'
+    if len(set(value)) > p.max_tags:
+        return f"has {len(set(value))} tags; at most {p.max_tags} are allowed"
+    for tag in value:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= 255:
+            return f"tag {tag!r} must be a string of 1-255 characters"
+        if p.tags_key_value:
+            key, sep, _ = tag.partition("=")
+            if not sep or not key.strip() or key != key.strip():
+                return f'tag {tag!r} must have the form "key=value" with a non-empty key'
+    return None
+
+
+def _v_adopt_id(value: Any, p: ServerProfile) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Za-z-]{1,64}", value):
+        return "must be the id of an existing image (letters, digits and '-')"
+    return None
+
+
+def _properties_rule(reserved: frozenset[str]) -> Callable[[Any, ServerProfile], str | None]:
+    def check(value: Any, p: ServerProfile) -> str | None:
+        if not isinstance(value, Mapping):
+            return "must be a map of string keys to string values"
+        for key, val in value.items():
+            if not isinstance(key, str) or not 1 <= len(key) <= 255:
+                return f"key {key!r} must be a string of 1-255 characters"
+            if key in reserved or key.startswith(RESERVED_PROPERTY_PREFIXES):
+                return (
+                    f"key {key!r} is reserved (image attributes, '__' and 'os_glance_' prefixes and "
+                    f"{CREATE_TOKEN_PROPERTY!r}); use the dedicated input or another key"
+                )
+            if not isinstance(val, str):
+                return f"value of {key!r} must be a string (got {type(val).__name__}); quote numbers and booleans"
+            if len(val) > PROPERTY_VALUE_MAX:
+                return f"value of {key!r} must be at most {PROPERTY_VALUE_MAX} characters"
+        return None
+
+    return check
+
+
+def _const(value: Any) -> Callable[[ServerProfile], Any]:
+    return lambda p: value
+
+
+# --- the table ------------------------------------------------------------------------------
+
+PROTECTED_RULE = ByProfile(Apply.PATCH, flag="protected_in_place", setting="ims:protectedInPlace")
+TAGS_RULE = ByProfile(Apply.TAGS, flag="tags_in_place")
+
+_FIELDS: tuple[Field, ...] = (
+    # inputs: the nine fields of POST /v2/images, then description and custom properties
+    Field("name", Text(_v_name), "Image name (IMS: 1-128 letters, digits, `-`, `.`, `_` and spaces, no leading "
+          "or trailing space; Glance: 1-255 of any characters).", "name", change=UPDATE, required=True),
+    Field("os_version", OsVersion(), "OS version from the IMS table, e.g. `Ubuntu 22.04 server 64bit`; "
+          "IMS derives `os_type`, `platform` and `os_bit` from it.", "__os_version", change=REPLACE,
+          default=_const(os_versions.DEFAULT_OS_VERSION)),
+    Field("disk_format", Choice("disk_formats"), "Disk format (IMS: zvhd2, vhd, zvhd, raw, qcow2, iso).",
+          "disk_format", change=REPLACE, default=lambda p: p.default_disk_format),
+    Field("container_format", Choice("container_formats"), "Container format (IMS: bare).", "container_format",
+          change=REPLACE, default=lambda p: p.default_container_format),
+    Field("min_disk", Integer("GB", 0, "min_disk_max", " (0 = no minimum)"),
+          "Minimum system disk size in GB (IMS: 0-1024, 0 = none).", "min_disk", change=REPLACE,
+          default=_const(0)),
+    Field("min_ram", Integer("MB", 0, MIN_RAM_MAX), "Minimum memory in MB (0 = none).", "min_ram",
+          change=REPLACE, default=_const(0)),
+    Field("tags", StringSet(_v_tags), 'Tags, `"key=value"` on IMS (at most 10). Order does not matter.', "tags",
+          change=TAGS_RULE, default=_const([])),
+    Field("protected", Boolean(), "A protected image cannot be deleted.", "protected", change=PROTECTED_RULE,
+          default=_const(False), guards_replacement=True),
+    Field("visibility", Choice("visibilities"), "Visibility; IMS creates only `private` images.", "visibility",
+          change=REPLACE, default=lambda p: p.default_visibility),
+    Field("description", Text(_v_description, empty_is_absent=True),
+          "Description (at most 1024 characters, no `<`, `>` or CR).", "__description", change=UPDATE,
+          default=_const("")),
+)
+_OUTPUTS: tuple[Field, ...] = tuple(
+    Field(name, Computed(type_name), doc, wire, role=Role.OUTPUT, huawei_only=huawei)
+    for name, wire, type_name, huawei, doc in (
+        ("status", "status", "str", False, "Image status: `queued` for metadata only, `active` once data is uploaded."),
+        ("os_type", "__os_type", "str", True, "OS type derived from `os_version` (`Linux`, `Windows`, `Other`)."),
+        ("platform", "__platform", "str", True, "OS platform derived from `os_version` (e.g. `Ubuntu`)."),
+        ("os_bit", "__os_bit", "str", True, "`32` or `64`, derived from `os_version`."),
+        ("image_type", "__imagetype", "str", True, "`private`, `shared` or `gold`."),
+        ("virtual_env_type", "virtual_env_type", "str", True, "Virtualisation environment (`FusionCompute`, ...)."),
+        ("is_registered", "__isregistered", "str", True, '`"true"` when the image is registered.'),
+        ("image_size", "__image_size", "str", True, 'Image size in bytes, as a string (`"0"` until data is uploaded).'),
+        ("image_source_type", "__image_source_type", "str", True, "Backend storage (`uds`, `swift`)."),
+        ("root_origin", "__root_origin", "str", True, "Origin of the root disk (`file`)."),
+        ("owner", "owner", "str", False, "Project id that owns the image."),
+        ("created_at", "created_at", "str", False, "Creation time, UTC."),
+        ("updated_at", "updated_at", "str", False, "Last update time, UTC."),
+        ("self_link", "self", "str", False, "API path of the image."),
+        ("file", "file", "str", False, "API path of the image file."),
+        ("schema", "schema", "str", False, "API path of the image schema."),
+        ("checksum", "checksum", "str", False, "MD5 of the image file, once uploaded."),
+        ("size", "size", "int", False, "Image file size in bytes, once uploaded."),
+        ("virtual_size", "virtual_size", "int", False, "Virtual disk size in bytes, once known."),
+    )
+)
+
+#: Attribute names a custom property may not take (they are image attributes).
+RESERVED_NAMES = frozenset({f.wire for f in (*_FIELDS, *_OUTPUTS) if f.wire}) | OTHER_IMAGE_ATTRIBUTES | {CREATE_TOKEN_PROPERTY}
+
+IMAGE_METADATA = Table("ImageMetadata", (
+    *_FIELDS,
+    Field("properties", FlatMap(_properties_rule(RESERVED_NAMES)), "Custom string attributes of the image (keys "
+          "the stack manages; attributes added by others are left alone).", change=UPDATE, default=_const({})),
+    Field("adopt_id", CreationRef(_v_adopt_id, marker="adopted"), "Id of an existing image to take over instead of "
+          "creating one (`pulumi import` does not work for dynamic providers). Used when the resource is created; "
+          "adding or removing it later changes nothing, changing it to another id replaces the resource.",
+          change=REPLACE),
+    Field("create_token", Bookkeeping(), "Bookkeeping: identifies the image this resource created (set by the "
+          "resource class; stored on the image as `pulumi_create_token`).", CREATE_TOKEN_PROPERTY,
+          role=Role.BOOKKEEPING),
+    Field("adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
+          "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),
+    *_OUTPUTS,
+))

@@ -1,0 +1,280 @@
+"""Field kinds: each one owns how a value is validated, normalised, compared and mapped to and
+from the server's JSON. A resource table (:class:`~.framework.Table`) only calls these methods.
+
+Values passed in are known (the table never hands an unknown value to a kind) and have
+passed :meth:`Kind.validate` where they come from a program.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import os_versions
+from .profiles import ServerProfile
+
+#: A field-specific rule: ``None`` when the value is fine, else what is allowed.
+Validator = Callable[[Any, ServerProfile], str | None]
+
+
+class Kind:
+    """Behaviour of a plain value sent under one wire key (the base for every kind)."""
+
+    type_name = "str"
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        """``None`` when ``value`` is acceptable on ``profile``, else what is allowed."""
+        return None
+
+    def normalise(self, value: Any) -> Any:
+        """The canonical form stored in state (so that equal values never diff)."""
+        return value
+
+    def same(self, old: Any, new: Any) -> bool:
+        """Whether two values are the same for the user."""
+        return bool(old == new)
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        """The value as JSON keys of the server object (empty when it is not sent)."""
+        return {} if wire is None or value is None else {wire: value}
+
+    def wire_keys(self, wire: str | None, value: Any) -> list[str]:
+        """The wire keys an update of this field manages."""
+        return [] if wire is None else [wire]
+
+    def wire_value(self, value: Any) -> Any:
+        """A server value at a key this field owns, in the form :meth:`to_wire` produces (``None``: absent)."""
+        return value
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        """The value as the server has it (``previous`` is the value in state, for kinds that need it)."""
+        return previous if wire is None else image.get(wire)
+
+    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any]) -> dict[str, Any]:
+        """Bookkeeping inputs derived at check from the previous and the new inputs (``None`` removes)."""
+        return {}
+
+    def show(self, value: Any) -> str:
+        """A default as the user would write it (for the docs)."""
+        return f"`{value}`" if isinstance(value, str) and value else f"`{json.dumps(value)}`"
+
+
+class Text(Kind):
+    """A string, checked by ``rule``. With ``empty_is_absent``, ``""`` and no value are the same
+    and an empty value is not sent (IMS ``__description``)."""
+
+    def __init__(self, rule: Validator | None = None, *, empty_is_absent: bool = False) -> None:
+        self.rule = rule
+        self.empty_is_absent = empty_is_absent
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        if self.rule is not None:
+            return self.rule(value, profile)
+        return None if isinstance(value, str) else "must be a string"
+
+    def same(self, old: Any, new: Any) -> bool:
+        if self.empty_is_absent:
+            return (old or "") == (new or "")
+        return bool(old == new)
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        if self.empty_is_absent and not value:
+            return {}
+        return super().to_wire(wire, value)
+
+    def wire_value(self, value: Any) -> Any:
+        return None if self.empty_is_absent and value == "" else value
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        value = super().from_wire(wire, image, previous)
+        return (value or "") if self.empty_is_absent else value
+
+
+class Choice(Text):
+    """One of the values the server profile lists in attribute ``allowed`` (``disk_formats``...)."""
+
+    def __init__(self, allowed: str) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        allowed: tuple[str, ...] = getattr(profile, self.allowed)
+        if not isinstance(value, str) or value not in allowed:
+            return f"must be one of {', '.join(allowed)} on a {profile.kind} server"
+        return None
+
+
+class OsVersion(Text):
+    """An IMS ``__os_version``, spelled the way the OS version table spells it."""
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        if not isinstance(value, str):
+            return "must be a string from the IMS OS version table"
+        if profile.os_version_table and os_versions.lookup(value) is None:
+            first = value.split(" ")[0].lower()
+            close = [r.version for r in os_versions.OS_VERSIONS if first in r.version.lower()]
+            hint = f"; similar: {', '.join(close[:5])}" if close else ""
+            return f"is not an IMS OS version (see README 'OS versions' or GET /v1/cloudimages/os_version){hint}"
+        return None
+
+    def normalise(self, value: Any) -> Any:
+        return os_versions.canonical(value) or value
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        value = super().from_wire(wire, image, previous)
+        return None if value is None else (os_versions.canonical(value) or value)
+
+
+def _is_int(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    )
+
+
+class Integer(Kind):
+    """A whole number from ``low`` to ``high`` (a number, or the name of a profile attribute).
+
+    Pulumi numbers reach the provider as floats (``1024.0``); state and wire get integers.
+    """
+
+    type_name = "int"
+
+    def __init__(self, unit: str, low: int, high: int | str, note: str = "") -> None:
+        self.unit, self.low, self.high, self.note = unit, low, high, note
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        high: int = getattr(profile, self.high) if isinstance(self.high, str) else self.high
+        if not _is_int(value) or not self.low <= value <= high:
+            return f"must be a whole number of {self.unit} from {self.low} to {high}{self.note}"
+        return None
+
+    def normalise(self, value: Any) -> Any:
+        return int(value)
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return {} if wire is None or value is None else {wire: int(value)}
+
+
+class Boolean(Kind):
+    """``true`` or ``false``."""
+
+    type_name = "bool"
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        return None if isinstance(value, bool) else "must be true or false"
+
+
+class StringSet(Kind):
+    """A set of strings kept as a sorted list: order and duplicates never cause a diff."""
+
+    type_name = "list[str]"
+
+    def __init__(self, rule: Validator) -> None:
+        self.rule = rule
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        return self.rule(value, profile)
+
+    def normalise(self, value: Any) -> Any:
+        return sorted(set(value))
+
+    def same(self, old: Any, new: Any) -> bool:
+        return sorted(set(old or [])) == sorted(set(new or []))
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return {} if wire is None or value is None else {wire: sorted(set(value))}
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return sorted(set(image.get(wire) or [])) if wire else previous
+
+
+class FlatMap(Kind):
+    """String attributes stored as top-level keys of the server object (custom properties).
+
+    The stack manages only the keys it declares: attributes that others add are neither
+    shown nor removed, and a key dropped from the program is removed from the server.
+    """
+
+    type_name = "dict[str, str]"
+
+    def __init__(self, rule: Validator) -> None:
+        self.rule = rule
+
+    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+        return self.rule(value, profile)
+
+    def normalise(self, value: Any) -> Any:
+        return dict(sorted(value.items()))
+
+    def same(self, old: Any, new: Any) -> bool:
+        return dict(old or {}) == dict(new or {})
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return dict(value or {})
+
+    def wire_keys(self, wire: str | None, value: Any) -> list[str]:
+        return sorted(value or {})
+
+    def wire_value(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return {k: str(image[k]) for k in sorted(previous or {}) if k in image}
+
+
+class CreationRef(Text):
+    """The id of an existing object to take over when the resource is first created.
+
+    Adding or dropping it later changes nothing; changing it to another id replaces. Once the
+    resource exists, ``marker`` (a bookkeeping field) records that the adoption is done, so a
+    later replacement creates a new object instead of adopting the one it just deleted. The
+    marker is derived from the previous inputs, so it survives a run that died between the
+    delete and the create of a replacement.
+    """
+
+    def __init__(self, rule: Validator, marker: str) -> None:
+        super().__init__(rule)
+        self.marker = marker
+
+    def same(self, old: Any, new: Any) -> bool:
+        return old is None or new is None or old == new
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return {}
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return previous
+
+    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any]) -> dict[str, Any]:
+        new = checked.get(name)
+        done = bool(olds) and new is not None and olds.get(name) in (None, new)
+        return {self.marker: True if done else None}
+
+
+class Bookkeeping(Kind):
+    """An input the resource class or check sets; stored, sent on create if it has a wire key,
+    never compared and kept as it was on refresh."""
+
+    def __init__(self, type_name: str = "str") -> None:
+        self.type_name = type_name
+
+    def same(self, old: Any, new: Any) -> bool:
+        return True
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return previous
+
+
+class Computed(Kind):
+    """A value only the server sets. Strings are never ``None`` in outputs (``""`` instead)."""
+
+    def __init__(self, type_name: str = "str") -> None:
+        self.type_name = type_name
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        value = image.get(wire) if wire else None
+        if self.type_name != "str":
+            return value
+        return "" if value is None else value if isinstance(value, str) else str(value)
