@@ -14,7 +14,7 @@ always counts as a change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -199,14 +199,16 @@ class Table:
 
     # --- check ------------------------------------------------------------------------
 
-    def check(self, olds: Mapping[str, Any], news: Mapping[str, Any],
-              profile: ServerProfile) -> tuple[dict[str, Any], list[Failure]]:
+    def check(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile,
+              memo: MutableMapping[Any, Any] | None = None) -> tuple[dict[str, Any], list[Failure]]:
         """Validate ``news``, fill defaults as the server would, normalise values.
 
         Returns the inputs to store and the failures. Unknown values pass through untouched.
         ``olds`` (the previous inputs, empty on create) lets kinds derive bookkeeping from the
         previous inputs and lets :meth:`blocked` refuse changes that have no path on this server.
+        ``memo`` is the provider process's scratch space for kinds (see ``Kind.derive``).
         """
+        memo = {} if memo is None else memo
         out: dict[str, Any] = {}
         failures: list[Failure] = []
         for key, value in news.items():
@@ -233,7 +235,7 @@ class Table:
                 continue
             out[f.name] = f.kind.normalise(value)
         for f in self.inputs:
-            for key, derived in f.kind.derive(f.name, olds, out).items():
+            for key, derived in f.kind.derive(f.name, olds, out, memo).items():
                 if derived is None:
                     out.pop(key, None)
                 else:

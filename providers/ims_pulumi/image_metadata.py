@@ -169,7 +169,7 @@ IMAGE_METADATA = Table("ImageMetadata", (
     *_FIELDS,
     Field("properties", FlatMap(_properties_rule(RESERVED_NAMES)), "Custom string attributes of the image (keys "
           "the stack manages; attributes added by others are left alone).", change=UPDATE, default=_const({})),
-    Field("adopt_id", CreationRef(_v_adopt_id, marker="adopted"), "Id of an existing image to take over instead of "
+    Field("adopt_id", CreationRef(_v_adopt_id, marker="adopted", identity="create_token"), "Id of an existing image to take over instead of "
           "creating one (`pulumi import` does not work for dynamic providers). Used when the resource is created; "
           "adding or removing it later changes nothing, changing it to another id replaces the resource.",
           change=REPLACE),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from . import os_versions
@@ -52,8 +52,12 @@ class Kind:
         """The value as the server has it (``previous`` is the value in state, for kinds that need it)."""
         return previous if wire is None else image.get(wire)
 
-    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any]) -> dict[str, Any]:
-        """Bookkeeping inputs derived at check from the previous and the new inputs (``None`` removes)."""
+    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any],
+               memo: MutableMapping[Any, Any]) -> dict[str, Any]:
+        """Bookkeeping inputs derived at check from the previous and the new inputs (``None`` removes).
+
+        ``memo`` is scratch space that lives as long as the provider process (never across runs).
+        """
         return {}
 
     def show(self, value: Any) -> str:
@@ -228,15 +232,20 @@ class CreationRef(Text):
     """The id of an existing object to take over when the resource is first created.
 
     Adding or dropping it later changes nothing; changing it to another id replaces. Once the
-    resource exists, ``marker`` (a bookkeeping field) records that the adoption is done, so a
-    later replacement creates a new object instead of adopting the one it just deleted. The
-    marker is derived from the previous inputs, so it survives a run that died between the
-    delete and the create of a replacement.
+    resource exists, ``marker`` (a bookkeeping input) records that the adoption is done, so a
+    later replacement creates a new object instead of adopting the one it just deleted.
+
+    The marker is derived from the previous inputs at every run, never remembered across runs:
+    so a run that died between the delete and the create of a replacement converges on the
+    next one. The engine checks a replacement twice, first with the previous inputs and then
+    with none (to create it); ``memo`` carries the first check's finding to the second,
+    keyed by the resource's ``identity`` input (its create token).
     """
 
-    def __init__(self, rule: Validator, marker: str) -> None:
+    def __init__(self, rule: Validator, marker: str, identity: str) -> None:
         super().__init__(rule)
         self.marker = marker
+        self.identity = identity
 
     def same(self, old: Any, new: Any) -> bool:
         return old is None or new is None or old == new
@@ -247,9 +256,16 @@ class CreationRef(Text):
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
         return previous
 
-    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any]) -> dict[str, Any]:
-        new = checked.get(name)
-        done = bool(olds) and new is not None and olds.get(name) in (None, new)
+    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any],
+               memo: MutableMapping[Any, Any]) -> dict[str, Any]:
+        new, ident = checked.get(name), checked.get(self.identity)
+        key = (self.marker, ident)
+        if olds:
+            done = new is not None and olds.get(name) in (None, new)
+            if ident:
+                memo[key] = done
+        else:
+            done = bool(ident) and bool(memo.get(key))
         return {self.marker: True if done else None}
 
 

@@ -47,6 +47,8 @@ class ProviderContext:
         self._lock = threading.Lock()
         self._config: ProviderConfig | None = None
         self._client: ImsClient | None = None
+        #: Scratch space of the field kinds for this process (see ``Kind.derive``).
+        self.memo: dict[Any, Any] = {}
 
     @classmethod
     def from_request(cls, req: ConfigureRequest) -> ProviderContext:
@@ -124,7 +126,7 @@ class ImageMetadataProvider(ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and fill defaults offline; unknown values pass through."""
-        inputs, failures = self.table.check(_olds, news, self.context.profile)
+        inputs, failures = self.table.check(_olds, news, self.context.profile, self.context.memo)
         return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
