@@ -13,7 +13,7 @@ EMU_PORT    ?= 8790
 EMU_URL     := http://127.0.0.1:$(EMU_PORT)
 STACK       ?= dev
 PYTEST_ARGS ?=
-LINT_PATHS  := providers emulator tests preview_summary bench scripts/gen_field_docs.py examples
+LINT_PATHS  := providers emulator tests preview_summary bench harness scripts/gen_field_docs.py examples
 
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -110,6 +110,13 @@ test: setup
 	@$(PY) -m ruff check $(LINT_PATHS)
 	@$(PY) -m mypy
 	@$(PY) -m pytest $(PYTEST_ARGS)
+	@scripts/test-pythons.sh
+
+# The unit and contract layers on the other supported CPythons found (3.12, 3.13; an absent one is
+# skipped), each in its own .venv-py3.X; `make test` runs this after the main run.
+.PHONY: test-pythons
+test-pythons:
+	@scripts/test-pythons.sh
 
 lint: setup
 	@$(PY) -m ruff check $(LINT_PATHS)

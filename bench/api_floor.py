@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 from pulumi.dynamic import Config, ConfigureRequest
 
+from emulator.process import Emulator
 from ims_pulumi import provider as provider_module
 from ims_pulumi import schema
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
-from tests.support.emulator import Emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

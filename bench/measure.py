@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from tests.support.pulumi_cli import PULUMI, VENV, PulumiProject
+from harness.pulumi_cli import PULUMI, VENV, PulumiProject
 
 ROLES = ("cli", "language_host", "program", "provider")
 

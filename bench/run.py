@@ -39,8 +39,8 @@ import psutil  # noqa: E402
 from bench import report, workloads  # noqa: E402
 from bench.api_floor import api_floor, provider_calls, raw_config  # noqa: E402
 from bench.measure import CommandResult, machine, run_cli  # noqa: E402
-from tests.support.emulator import Emulator  # noqa: E402
-from tests.support.pulumi_cli import PulumiProject  # noqa: E402
+from emulator.process import Emulator  # noqa: E402
+from harness.pulumi_cli import PulumiProject, ims_config  # noqa: E402
 
 SCENARIOS = ("up", "preview", "refresh", "update", "destroy")
 KINDS = ("provider", "floor")
@@ -76,8 +76,6 @@ class Bench:
         self.out.mkdir(parents=True, exist_ok=True)
         self.work = Path(tempfile.mkdtemp(prefix="ims-bench-"))
         self.emu = Emulator.start(None, *EMULATOR_ARGS)
-        from tests.conftest import ims_config
-
         self.config, self.secrets = ims_config(self.emu.url)
         self.raw = raw_config(self.config, self.secrets)
         self.results: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Shared fixtures: the local emulator, provider configuration for it, the Pulumi CLI."""
+"""Shared fixtures: the local emulator, the Pulumi CLI, a real Glance."""
 
 from __future__ import annotations
 
@@ -6,29 +6,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
+from emulator.process import Emulator
+from harness.pulumi_cli import cli_available
 from tests.support.glance import GlanceServer, glance_available
-from tests.support.pulumi_cli import cli_available
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    """An emulator for the tests of one module (reset between tests with ``emu``)."""
+    """An emulator (default flags) for the tests of one module; tests use it through ``emu``."""
     with Emulator.start() as emu:
         yield emu
 
 
 @pytest.fixture
 def emu(emulator: Emulator) -> Emulator:
-    """The module's emulator, reset: no images, no faults, zero counters."""
+    """The module's emulator, reset: no images, no faults, zero counters, start-up settings."""
     emulator.reset()
     return emulator
-
-
-def ims_config(url: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Stack config (plain, secret) that points the provider at an emulator with the demo identity."""
-    return {"ims:endpoint": url, "ims:projectId": DEMO_PROJECT_ID}, {"ims:accessKey": DEMO_AK,
-                                                                      "ims:secretKey": DEMO_SK}
 
 
 @pytest.fixture(scope="session")

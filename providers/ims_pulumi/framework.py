@@ -196,6 +196,8 @@ class Table:
         self.outputs = tuple(f for f in self.fields if f.role is Role.OUTPUT)
         self._output_names = frozenset(f.name for f in self.outputs)
         self._input_names = frozenset(f.name for f in self.inputs)
+        # Only kinds that derive bookkeeping are asked to (check runs for every resource of every run).
+        self._deriving = tuple(f for f in self.inputs if f.kind.derives)
 
     # --- check ------------------------------------------------------------------------
 
@@ -234,7 +236,7 @@ class Table:
                 failures.append(Failure(f.name, f"{f.name} {_show(value)} {problem}"))
                 continue
             out[f.name] = f.kind.normalise(value)
-        for f in self.inputs:
+        for f in self._deriving:
             for key, derived in f.kind.derive(f.name, olds, out, memo).items():
                 if derived is None:
                     out.pop(key, None)

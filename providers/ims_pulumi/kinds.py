@@ -23,6 +23,8 @@ class Kind:
     """Behaviour of a plain value sent under one wire key (the base for every kind)."""
 
     type_name = "str"
+    #: Whether :meth:`derive` may return anything (the table skips the call otherwise).
+    derives = False
 
     def validate(self, value: Any, profile: ServerProfile) -> str | None:
         """``None`` when ``value`` is acceptable on ``profile``, else what is allowed."""
@@ -241,6 +243,8 @@ class CreationRef(Text):
     with none (to create it); ``memo`` carries the first check's finding to the second,
     keyed by the resource's ``identity`` input (its create token).
     """
+
+    derives = True
 
     def __init__(self, rule: Validator, marker: str, identity: str) -> None:
         super().__init__(rule)

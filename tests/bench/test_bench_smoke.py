@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.support.pulumi_cli import REPO_ROOT
+from harness import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

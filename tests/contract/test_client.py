@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator import DEMO_TOKEN
+from emulator.process import Emulator
+from harness.pulumi_cli import ims_config
 from ims_pulumi import errors
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
-from ims_pulumi.schema import CREATE_TOKEN_PROPERTY
-from tests.conftest import ims_config
-from tests.support.emulator import DEMO_TOKEN, Emulator
+from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY
 
 pytestmark = pytest.mark.contract
 

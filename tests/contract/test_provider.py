@@ -7,21 +7,30 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi import provider as provider_module
+from emulator.process import Emulator
+from harness.pulumi_cli import ims_config
+from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import ConfigError, ImageProtected
-from ims_pulumi.provider import ImageMetadataProvider
-from tests.conftest import ims_config
-from tests.support.emulator import Emulator
+from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
 
 pytestmark = pytest.mark.contract
 
 
+def context_for(emu: Emulator) -> ProviderContext:
+    """What configure() builds for a stack pointed at the emulator with the demo identity."""
+    config, secrets = ims_config(emu.url)
+    return ProviderContext({k.removeprefix("ims:"): v for k, v in {**config, **secrets}.items()})
+
+
 @pytest.fixture
 def prov(emu: Emulator) -> Iterator[ImageMetadataProvider]:
-    config, secrets = ims_config(emu.url)
-    provider_module.use_config({k.removeprefix("ims:"): v for k, v in {**config, **secrets}.items()})
-    yield ImageMetadataProvider()
-    provider_module.use_config()
+    context = context_for(emu)
+    yield ImageMetadataProvider.with_context(context)
+    context.close()
+
+
+def api(p: ImageMetadataProvider) -> ImsClient:
+    return p.context.client
 
 
 def checked(p: ImageMetadataProvider, **news: Any) -> dict[str, Any]:
@@ -64,19 +73,15 @@ def test_replace_fields_are_reported(prov: ImageMetadataProvider) -> None:
 
 
 def test_refresh_brings_drift_back_as_inputs(prov: ImageMetadataProvider) -> None:
-    from ims_pulumi.provider import _api
-
     outs = prov.create(checked(prov, name="d1", properties={"k": "v"})).outs
-    _api().update_image(outs["self_link"].rsplit("/", 1)[1], [{"op": "replace", "path": "/k", "value": "drift"},
+    api(prov).update_image(outs["self_link"].rsplit("/", 1)[1], [{"op": "replace", "path": "/k", "value": "drift"},
                                                               {"op": "add", "path": "/other", "value": "x"}])
     read = prov.read(outs["self_link"].rsplit("/", 1)[1], outs)
     assert read.inputs["properties"] == {"k": "drift"}, "only managed keys, with the server's value"
 
 
 def test_adopt_existing_image(prov: ImageMetadataProvider, emu: Emulator) -> None:
-    from ims_pulumi.provider import _api
-
-    existing = _api().create_image({"name": "legacy", "disk_format": "qcow2"})
+    existing = api(prov).create_image({"name": "legacy", "disk_format": "qcow2"})
     inputs = checked(prov, name="adopted", adopt_id=existing["id"], disk_format="qcow2")
     created = prov.create(inputs)
     assert created.id == existing["id"] and created.outs["name"] == "adopted"
@@ -84,9 +89,7 @@ def test_adopt_existing_image(prov: ImageMetadataProvider, emu: Emulator) -> Non
 
 
 def test_adopt_refuses_fields_that_would_need_replacement(prov: ImageMetadataProvider) -> None:
-    from ims_pulumi.provider import _api
-
-    existing = _api().create_image({"name": "legacy2", "disk_format": "qcow2"})
+    existing = api(prov).create_image({"name": "legacy2", "disk_format": "qcow2"})
     with pytest.raises(Exception, match="disk_format: image has 'qcow2', declared 'raw'"):
         prov.create(checked(prov, name="x", adopt_id=existing["id"], disk_format="raw"))
 
@@ -101,9 +104,79 @@ def test_protected_delete_fails_and_keeps_the_image(prov: ImageMetadataProvider,
 def test_missing_configuration_fails_check(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HW_ACCESS_KEY", "HW_SECRET_KEY", "HW_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    provider_module.use_config({"endpoint": emu.url})
-    try:
-        with pytest.raises(ConfigError, match=r"ims:accessKey \(HW_ACCESS_KEY\)"):
-            ImageMetadataProvider().check({}, {"name": "x"})
-    finally:
-        provider_module.use_config()
+    bare = ImageMetadataProvider.with_context(ProviderContext({"endpoint": emu.url}))
+    with pytest.raises(ConfigError, match=r"ims:accessKey \(HW_ACCESS_KEY\)"):
+        bare.check({}, {"name": "x"})
+
+
+def engine_checks_of_a_replacement(p: ImageMetadataProvider, olds: dict[str, Any],
+                                   news: dict[str, Any]) -> dict[str, Any]:
+    """What the engine does for a replacement: check with the previous inputs (for the diff),
+    then again with none; the second check's inputs go to create()."""
+    first = p.check(olds, news)
+    assert not first.failures, first.failures
+    assert p.diff("id", olds, dict(first.inputs)).replaces
+    second = p.check({}, news)
+    assert not second.failures, second.failures
+    return dict(second.inputs)
+
+
+def test_replacing_an_adopted_image_creates_a_new_one_even_in_a_new_process(emu: Emulator) -> None:
+    """The adoption is derived from the previous inputs at every run, not remembered across
+    runs: a replacement whose run died after the delete creates a new image on the next run."""
+    first = ImageMetadataProvider.with_context(context_for(emu))
+    existing = api(first).create_image({"name": "legacy3", "disk_format": "qcow2"})
+    inputs = checked(first, name="legacy3", adopt_id=existing["id"], disk_format="qcow2")
+    adopted = first.create(inputs)
+    assert adopted.id == existing["id"] and "adopted" not in inputs
+
+    news = {k: v for k, v in inputs.items() if k != "adopted"} | {"disk_format": "raw"}
+    assert engine_checks_of_a_replacement(first, inputs, news)["adopted"] is True
+    first.delete(existing["id"], adopted.outs)
+
+    # the run dies here; the next `pulumi up` is a new provider process
+    second = ImageMetadataProvider.with_context(context_for(emu))
+    created = second.create(engine_checks_of_a_replacement(second, inputs, news))
+    live = [i for i in emu.images() if i.get("status") not in ("deleted", "killed", "pending_delete")]
+    assert [i["id"] for i in live] == [created.id] and created.id != existing["id"]
+    assert created.outs["disk_format"] == "raw" and created.outs["adopt_id"] == existing["id"]
+
+
+def test_changing_adopt_id_adopts_the_other_image(prov: ImageMetadataProvider, emu: Emulator) -> None:
+    one = api(prov).create_image({"name": "one", "disk_format": "qcow2"})
+    two = api(prov).create_image({"name": "two", "disk_format": "qcow2"})
+    inputs = checked(prov, name="one", adopt_id=one["id"], disk_format="qcow2")
+    prov.create(inputs)
+    news = engine_checks_of_a_replacement(prov, inputs, {**inputs, "name": "two", "adopt_id": two["id"]})
+    assert "adopted" not in news
+    assert prov.create(news).id == two["id"]
+
+
+def test_lost_patch_response_converges_with_one_patch_applied(prov: ImageMetadataProvider, emu: Emulator) -> None:
+    outs = prov.create(checked(prov, name="lp", properties={"k": "v"})).outs
+    image_id = outs["self_link"].rsplit("/", 1)[1]
+    news = checked(prov, name="lp2", properties={"k": "w", "n": "1"})
+    emu.set_faults([{"kind": "drop_response", "method": "PATCH", "count": 1}])
+    emu.reset_stats()
+    updated = prov.update(image_id, outs, news).outs
+    assert (updated["name"], updated["properties"]) == ("lp2", {"k": "w", "n": "1"})
+    requests = emu.stats()["requests"]
+    # the PATCH was applied once but its response lost; the re-read shows nothing left to do
+    assert requests.get("PATCH /v2/images/{id}") == 1, requests
+    assert requests.get("GET /v2/images/{id}", 0) >= 1, requests
+    assert len(emu.images()) == 1
+
+
+def test_conflict_from_stale_state_is_resolved_from_the_image(prov: ImageMetadataProvider, emu: Emulator) -> None:
+    outs = prov.create(checked(prov, name="st", properties={"k": "v", "gone": "x"})).outs
+    image_id = outs["self_link"].rsplit("/", 1)[1]
+    # someone else changed the image since the last refresh: the state is stale
+    api(prov).update_image(image_id, [{"op": "remove", "path": "/gone"}, {"op": "add", "path": "/extra", "value": "1"}])
+    news = checked(prov, name="st", properties={"k": "v", "gone": "y", "extra": "2"})
+    emu.reset_stats()
+    updated = prov.update(image_id, outs, news).outs
+    assert updated["properties"] == {"extra": "2", "gone": "y", "k": "v"}
+    requests = emu.stats()["requests"]
+    assert requests.get("PATCH /v2/images/{id}") == 2, "the first PATCH hit 409, the second came from the image"
+    image = api(prov).get_image(image_id)
+    assert image is not None and (image["gone"], image["extra"]) == ("y", "2")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ims_config
-from tests.support.emulator import DEMO_PROJECT_ID, Emulator
-from tests.support.pulumi_cli import PulumiProject
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, ims_config
+from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e]
 
@@ -42,10 +42,6 @@ def shows_change(text: str, field: str, old: str, new: str) -> bool:
     return re.search(rf"{field}\s*: {re.escape(json.dumps(old))} => {re.escape(json.dumps(new))}", text) is not None
 
 
-def live(emu: Emulator) -> list[dict[str, object]]:
-    return [i for i in emu.images(DEMO_PROJECT_ID) if i.get("status") not in ("deleted", "killed")]
-
-
 def test_full_lifecycle(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
     config, secrets = ims_config(emu.url)
     project = PulumiProject.create(tmp_path, program(), config=config, secrets=secrets)
@@ -54,7 +50,7 @@ def test_full_lifecycle(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None
     project.up()
     out = project.outputs()
     assert (out["os_type"], out["platform"], out["os_bit"], out["status"]) == ("Linux", "Ubuntu", "64", "queued")
-    images = live(emu)
+    images = live_images(emu)
     assert [i["id"] for i in images] == [out["image_id"]]
     assert images[0]["__os_version"] == "Ubuntu 22.04 server 64bit" and images[0]["owner_team"] == "infra"
 
@@ -73,7 +69,7 @@ def test_full_lifecycle(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None
     emu.reset_stats()
     project.up()
     assert project.outputs()["image_id"] == out["image_id"]
-    assert [i["name"] for i in live(emu)] == ["e2e-renamed"]
+    assert [i["name"] for i in live_images(emu)] == ["e2e-renamed"]
     stats = emu.stats()["requests"]
     assert stats.get("PATCH /v2/images/{id}") == 1 and not stats.get("POST /v2/images")
 
@@ -85,7 +81,7 @@ def test_full_lifecycle(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None
     project.up()
     replaced = project.outputs()["image_id"]
     assert replaced != out["image_id"]
-    assert [(i["id"], i["disk_format"]) for i in live(emu)] == [(replaced, "raw")]
+    assert [(i["id"], i["disk_format"]) for i in live_images(emu)] == [(replaced, "raw")]
     project.preview("--expect-no-changes")
 
     # delete behind Pulumi's back: refresh drops it, up recreates it
@@ -95,12 +91,12 @@ def test_full_lifecycle(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None
     assert project.resources() == []
     project.up()
     recreated = project.outputs()["image_id"]
-    assert recreated != replaced and [i["id"] for i in live(emu)] == [recreated]
+    assert recreated != replaced and [i["id"] for i in live_images(emu)] == [recreated]
     project.preview("--expect-no-changes")
 
     # destroy leaves no image
     project.destroy()
-    assert live(emu) == []
+    assert live_images(emu) == []
     assert project.resources() == []
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pulumi_cli import PulumiProject
+from harness.pulumi_cli import PulumiProject
 
 pytestmark = [pytest.mark.e2e]
 

@@ -1,29 +1,14 @@
-"""Fixtures of the emulator contract tests: one shared emulator, reset before each test."""
+"""Fixtures of the emulator contract tests (the emulator itself is ``emu`` of ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from emulator_client import Api
 
-from tests.support.emulator import Emulator
-
-
-@pytest.fixture(scope="session")
-def emu() -> Iterator[Emulator]:
-    """The shared emulator (default flags)."""
-    with Emulator.start() as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: Emulator) -> None:
-    """Every test starts with no images, no faults, zero stats and start-up settings."""
-    emu.reset()
+from emulator.process import Emulator
+from tests.support.emulator_client import Api
 
 
 @pytest.fixture
 def api(emu: Emulator) -> Api:
-    """A client signed with the demo identity."""
+    """A client signed with the demo identity, of the reset emulator ``emu``."""
     return Api(emu.url)

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import requests
 import trustme
-from emulator_client import JSON, Api, error_code
 
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+from emulator.process import Emulator
 from ims_pulumi.signer import DATE_FORMAT, Authorization, canonical_request, sign, signature, string_to_sign
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, Emulator
+from tests.support.emulator_client import JSON, Api, error_code
 
 pytestmark = pytest.mark.contract
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import requests
-from emulator_client import Api, error_code
 
-from tests.support.emulator import DEMO_PROJECT_ID, REPO_ROOT, Emulator
+from emulator import DEMO_PROJECT_ID
+from emulator.process import Emulator
+from harness import REPO_ROOT
+from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract
 

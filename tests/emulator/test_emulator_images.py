@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from emulator_client import Api, error_code
 
-from tests.support.emulator import DEMO_PROJECT_ID, DEMO_TOKEN, Emulator
+from emulator import DEMO_PROJECT_ID, DEMO_TOKEN
+from emulator.process import Emulator
+from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract
 

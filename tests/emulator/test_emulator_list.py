@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from emulator_client import Api, error_code
+
+from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract
 

@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 import pytest
-from emulator_client import PATCH_V20, PATCH_V21, Api, error_code
 
-from tests.support.emulator import Emulator
+from emulator.process import Emulator
+from tests.support.emulator_client import PATCH_V20, PATCH_V21, Api, error_code
 
 pytestmark = pytest.mark.contract
 

@@ -11,9 +11,11 @@ from typing import Any
 import psutil
 import pytest
 import requests
-from emulator_client import Api, error_code
 
-from tests.support.emulator import DEMO_PROJECT_ID, REPO_ROOT, Emulator
+from emulator import DEMO_PROJECT_ID
+from emulator.process import Emulator
+from harness import REPO_ROOT
+from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract
 
@@ -150,7 +152,7 @@ def test_runtime_switches(api: Api, emu: Emulator, case: dict[str, Any]) -> None
 
 def test_emulator_exits_when_its_parent_dies(tmp_path: Path) -> None:
     script = (
-        "import sys, time; sys.path.insert(0, '.'); from tests.support.emulator import Emulator;"
+        "import time; from emulator.process import Emulator;"
         "emu = Emulator.start(); print(emu.process.pid, flush=True); time.sleep(60)"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)

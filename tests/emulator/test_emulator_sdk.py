@@ -28,7 +28,8 @@ from huaweicloudsdkims.v2.model import (
     GlanceUpdateImageRequestBody,
 )
 
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from emulator.process import Emulator
 
 pytestmark = [pytest.mark.contract, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

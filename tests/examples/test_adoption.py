@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, ims_config
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
-from tests.conftest import ims_config
-from tests.support.emulator import DEMO_PROJECT_ID, Emulator
-from tests.support.pulumi_cli import PulumiProject
+from tests.support.images import live_by_id
 
 pytestmark = [pytest.mark.e2e]
 
@@ -37,10 +37,6 @@ def hand_made(emu: Emulator, name: str = "hand-made", **extra: Any) -> str:
         return str(client.create_image(body)["id"])
     finally:
         client.close()
-
-
-def live(emu: Emulator) -> dict[str, dict[str, Any]]:
-    return {str(i["id"]): i for i in emu.images(DEMO_PROJECT_ID) if i.get("status") not in ("deleted", "killed")}
 
 
 def adopting(image_id: str | None, name: str = "hand-made", disk_format: str = "qcow2", extra: str = "") -> str:
@@ -63,7 +59,7 @@ def project_for(tmp: Path, emu: Emulator, program: str) -> PulumiProject:
 
 def test_adopt_rename_replace_destroy(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
     image_id = hand_made(emu)
-    before = live(emu)[image_id]
+    before = live_by_id(emu)[image_id]
     project = project_for(tmp_path, emu, adopting(image_id))
 
     # adopt: no new image, the stack now holds the existing one
@@ -71,7 +67,7 @@ def test_adopt_rename_replace_destroy(tmp_path: Path, emu: Emulator, pulumi_cli:
     project.up()
     assert project.outputs()["image_id"] == image_id
     assert project.outputs()["created_at"] == before["created_at"]
-    assert list(live(emu)) == [image_id]
+    assert list(live_by_id(emu)) == [image_id]
     assert not emu.stats()["requests"].get("POST /v2/images"), "adopting must not create an image"
     (state,) = project.resources()
     assert state["id"] == image_id and not state.get("external"), "adopted means managed, not a reference"
@@ -82,7 +78,8 @@ def test_adopt_rename_replace_destroy(tmp_path: Path, emu: Emulator, pulumi_cli:
     project.write_program(adopting(image_id, name="adopted-renamed", extra=', properties={"owner_team": "infra"}'))
     project.up()
     assert project.outputs()["image_id"] == image_id
-    assert live(emu)[image_id]["name"] == "adopted-renamed" and live(emu)[image_id]["owner_team"] == "infra"
+    image = live_by_id(emu)[image_id]
+    assert image["name"] == "adopted-renamed" and image["owner_team"] == "infra"
     project.preview("--expect-no-changes")
 
     # a change that only a replacement can make, declared together with dropping adopt_id: a new image
@@ -90,13 +87,13 @@ def test_adopt_rename_replace_destroy(tmp_path: Path, emu: Emulator, pulumi_cli:
                                    extra=', properties={"owner_team": "infra"}'))
     project.up()
     replaced = project.outputs()["image_id"]
-    assert replaced != image_id and list(live(emu)) == [replaced]
-    assert live(emu)[replaced]["disk_format"] == "raw"
+    assert replaced != image_id and list(live_by_id(emu)) == [replaced]
+    assert live_by_id(emu)[replaced]["disk_format"] == "raw"
     project.preview("--expect-no-changes")
 
     # destroy: the image the stack manages is gone
     project.destroy()
-    assert live(emu) == {}
+    assert live_by_id(emu) == {}
     assert project.resources() == []
 
 
@@ -107,9 +104,9 @@ def test_adopt_then_destroy_deletes_the_adopted_image(tmp_path: Path, emu: Emula
     project.up()
     project.write_program(adopting(image_id, name="renamed-before-destroy"))
     project.up()
-    assert live(emu)[image_id]["name"] == "renamed-before-destroy"
+    assert live_by_id(emu)[image_id]["name"] == "renamed-before-destroy"
     project.destroy()
-    assert list(live(emu)) == [other], "only the adopted image is deleted"
+    assert list(live_by_id(emu)) == [other], "only the adopted image is deleted"
 
 
 def test_replacing_an_adopted_image_keeping_adopt_id(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
@@ -119,7 +116,7 @@ def test_replacing_an_adopted_image_keeping_adopt_id(tmp_path: Path, emu: Emulat
     project.write_program(adopting(image_id, disk_format="raw"))
     project.up()
     replaced = project.outputs()["image_id"]
-    assert replaced != image_id and list(live(emu)) == [replaced]
+    assert replaced != image_id and list(live_by_id(emu)) == [replaced]
     project.preview("--expect-no-changes")
     project.destroy()
 
@@ -143,7 +140,7 @@ def test_adopt_refuses_values_only_a_replacement_could_change(tmp_path: Path, em
     assert result.returncode != 0
     assert "cannot be changed in place" in result.output and "disk_format" in result.output, result.output
     assert "'qcow2'" in result.output and "'raw'" in result.output, "the message names both values"
-    assert live(emu)[image_id]["disk_format"] == "qcow2" and list(live(emu)) == [image_id]
+    assert live_by_id(emu)[image_id]["disk_format"] == "qcow2" and list(live_by_id(emu)) == [image_id]
     assert project.resources() == [], "a failed adoption leaves nothing in the stack"
 
 
@@ -152,7 +149,7 @@ def test_adopt_a_missing_image_fails_clearly(tmp_path: Path, emu: Emulator, pulu
     result = project.up(check=False)
     assert result.returncode != 0
     assert "no such image" in result.output and "adopt_id" in result.output, result.output
-    assert live(emu) == {} and project.resources() == []
+    assert live_by_id(emu) == {} and project.resources() == []
 
 
 READ_ONLY = '''
@@ -185,13 +182,13 @@ def test_read_only_reference_survives_destroy(tmp_path: Path, emu: Emulator, pul
     client.close()
     project.up()
     assert project.outputs()["name"] == "shared-base-v2"
-    assert live(emu)[image_id]["name"] == "shared-base-v2"
+    assert live_by_id(emu)[image_id]["name"] == "shared-base-v2"
 
     # destroy forgets the reference and leaves the image alone
     emu.reset_stats()
     project.destroy()
     assert project.resources() == []
-    assert list(live(emu)) == [image_id] and live(emu)[image_id]["name"] == "shared-base-v2"
+    assert list(live_by_id(emu)) == [image_id] and live_by_id(emu)[image_id]["name"] == "shared-base-v2"
     assert not emu.stats()["requests"].get("DELETE /v2/images/{id}"), "destroy must not delete a referenced image"
 
 

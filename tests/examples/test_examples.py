@@ -21,10 +21,10 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import ims_config
-from tests.support.emulator import DEMO_PROJECT_ID, Emulator
+from emulator.process import Emulator
+from harness.pulumi_cli import VENV, PulumiProject, ims_config
 from tests.support.glance import GlanceServer
-from tests.support.pulumi_cli import VENV, PulumiProject
+from tests.support.images import live_by_id
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -47,10 +47,6 @@ def example_project(tmp: Path, name: str, *, config: dict[str, str] | None = Non
         if item.is_file() and not fnmatch(item.name, "Pulumi.*.yaml"):
             shutil.copy2(item, project.dir / item.name)
     return project
-
-
-def live(emu: Emulator) -> dict[str, dict[str, Any]]:
-    return {str(i["id"]): i for i in emu.images(DEMO_PROJECT_ID) if i.get("status") not in ("deleted", "killed")}
 
 
 # --- the files themselves -------------------------------------------------------------------
@@ -93,7 +89,7 @@ def test_multi_image_and_consumer(tmp_path: Path, emu: Emulator, pulumi_cli: Non
     out = images.outputs()
     ids: dict[str, str] = out["image_ids"]
     assert set(ids) == {"ubuntu-22", "debian-12", "euler-2", "windows-2019"}
-    server = live(emu)
+    server = live_by_id(emu)
     assert set(server) == set(ids.values())
     assert {key: server[i]["name"] for key, i in ids.items()} == out["image_names"] == {
         "ubuntu-22": "ex-ubuntu-22.04", "debian-12": "ex-debian-12", "euler-2": "ex-hce-2.0",
@@ -121,10 +117,10 @@ def test_multi_image_and_consumer(tmp_path: Path, emu: Emulator, pulumi_cli: Non
     assert consumer.outputs()["base_image_os"] == "Windows 64-bit"
 
     consumer.destroy()
-    assert set(live(emu)) == set(ids.values()), "destroying the consumer leaves the referenced images alone"
+    assert set(live_by_id(emu)) == set(ids.values()), "destroying the consumer leaves the referenced images alone"
     images.preview("--expect-no-changes")
     images.destroy()
-    assert live(emu) == {}
+    assert live_by_id(emu) == {}
 
 
 # --- glance on a real Glance -----------------------------------------------------------------

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
+from harness.pulumi_cli import PulumiProject
 from tests.support.glance import GlanceServer
-from tests.support.pulumi_cli import PulumiProject
 
 pytestmark = [pytest.mark.glance, pytest.mark.e2e]
 

@@ -1,7 +1,7 @@
 """The README's generated tables match the code, and every input and output is documented.
 
 ``scripts/gen_field_docs.py --check`` compares the tables between the README's marker lines
-with what ``ims_pulumi.schema.FIELDS`` and ``ims_pulumi.config.SETTINGS`` say; the
+with what the resource tables (``IMAGE_METADATA``) and ``ims_pulumi.config.SETTINGS`` say; the
 fix for a failure here is to run ``python scripts/gen_field_docs.py``.
 """
 
@@ -20,7 +20,10 @@ import pytest
 
 from ims_pulumi import ImageMetadata, ImageMetadataArgs
 from ims_pulumi.config import SETTINGS
-from ims_pulumi.schema import BY_NAME, FIELDS, OUTPUTS, USER_INPUTS
+from ims_pulumi.image_metadata import IMAGE_METADATA
+
+BY_NAME, FIELDS = IMAGE_METADATA.by_name, IMAGE_METADATA.fields
+OUTPUTS, USER_INPUTS = IMAGE_METADATA.outputs, IMAGE_METADATA.user_inputs
 
 pytestmark = [pytest.mark.unit]
 
@@ -48,7 +51,7 @@ def run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_readme_tables_match_the_code() -> None:
     result = run_script("--check")
     assert result.returncode == 0, (
-        f"README.md drifted from providers/ims_pulumi/schema.py / config.py; run `python scripts/gen_field_docs.py`\n"
+        f"README.md drifted from the resource tables / config.py; run `python scripts/gen_field_docs.py`\n"
         f"{result.stdout[-4000:]}{result.stderr[-2000:]}")
 
 
@@ -94,7 +97,7 @@ def test_text_outside_the_markers_is_kept() -> None:
     ("protected", "replace on IMS, in place on Glance (`ims:protectedInPlace true`: in place on IMS)"),
 ])
 def test_change_column(field: str, expected: str) -> None:
-    assert gen.change_text(BY_NAME[field]) == expected
+    assert BY_NAME[field].change.describe(gen.PROFILE_ORDER) == expected
 
 
 def test_cells_escape_pipes_and_newlines() -> None:
@@ -125,7 +128,7 @@ def _class(tree: ast.Module, name: str) -> ast.ClassDef:
 
 def test_resource_class_documents_every_input_and_output() -> None:
     """ImageMetadataArgs has a ``#:`` comment per input; ImageMetadata a docstring per output attribute."""
-    source = (REPO / "providers" / "ims" / "resource.py").read_text()
+    source = (REPO / "providers" / "ims_pulumi" / "resource.py").read_text()
     tree, lines = ast.parse(source), source.splitlines()
 
     args = _class(tree, "ImageMetadataArgs")

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ims_config
-from tests.support.emulator import DEMO_PROJECT_ID, Emulator
-from tests.support.pulumi_cli import VENV, PulumiProject
+from emulator import DEMO_PROJECT_ID
+from emulator.process import Emulator
+from harness.pulumi_cli import VENV, PulumiProject, ims_config
 
 pytestmark = [pytest.mark.slow]
 

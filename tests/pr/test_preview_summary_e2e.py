@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, ims_config
 from preview_summary import markdown_from_text, parse_preview
-from tests.conftest import ims_config
-from tests.support.emulator import DEMO_PROJECT_ID, Emulator
-from tests.support.pulumi_cli import PulumiProject
+from tests.support.images import live_by_id
 
 pytestmark = [pytest.mark.e2e]
 
@@ -52,10 +52,6 @@ def summary_of(project: PulumiProject, *args: str) -> tuple[str, dict[str, Any]]
     return markdown_from_text(result.stdout, title="Preview"), document
 
 
-def live_ids(emu: Emulator) -> set[str]:
-    return {str(i["id"]) for i in emu.images(DEMO_PROJECT_ID) if i.get("status") not in ("deleted", "killed")}
-
-
 def test_summaries_of_real_previews(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
     config, secrets = ims_config(emu.url)
     project = PulumiProject.create(tmp_path, program(), name="prsum", config=config, secrets=secrets)
@@ -73,7 +69,7 @@ def test_summaries_of_real_previews(tmp_path: Path, emu: Emulator, pulumi_cli: N
 
     project.up()
     web_id, db_id = project.outputs()["web_id"], project.outputs()["db_id"]
-    assert live_ids(emu) == {web_id, db_id}
+    assert set(live_by_id(emu)) == {web_id, db_id}
 
     # nothing to do: one line, through the real command-line entry point as the workflow runs it
     preview = project.preview("--json")
@@ -109,7 +105,7 @@ def test_summaries_of_real_previews(tmp_path: Path, emu: Emulator, pulumi_cli: N
     assert "`db`" not in markdown
     project.up()
     new_web = project.outputs()["web_id"]
-    assert new_web != web_id and live_ids(emu) == {new_web, db_id}
+    assert new_web != web_id and set(live_by_id(emu)) == {new_web, db_id}
 
     # delete: the image the program no longer declares, with its id
     project.write_program(program(**REPLACED, with_db=False))
@@ -129,6 +125,6 @@ def test_summaries_of_real_previews(tmp_path: Path, emu: Emulator, pulumi_cli: N
 
     project.write_program(program(**REPLACED, with_db=False))
     project.up()
-    assert live_ids(emu) == {new_web}
+    assert set(live_by_id(emu)) == {new_web}
     project.destroy()
-    assert live_ids(emu) == set()
+    assert set(live_by_id(emu)) == set()

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.pulumi_cli import PULUMI, VENV
+from harness.pulumi_cli import PULUMI, VENV
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "preview.yml"

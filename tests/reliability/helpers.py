@@ -15,11 +15,12 @@ from typing import IO, Any
 
 import trustme
 
-from tests.support.emulator import DEMO_PROJECT_ID, Emulator
-from tests.support.pulumi_cli import PULUMI, PulumiProject
+from emulator import DEMO_PROJECT_ID
+from emulator.process import Emulator
+from harness.pulumi_cli import PULUMI, PulumiProject
+from tests.support.images import live_images
 
 OS_VERSION = "Ubuntu 22.04 server 64bit"
-GONE = ("deleted", "killed", "pending_delete")
 #: How the provider quotes the emulator's request id (``X-Request-Id``, uuid4 hex) in a message.
 REQUEST_ID = re.compile(r"\(request id [0-9a-f]{32}\)")
 
@@ -35,12 +36,6 @@ for i in range({count}):
                   disk_format="qcow2", min_disk=40, tags=["team=reliability", f"index={{i}}"],
                   properties={{"purpose": "reliability"}}{extra})
 '''
-
-
-def live_images(emu: Emulator, prefix: str, project_id: str = DEMO_PROJECT_ID) -> list[dict[str, Any]]:
-    """The project's images whose name starts with ``{prefix}-`` (read past auth, on the emulator)."""
-    return [i for i in emu.images(project_id)
-            if i.get("status") not in GONE and str(i.get("name", "")).startswith(prefix + "-")]
 
 
 def state_resources(project: PulumiProject) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:

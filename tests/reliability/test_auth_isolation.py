@@ -15,15 +15,16 @@ from typing import Any
 
 import pytest
 
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject
 from ims_pulumi import signer
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import AuthenticationFailed, NotFound
-from ims_pulumi.schema import CREATE_TOKEN_PROPERTY
+from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY
 from ims_pulumi.signer import Authorization
 from ims_pulumi.transport import Credentials, RetryPolicy, Transport
-from tests.reliability.helpers import REQUEST_ID, assert_converged, images_program, live_images
-from tests.support.emulator import Emulator
-from tests.support.pulumi_cli import PulumiProject
+from tests.reliability.helpers import REQUEST_ID, assert_converged, images_program
+from tests.support.images import live_images
 
 P1, P2 = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
 AK1, SK1, AK2, SK2 = "AKPROJECTONE00000001", "sk-project-one", "AKPROJECTTWO00000002", "sk-project-two"

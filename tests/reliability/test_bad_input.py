@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ims_config
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, Result, ims_config
 from tests.reliability.helpers import diagnostics
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, Emulator
-from tests.support.pulumi_cli import PulumiProject, Result
 from tests.unit.test_check import BASE, INVALID
 
 pytestmark = [pytest.mark.e2e]

@@ -23,22 +23,22 @@ from typing import Any
 
 import pytest
 
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, ims_config
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import TransportError
-from ims_pulumi.schema import CREATE_TOKEN_PROPERTY
+from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY
 from ims_pulumi.transport import Credentials, Response, RetryPolicy, Transport
-from tests.conftest import ims_config
 from tests.reliability.helpers import (
     assert_converged,
     images_program,
     kill_session,
-    live_images,
     start_cli,
     state_resources,
     wait_for,
 )
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
-from tests.support.pulumi_cli import PulumiProject
+from tests.support.images import live_images
 
 #: Slow enough that a run of 30 creates is still going when the test acts on it.
 SLOW = [{"kind": "latency", "ms": 250, "jitter_ms": 200}]
@@ -153,7 +153,8 @@ def test_server_gone_fails_clearly_and_the_retry_creates_no_duplicate(emu: Emula
     with pytest.raises(TransportError) as info:
         client.create_image(body)
     message = str(info.value)
-    assert message.startswith("create image 'gone-000': look-up by create token failed after 3 attempts: "), message
+    # one budget per operation: three failed attempts in all, the lost POST and two look-ups
+    assert message.startswith("create image 'gone-000': look-up by create token failed after 2 attempts: "), message
     assert "without a response" in message or "reset" in message, message
     assert emu.url in message and "run the command again" in message, message
     assert len(live_images(emu, "gone")) == 1, "the POST was committed"

@@ -27,14 +27,16 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from emulator import rules
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, rules
+from emulator.process import Emulator
 from emulator.settings import Settings
-from ims_pulumi import schema, signer
+from ims_pulumi import signer
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import NotFound
-from ims_pulumi.schema import IMS, check_inputs, outputs_from_image, patch_ops, plan, to_create_body
+from ims_pulumi.framework import json_patch
+from ims_pulumi.image_metadata import IMAGE_METADATA as TABLE
+from ims_pulumi.profiles import IMS
 from ims_pulumi.transport import Credentials, Transport
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
 
 HOST = "ims.cn-north-4.myhuaweicloud.com"
 DATE = "20260101T120000Z"
@@ -118,24 +120,25 @@ def test_property_the_servers_patch_rules_turn_the_image_into_the_declared_one(
     profile, server_settings = PROFILES[profile_name]
     if not profile.protected_in_place:
         new_protected = old_protected  # a replacement on IMS: never patched
-    old, failures = check_inputs({}, inputs(old_name, old_desc, old_props, old_protected), profile)
+    old, failures = TABLE.check({}, inputs(old_name, old_desc, old_props, old_protected), profile)
     assume(not failures)
-    new, failures = check_inputs(old, inputs(new_name, new_desc, new_props, new_protected), profile)
+    new, failures = TABLE.check(old, inputs(new_name, new_desc, new_props, new_protected), profile)
     assume(not failures)
-    assert not plan(old, new, profile).replaces
+    assert not TABLE.plan(old, new, profile).replaces
 
     # Created by the server from the provider's body; then someone adds attributes of their own.
-    image = rules.new_image(to_create_body(old, profile), "0b6e6a3a-0000-4000-8000-000000000001", DEMO_PROJECT_ID,
+    image = rules.new_image(TABLE.create_body(old, profile), "0b6e6a3a-0000-4000-8000-000000000001", DEMO_PROJECT_ID,
                             server_settings)
     image.update({k: v for k, v in unmanaged.items() if k not in image})
-    ops = patch_ops(outputs_from_image(image, old, profile), new, profile)
+    keys = TABLE.managed_keys(profile, old, new)
+    ops = json_patch(TABLE.image_wire(image, keys, profile), TABLE.patch_body(new, profile), keys)
     wire = json.loads(json.dumps(ops))  # what goes over the wire
     patched = rules.apply_patch(image, rules.JSON_PATCH_V21, rules.parse_patch(rules.JSON_PATCH_V21, wire),
                                 server_settings)
 
-    after = outputs_from_image(patched, new, profile)
-    assert not plan(after, new, profile).changes, (ops, after)
-    managed = {f.wire for f in schema.INPUTS if f.wire} | set(old_props) | set(new_props)
+    after = TABLE.outputs_from_image(patched, new)
+    assert not TABLE.plan(after, new, profile).changes, (ops, after)
+    managed = {f.wire for f in TABLE.inputs if f.wire} | set(old_props) | set(new_props)
     assert {k: v for k, v in patched.items() if k not in managed} == \
         {k: v for k, v in image.items() if k not in managed}, "attributes the stack does not manage are untouched"
     assert all(k not in patched for k in set(old_props) - set(new_props)), "dropped properties are removed"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, Result, ims_config
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
-from tests.conftest import ims_config
 from tests.reliability.helpers import (
     OS_VERSION,
     assert_actionable,
@@ -21,11 +22,9 @@ from tests.reliability.helpers import (
     assert_converged,
     diagnostics,
     images_program,
-    live_images,
     state_resources,
 )
-from tests.support.emulator import Emulator
-from tests.support.pulumi_cli import PulumiProject, Result
+from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e]
 

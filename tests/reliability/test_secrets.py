@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.helpers import images_program, live_images
-from tests.support.emulator import Emulator
-from tests.support.pulumi_cli import PulumiProject, Result
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, Result
+from tests.reliability.helpers import images_program
+from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e]
 

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import trustme
 
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, ims_config
 from ims_pulumi.errors import TransportError
 from ims_pulumi.transport import Credentials, Transport
-from tests.conftest import ims_config
-from tests.reliability.helpers import diagnostics, images_program, live_images, make_certificates
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Emulator
-from tests.support.pulumi_cli import PulumiProject
+from tests.reliability.helpers import diagnostics, images_program, make_certificates
+from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e]
 

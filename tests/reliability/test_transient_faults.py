@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ims_config
-from tests.reliability.helpers import assert_converged, images_program, live_images
-from tests.support.emulator import Emulator
-from tests.support.pulumi_cli import PulumiProject
+from emulator.process import Emulator
+from harness.pulumi_cli import PulumiProject, ims_config
+from tests.reliability.helpers import assert_converged, images_program
+from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e]
 

@@ -1,4 +1,4 @@
-"""A small HTTP client for the emulator tests, AK/SK-signed with the provider's signer."""
+"""A small HTTP client for tests against the emulator, AK/SK-signed with the provider's signer."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_pulumi.signer import canonical_query, sign
-from tests.support.emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 
 JSON = "application/json;charset=UTF-8"
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"

@@ -1,4 +1,6 @@
-"""Run the IMS emulator (``python -m emulator``) as a child process for tests.
+"""Run the emulator (``python -m emulator``) as a child process, e.g. from your own tests.
+
+    from emulator.process import DEMO_TOKEN, Emulator
 
     with Emulator.start() as emu:
         requests.get(emu.url + "/v2/images", headers={"X-Auth-Token": DEMO_TOKEN})
@@ -6,7 +8,9 @@
         emu.restart()              # same data directory and, if still free, the same port
 
 Without ``data_dir`` a temporary directory is made and removed by :meth:`Emulator.stop`,
-so :meth:`Emulator.restart` keeps the images either way.
+so :meth:`Emulator.restart` keeps the images either way. The child runs with
+``--parent-pid`` so it exits even if this process is killed without a chance to stop it.
+Needs ``requests`` (a dependency of the provider) besides the emulator's own ``aiohttp``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
 
 __all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "Emulator", "EmulatorError"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The directory holding this ``emulator`` package: the child's working directory, so that
+#: ``python -m emulator`` runs this very package whether or not it is installed.
+IMPORT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -65,7 +71,7 @@ class Emulator:
         bundle for the control calls when ``args`` turn TLS on.
         """
         owns = data_dir is None
-        directory = Path(tempfile.mkdtemp(prefix="ims-emulator-test-")) if data_dir is None else data_dir
+        directory = Path(tempfile.mkdtemp(prefix="ims-emulator-")) if data_dir is None else data_dir
         emulator = cls(directory, args, env, owns, verify)
         try:
             emulator._launch(port=0)
@@ -80,7 +86,7 @@ class Emulator:
             *("--parent-pid", str(os.getpid())),  # the emulator exits even if this process is SIGKILLed
             *self.args,
         ]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(command, cwd=IMPORT_ROOT, env=self.env, stdout=subprocess.PIPE)
         assert self.process.stdout is not None
         line = b""
         deadline = time.monotonic() + START_TIMEOUT

@@ -1,6 +1,7 @@
-"""Drive the real ``pulumi`` CLI from tests: a throwaway project, backend and PULUMI_HOME.
+"""Drive the real ``pulumi`` CLI (tests, benchmarks): a throwaway project, backend and PULUMI_HOME.
 
-    project = PulumiProject.create(tmp_path, PROGRAM, config={"ims:endpoint": url}, secrets={...})
+    config, secrets = ims_config(emu.url)        # the provider pointed at an emulator
+    project = PulumiProject.create(tmp_path, PROGRAM, config=config, secrets=secrets)
     project.up(); project.preview("--expect-no-changes"); project.destroy()
 
 The CLI is the one ``make setup`` put in ``.venv/bin``; the environment keeps it offline.
@@ -16,10 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from harness import REPO_ROOT
+
+__all__ = ["PASSPHRASE", "PULUMI", "VENV", "CommandFailed", "PulumiProject", "Result", "cli_available", "ims_config"]
+
 VENV = REPO_ROOT / ".venv"
 PULUMI = VENV / "bin" / "pulumi"
 PASSPHRASE = "e2e-test-passphrase"
+
+
+def ims_config(url: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Stack config (plain, secret) that points the provider at an emulator with the demo identity."""
+    return ({"ims:endpoint": url, "ims:projectId": DEMO_PROJECT_ID},
+            {"ims:accessKey": DEMO_AK, "ims:secretKey": DEMO_SK})
 
 
 def cli_available() -> tuple[bool, str]:
