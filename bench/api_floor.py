@@ -26,9 +26,9 @@ from pulumi.dynamic import Config, ConfigureRequest
 
 from emulator.process import Emulator
 from ims_pulumi import provider as provider_module
-from ims_pulumi import schema
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
+from ims_pulumi.image_metadata import IMAGE_METADATA, create_token_tag
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -67,9 +67,9 @@ def api_floor(emu: Emulator, raw: dict[str, str], n: int, workers: int) -> dict[
     profile = cfg.profile
     bodies = []
     for i in range(n):
-        inputs, failures = schema.check_inputs({}, user_inputs(i), profile)
+        inputs, failures = IMAGE_METADATA.check({}, user_inputs(i), profile)
         assert not failures, failures
-        bodies.append(schema.to_create_body(inputs, profile))
+        bodies.append(IMAGE_METADATA.create_body(inputs, profile))
     result: dict[str, Any] = {"n": n, "workers": workers, "scenarios": {}}
 
     def step(name: str, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -91,7 +91,8 @@ def api_floor(emu: Emulator, raw: dict[str, str], n: int, workers: int) -> dict[
         # The create as the provider does it: look the token up, then POST.
         emu.reset()
         tokens = [hashlib.sha256(f"bench/{i}".encode()).hexdigest()[:32] for i in range(n)]
-        with_token = [{**body, schema.CREATE_TOKEN_PROPERTY: token} for body, token in zip(bodies, tokens, strict=True)]
+        with_token = [{**body, "tags": [*body.get("tags", []), create_token_tag(token)]}
+                      for body, token in zip(bodies, tokens, strict=True)]
         emu.reset_stats()
         seconds, _ = _timed_map(workers, client.create_image, with_token)
         result["create_with_lookup"] = {"seconds": round(seconds, 3), "requests": emu.stats()["requests"]}

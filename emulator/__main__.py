@@ -24,7 +24,7 @@ from aiohttp import web
 from emulator.app import State, build_app
 from emulator.auth import Authenticator, Identity, parse_token
 from emulator.faults import FaultError, FaultRule, Faults
-from emulator.settings import Settings
+from emulator.settings import BOOLEAN_SETTINGS, Settings
 from emulator.store import Store
 
 T = TypeVar("T")
@@ -65,10 +65,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     tls = p.add_argument_group("TLS")
     tls.add_argument("--tls-cert", type=Path, help="PEM certificate chain; serve https")
     tls.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
-    rules = p.add_argument_group("unclear points of the IMS docs (defaults: strictest reading)")
+    rules = p.add_argument_group(
+        "unclear points of the IMS docs (defaults: strictest reading; see the table in emulator/README.md)"
+    )
+    rules.add_argument(
+        "--lenient-create",
+        action="store_true",
+        help="like Glance, let POST /v2/images take keys beyond the nine documented ones (custom "
+        "attributes, __description), min_disk 0 and duplicate tags",
+    )
+    rules.add_argument(
+        "--lenient-patch",
+        action="store_true",
+        help="like Glance, let PATCH treat __* keys and IMS's own attributes (hw_firmware_type...) as custom ones",
+    )
+    rules.add_argument(
+        "--lenient-list",
+        action="store_true",
+        help="like Glance, let GET /v2/images filter on any attribute and value and sort by updated_at",
+    )
     rules.add_argument("--unique-names", action="store_true", help="IMG.0009 on a duplicate name in a project")
     rules.add_argument("--allow-protected-patch", action="store_true", help="let PATCH change /protected")
-    rules.add_argument("--tag-api-allow-equals", action="store_true", help="let PUT .../tags/{tag} take key=value")
+    rules.add_argument(
+        "--tag-api-allow-equals", action="store_true", help="let PUT/DELETE .../tags/{tag} take key=value"
+    )
     rules.add_argument("--name-max-length", type=int, choices=(128, 255), default=defaults.name_max_length)
     rules.add_argument("--quota", type=int, default=defaults.quota, help="private images per project (IMG.0015)")
     rules.add_argument(
@@ -99,13 +119,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings()
     settings.update(
         {
-            "unique_names": args.unique_names,
-            "allow_protected_patch": args.allow_protected_patch,
-            "tag_api_allow_equals": args.tag_api_allow_equals,
+            **{name: getattr(args, name) for name in BOOLEAN_SETTINGS},
             "name_max_length": args.name_max_length,
             "quota": args.quota,
             "protected_delete_status": args.protected_delete_status,
-            "delete_unknown_204": args.delete_unknown_204,
             "upload_delay": args.upload_delay,
         }
     )

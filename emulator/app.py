@@ -28,7 +28,7 @@ from emulator.settings import Settings, SettingsError
 from emulator.stats import Stats
 from emulator.store import Store, UnknownMarker
 
-#: AK/SK-signed bodies are limited to 12 MB by the gateway (ims-api.md 2.7); uploads are streamed.
+#: AK/SK-signed bodies are limited to 12 MB by the gateway (IMS upload docs); uploads are streamed.
 MAX_BODY = 12 * 1024 * 1024
 PROJECT_KEY = "emulator.project"
 INTERNAL_PREFIX = "/_emulator/"
@@ -206,7 +206,7 @@ async def show_image(request: web.Request) -> web.Response:
 
 async def list_images(request: web.Request) -> web.Response:
     """``GET /v2/images``: filters, sorting and marker paging with ``first``/``next`` links."""
-    query = rules.parse_list_query(request.query.items())
+    query = rules.parse_list_query(request.query.items(), request.app[STATE].settings)
     try:
         images, more = request.app[STATE].store.page(request[PROJECT_KEY], query)
     except UnknownMarker:
@@ -280,8 +280,11 @@ async def add_tag(request: web.Request) -> web.Response:
 
 
 async def delete_tag(request: web.Request) -> web.Response:
-    """``DELETE /v2/images/{id}/tags/{tag}`` -> 204, or 404 when the image lacks the tag."""
-    tag = request.match_info["tag"]
+    """``DELETE /v2/images/{id}/tags/{tag}`` -> 204, or 404 when the image lacks the tag.
+
+    The tag in the path follows the same rules as for PUT (400 IMG.0115 otherwise).
+    """
+    tag = rules.check_path_tag(request.match_info["tag"], request.app[STATE].settings)
     image = _image_or_404(request)
     if tag not in image["tags"]:
         raise ApiError(404, errors.TAG_INVALID, f"Tag {tag!r} not found on image {image['id']}.")

@@ -6,8 +6,8 @@
   what the gateway in front of IMS answers before IMS is reached (authentication,
   throttling, unknown API, oversized body).
 
-Messages of documented codes are the verbatim texts of the IMS error table
-(``shared/docs/ims-api.md`` section 5).
+Messages of documented codes are the verbatim texts of Huawei's IMS error-code table;
+where the emulator adds detail (which key, which range), the message starts with that text.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ FORMAT_UNSUPPORTED = "IMG.0072"
 TAG_INVALID = "IMG.0115"
 TAG_QUOTA = "IMG.0116"
 
+#: A parameter the API does not document: a create-body key beyond the nine fields, a list
+#: query parameter. IMS documents no code for this; IMG.0001 "The request message format is
+#: invalid." is the most plausible (INFERRED), and the message names the parameter.
+UNKNOWN_PARAMETER = BAD_BODY
+
 MESSAGES: dict[str, str] = {
     BAD_BODY: "The request message format is invalid.",
     NAME_TOO_LONG: "The image name contains more than 128 characters.",
@@ -66,7 +71,7 @@ MESSAGES: dict[str, str] = {
     TAG_QUOTA: "The number of image tags exceeds the quota.",
 }
 
-# API Gateway codes (ims-api.md section 5).
+# API Gateway codes (Huawei's API Gateway error-code table).
 GW_NOT_FOUND = "APIGW.0101"
 GW_UNAUTHORIZED = "APIGW.0301"
 GW_THROTTLED = "APIGW.0308"

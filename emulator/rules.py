@@ -1,7 +1,10 @@
 """IMS validation rules: building a new image, PATCH, tags and list parameters.
 
 Pure functions over plain dicts; they raise :class:`~emulator.errors.ApiError` and never
-touch the store. Where IMS documents nothing, the rule follows Glance (ims-api.md 2.4).
+touch the store. By default each rule is the strictest reading of Huawei's IMS documents;
+the ``lenient_*`` settings accept what Glance (which IMS is built on) accepts. Where IMS
+documents nothing and refusing makes no sense (e.g. the status of a read-only PATCH), the
+rule follows Glance. ``emulator/README.md`` lists every rule and its switch.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from typing import Any, Literal, TypeGuard
 
 from emulator import errors
 from emulator.errors import ApiError, bad_request, conflict, forbidden
+from emulator.schemas import lookup_os_version
 from emulator.settings import Settings
-from ims_pulumi.os_versions import DEFAULT_OS_VERSION, lookup
+from ims_pulumi.os_versions import DEFAULT_OS_VERSION
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-#: The request fields of ``POST /v2/images`` and their defaults (ims-api.md 2.1).
+#: The nine request fields of ``POST /v2/images`` (IMS "Creating Image Metadata") and the
+#: values the server applies when one is left out. ``min_disk``: the documented range is
+#: 1..1024 GB, so 0 is only the emulator's stand-in for "the server's own default" (inferred).
 CREATE_DEFAULTS: dict[str, Any] = {
     "name": "",
     "visibility": "private",
@@ -32,6 +38,7 @@ CREATE_DEFAULTS: dict[str, Any] = {
     "min_disk": 0,
     "__os_version": DEFAULT_OS_VERSION,
 }
+CREATE_KEYS = frozenset(CREATE_DEFAULTS)
 
 #: Attributes the server computes; ``__os_version`` is also frozen after create.
 SERVER_PROPERTIES = frozenset(
@@ -74,6 +81,13 @@ READ_ONLY = SERVER_PROPERTIES | {
     "virtual_env_type",
 }
 
+#: Image attributes IMS itself defines (image object of "Querying Image Details") that are
+#: neither server-computed nor user-updatable; with every other ``__*`` key but
+#: ``__description`` they are refused by PATCH unless ``lenient_patch`` is on.
+IMS_ATTRIBUTES = frozenset(
+    {"hw_firmware_type", "max_ram", "enterprise_project_id", "_sys_enterprise_project_id", "hw_vif_multiqueue_enabled"}
+)
+
 #: Glance's reserved attributes (403 on create and PATCH).
 RESERVED = frozenset({"location", "locations", "deleted", "deleted_at"})
 
@@ -85,22 +99,65 @@ DISK_FORMATS = frozenset({"zvhd2", "vhd", "zvhd", "raw", "qcow2", "iso"})
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 255
 MAX_DESCRIPTION = 1024
+MIN_DISK_GB = 1
 MAX_DISK_GB = 1024
 
-NAME_RE = re.compile(r"[A-Za-z0-9._\- ]+")
+#: Image names: letters (ASCII and the CJK unified ideographs, i.e. Chinese characters),
+#: digits, ``.``, ``_``, ``-`` and spaces; no leading or trailing space is checked apart.
+NAME_RE = re.compile(r"[A-Za-z0-9\u4e00-\u9fff._\- ]+")
 PATH_TAG_RE = re.compile(r"[A-Za-z0-9_\-]+")
 
 JSON_PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 JSON_PATCH_V20 = "application/openstack-images-v2.0-json-patch"
 PATCH_TYPES = (JSON_PATCH_V21, JSON_PATCH_V20)
 
-SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at", "updated_at")
+#: The documented sort keys; ``lenient_list`` adds Glance's ``updated_at``.
+SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at")
+LENIENT_SORT_KEYS = (*SORT_KEYS, "updated_at")
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 TIME_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "neq": "!="}
 FILTER_KEY_RE = re.compile(r"[A-Za-z0-9_.:\-]+")
 #: Filters whose stored JSON value is not a string, with the parser of the query value.
 TYPED_FILTERS = {"min_ram": int, "min_disk": int, "size": int, "virtual_size": int, "protected": bool}
+#: The documented exact-match filters of ``GET /v2/images`` (besides ``tag``, ``created_at``,
+#: ``updated_at`` and paging); ``lenient_list`` takes any attribute, as Glance does.
+DOCUMENTED_FILTERS = frozenset(
+    {
+        "__isregistered",
+        "__imagetype",
+        "protected",
+        "visibility",
+        "owner",
+        "id",
+        "name",
+        "status",
+        "container_format",
+        "disk_format",
+        "min_ram",
+        "min_disk",
+        "__os_bit",
+        "__os_type",
+        "__platform",
+        "member_status",
+        "__support_kvm",
+        "__support_xen",
+        "__support_largememory",
+        "__support_diskintensive",
+        "__support_highperformance",
+        "__support_xen_hana",
+        "__support_kvm_infiniband",
+        "__support_xen_gpu_type",
+        "__support_kvm_gpu_type",
+    }
+)
+#: Filters whose values the documents enumerate; other values are refused unless ``lenient_list``.
+FILTER_VALUES: dict[str, tuple[str, ...]] = {
+    "visibility": ("public", "private", "shared"),
+    "status": ("queued", "saving", "deleted", "killed", "active"),
+    "__imagetype": ("gold", "private", "shared", "market"),
+    "member_status": ("accepted", "rejected", "pending"),
+}
 
 
 def now() -> str:
@@ -117,7 +174,7 @@ def _read_only(key: str) -> ApiError:
 
 
 def check_name(value: object, settings: Settings) -> str:
-    """IMS image-name rules: 1..128 (or 255) of letters, digits, ``-``, ``.``, ``_``, space."""
+    """IMS image-name rules: 1..128 (or 255) of letters (Chinese ones too), digits, ``-``, ``.``, ``_``, space."""
     if not isinstance(value, str):
         raise bad_request(message="Attribute 'name' must be a string.")
     if len(value) > settings.name_max_length:
@@ -158,40 +215,64 @@ def _check_body_tag(tag: object) -> str:
     raise bad_request(errors.TAG_INVALID, f"The image tag is invalid: {tag!r} (expected 'key=value').")
 
 
-def _check_tags(value: object) -> list[str]:
+def _check_tags(value: object, settings: Settings) -> list[str]:
     if not isinstance(value, list):
         raise bad_request(message="Attribute 'tags' must be a list of strings.")
-    tags = list(dict.fromkeys(_check_body_tag(t) for t in value))  # Glance keeps tags as a set
+    checked = [_check_body_tag(t) for t in value]
+    tags = list(dict.fromkeys(checked))  # Glance keeps tags as a set
+    if len(tags) != len(checked) and not settings.lenient_create:
+        twice = next(t for t in tags if checked.count(t) > 1)
+        raise bad_request(errors.TAG_INVALID, f"The image tag is invalid: {twice!r} is given more than once.")
     if len(tags) > MAX_TAGS:
         raise bad_request(errors.TAG_QUOTA)
     return tags
 
 
-def _check_int(key: str, value: object, low: int, high: int | None) -> int:
-    if not _is_int(value):
-        raise bad_request(errors.RAM_DISK_INVALID, f"Attribute '{key}' must be an integer.")
-    if value < low or (high is not None and value > high):
-        raise bad_request(errors.RAM_DISK_INVALID)
+def _check_int(key: str, value: object, low: int, high: int | None, unit: str) -> int:
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise bad_request(
+            errors.RAM_DISK_INVALID,
+            f"The memory or disk size is invalid: '{key}' must be an integer {allowed} ({unit}).",
+        )
     return value
+
+
+def _check_keys(body: dict[str, Any], settings: Settings) -> None:
+    """Strict: only the nine documented keys. Lenient: Glance's read-only/reserved keys are 403."""
+    if not settings.lenient_create:
+        unknown = sorted(key for key in body if key not in CREATE_KEYS)
+        if unknown:
+            names = ", ".join(repr(key) for key in unknown)
+            what = f"parameter {names} is" if len(unknown) == 1 else f"parameters {names} are"
+            raise bad_request(
+                errors.UNKNOWN_PARAMETER,
+                f"The request message format is invalid: {what} not supported; "
+                f"POST /v2/images takes only {', '.join(sorted(CREATE_KEYS))}.",
+            )
+        return
+    for key in body:
+        if key in RESERVED or (key in READ_ONLY and key not in CREATE_KEYS):
+            raise _read_only(key)
 
 
 def new_image(body: object, image_id: str, project: str, settings: Settings) -> dict[str, Any]:
     """Validate a create body and build the full stored image object.
 
-    ``min_disk`` 0 means "not set" (the default); any other value must be 1..1024 GB.
-    Unknown keys are custom attributes and must have string values.
+    Strict (default): only the nine documented keys, ``min_disk`` 1..1024 GB when given (left
+    out, the server's default applies: 0 here), no tag twice. ``lenient_create``: other keys
+    are custom string attributes (``__description`` the description), ``min_disk`` may be 0
+    and duplicate tags merge, as in Glance.
     """
     if not isinstance(body, dict):
         raise bad_request(message="The request body must be a JSON object.")
-    for key in body:
-        if key in RESERVED or (key in READ_ONLY and key not in CREATE_DEFAULTS):
-            raise _read_only(key)
+    _check_keys(body, settings)
     fields = {**CREATE_DEFAULTS, **body}
 
     os_version = fields["__os_version"]
     if not isinstance(os_version, str):
         raise bad_request(message="Attribute '__os_version' must be a string.")
-    row = lookup(os_version)
+    row = lookup_os_version(os_version)
     if row is None:
         raise bad_request(errors.OS_VERSION_INVALID)
     if fields["visibility"] != "private":
@@ -205,15 +286,18 @@ def new_image(body: object, image_id: str, project: str, settings: Settings) -> 
         )
     if fields["disk_format"] not in DISK_FORMATS:
         raise bad_request(errors.FORMAT_UNSUPPORTED)
-    tags = _check_tags(fields["tags"])
-    min_ram = _check_int("min_ram", fields["min_ram"], 0, None)
-    min_disk = _check_int("min_disk", fields["min_disk"], 0, MAX_DISK_GB)
+    tags = _check_tags(fields["tags"], settings)
+    min_ram = _check_int("min_ram", fields["min_ram"], 0, None, "MB")
+    min_disk = fields["min_disk"]
+    if "min_disk" in body:
+        low = 0 if settings.lenient_create else MIN_DISK_GB
+        min_disk = _check_int("min_disk", body["min_disk"], low, MAX_DISK_GB, "GB")
 
     custom: dict[str, str] = {}
     for key, value in body.items():
         if key == DESCRIPTION:
             custom[key] = check_description(value)
-        elif key not in CREATE_DEFAULTS:
+        elif key not in CREATE_KEYS:
             custom[key] = check_custom(key, value)
 
     stamp = now()
@@ -310,6 +394,11 @@ def apply_patch(image: dict[str, Any], content_type: str, ops: Iterable[PatchOp]
         key = op.key
         if key in RESERVED or (key in READ_ONLY and not (key == "protected" and settings.allow_protected_patch)):
             raise _read_only(key)
+        if is_ims_attribute(key) and not settings.lenient_patch:
+            raise forbidden(
+                f"Attribute '{key}' is read-only: IMS lets a PATCH change only the name, "
+                "'__description' and custom attributes."
+            )
         present = key in result
         if op.op == "remove":
             if key in BASE:
@@ -326,6 +415,11 @@ def apply_patch(image: dict[str, Any], content_type: str, ops: Iterable[PatchOp]
     return result
 
 
+def is_ims_attribute(key: str) -> bool:
+    """Whether ``key`` names an attribute of IMS itself rather than a custom one (``__*`` but ``__description``)."""
+    return (key.startswith("__") and key != DESCRIPTION) or key in IMS_ATTRIBUTES
+
+
 def _check_value(key: str, value: object, settings: Settings) -> Any:
     if key == "name":
         return check_name(value, settings)
@@ -339,7 +433,7 @@ def _check_value(key: str, value: object, settings: Settings) -> Any:
 
 
 def check_path_tag(tag: str, settings: Settings) -> str:
-    """A tag of ``PUT /v2/images/{id}/tags/{tag}``: letters, digits, ``_``, ``-`` only.
+    """A tag of ``PUT``/``DELETE /v2/images/{id}/tags/{tag}``: letters, digits, ``_``, ``-`` only.
 
     With ``tag_api_allow_equals`` a ``key=value`` tag as in the create body is accepted too.
     """
@@ -388,12 +482,23 @@ def _parse_typed(key: str, value: str) -> Any:
         raise bad_request(message=f"Invalid {key} filter {value!r}: expected an integer.") from None
 
 
-def parse_list_query(pairs: Iterable[tuple[str, str]]) -> ListQuery:
+def _unsupported_parameter(key: str) -> ApiError:
+    return bad_request(
+        errors.UNKNOWN_PARAMETER,
+        f"The request message format is invalid: query parameter {key!r} is not supported by GET /v2/images.",
+    )
+
+
+def parse_list_query(pairs: Iterable[tuple[str, str]], settings: Settings) -> ListQuery:
     """Validate list parameters like Glance (400 on a bad limit, sort key or direction).
 
     Every parameter that is not a paging/sorting one is an exact-match filter on the
-    attribute of that name, so custom attributes can be looked up too; ``tag`` may repeat.
+    attribute of that name; ``tag`` may repeat. Strict (default): only the documented
+    filters, sort keys and enumerated values. ``lenient_list``: any attribute (custom ones
+    too) and any value, and ``sort_key=updated_at``, as Glance does.
     """
+    lenient = settings.lenient_list
+    sort_keys = LENIENT_SORT_KEYS if lenient else SORT_KEYS
     query = ListQuery()
     seen_sort: set[str] = set()
     for key, value in pairs:
@@ -411,8 +516,8 @@ def parse_list_query(pairs: Iterable[tuple[str, str]]) -> ListQuery:
             continue
         query.link_params.append((key, value))
         if key == "sort_key":
-            if value not in SORT_KEYS:
-                raise bad_request(message=f"Invalid sort key: {value}. It should be one of {', '.join(SORT_KEYS)}.")
+            if value not in sort_keys:
+                raise bad_request(message=f"Invalid sort key: {value}. It should be one of {', '.join(sort_keys)}.")
             query.sort_key = value
         elif key == "sort_dir":
             if value not in ("asc", "desc"):
@@ -424,10 +529,19 @@ def parse_list_query(pairs: Iterable[tuple[str, str]]) -> ListQuery:
             query.times.append(_parse_time_filter(key, value))
         elif not FILTER_KEY_RE.fullmatch(key):
             raise bad_request(message=f"Invalid filter: {key!r}.")
+        elif not lenient and key not in DOCUMENTED_FILTERS:
+            raise _unsupported_parameter(key)
+        elif not lenient and key in FILTER_VALUES and value not in FILTER_VALUES[key]:
+            raise bad_request(
+                message=f"Invalid {key} filter {value!r}: expected one of {', '.join(FILTER_VALUES[key])}."
+            )
         elif key in TYPED_FILTERS:
             query.equals.append((key, _parse_typed(key, value)))
         else:
             query.equals.append((key, value))
+    member_status = any(k == "member_status" for k, _ in query.equals)
+    if not lenient and member_status and ("visibility", "shared") not in query.equals:
+        raise bad_request(message="The member_status filter needs visibility=shared.")
     return query
 
 

@@ -1,15 +1,21 @@
 """Static documents: the Glance image schemas, the version list and the OS-version list.
 
-The image schema is the stock Glance one (ims-api.md 2.9). It lacks ``zvhd``/``zvhd2``
+The image schema is the stock Glance one, as IMS serves it. It lacks ``zvhd``/``zvhd2``
 and ``shared``, as IMS's does, so it is served for completeness and never used to
 validate; :mod:`emulator.rules` holds the real rules.
+
+The OS-version list is the provider's table (:mod:`ims_pulumi.os_versions`) plus
+:data:`EXTRA_OS_VERSIONS`: current Huawei public OS versions the provider's table does not
+know, so that tests can see how the provider copes with a server that is newer than its
+built-in table.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ims_pulumi.os_versions import OS_VERSIONS
+from ims_pulumi.os_versions import OS_VERSIONS, OsVersion
 
 
 def _typed(kind: str | list[str], description: str, **extra: Any) -> dict[str, Any]:
@@ -111,10 +117,49 @@ def versions(base_url: str) -> dict[str, Any]:
     }
 
 
+#: OS versions of Huawei's current public images that the provider's table lacks
+#: (spelled as Huawei names its public images; the exact strings are inferred, as no
+#: request has reached a real region). Keep them out of the provider's table: their
+#: point is to be unknown to it.
+EXTRA_OS_VERSIONS: tuple[OsVersion, ...] = (
+    OsVersion("Ubuntu 24.04 server 64bit", "Ubuntu", "Linux", "64"),
+    OsVersion("Debian 12.0.0 64bit", "Debian", "Linux", "64"),
+    OsVersion("Rocky Linux 9.0 64bit", "Rocky Linux", "Linux", "64"),
+    OsVersion("AlmaLinux 9.0 64bit", "AlmaLinux", "Linux", "64"),
+    OsVersion("openEuler 24.03 64bit", "openEuler", "Linux", "64"),
+    OsVersion("Windows Server 2022 Datacenter 64bit", "Windows", "Windows", "64"),
+)
+
+
+def _os_key(version: str) -> str:
+    """Match without regard to case or white space (Huawei's sources spell versions differently)."""
+    return re.sub(r"\s+", "", version).lower()
+
+
+def _os_table() -> tuple[OsVersion, ...]:
+    """The provider's rows, then the extras it does not have (a row it gains later is not doubled)."""
+    rows: dict[str, OsVersion] = {}
+    for row in (*OS_VERSIONS, *EXTRA_OS_VERSIONS):
+        rows.setdefault(_os_key(row.version), row)
+    return tuple(rows.values())
+
+
+#: Every OS version the emulator knows: what ``GET /v1/cloudimages/os_version`` lists, what
+#: ``__os_version`` is validated against on create and what ``__os_type``/``__platform``/
+#: ``__os_bit`` are derived from.
+EMULATOR_OS_VERSIONS: tuple[OsVersion, ...] = _os_table()
+_OS_BY_KEY = {_os_key(row.version): row for row in EMULATOR_OS_VERSIONS}
+
+
+def lookup_os_version(version: str) -> OsVersion | None:
+    """The row of ``version`` (case- and space-insensitive), or ``None`` when it is not in the list."""
+    return _OS_BY_KEY.get(_os_key(version))
+
+
 def os_versions() -> list[dict[str, Any]]:
-    """``GET /v1/cloudimages/os_version``: the OS table grouped by platform (``os_bit`` an integer)."""
+    """``GET /v1/cloudimages/os_version``: the OS list grouped by platform (``os_bit`` an integer)."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for row in OS_VERSIONS:
+    for row in EMULATOR_OS_VERSIONS:
         groups.setdefault(row.platform, []).append(
             {
                 "platform": row.platform,

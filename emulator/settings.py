@@ -1,8 +1,10 @@
 """Behaviour switches for the points the IMS documentation leaves open.
 
-Every default is the strictest documented reading (``shared/docs/ims-api.md``, section
-"Contradictions / gaps"). Each switch is a CLI flag and can be changed at run time with
-``PATCH /_emulator/config``.
+Every default is the strictest reading of Huawei's IMS documents: a request the documents
+do not allow is refused, even where Glance (which IMS is built on) would accept it. The
+``lenient_*`` switches and ``tag_api_allow_equals``/``allow_protected_patch`` turn on the
+Glance-like behaviour instead. Each switch is a CLI flag and can be changed at run time
+with ``PATCH /_emulator/config``; ``emulator/README.md`` has the table of every rule.
 """
 
 from __future__ import annotations
@@ -11,6 +13,17 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+#: The on/off switches; each is a ``--kebab-case`` flag of ``python -m emulator``.
+BOOLEAN_SETTINGS = (
+    "lenient_create",
+    "lenient_patch",
+    "lenient_list",
+    "unique_names",
+    "allow_protected_patch",
+    "tag_api_allow_equals",
+    "delete_unknown_204",
+)
 
 
 class SettingsError(ValueError):
@@ -21,11 +34,21 @@ class SettingsError(ValueError):
 class Settings:
     """The switches; field names are the JSON keys of ``/_emulator/config``."""
 
+    #: Create takes keys beyond the nine documented ones (custom attributes, ``__description``),
+    #: ``min_disk`` 0 and duplicate tags, as Glance does.
+    lenient_create: bool = False
+    #: PATCH may add, change and remove ``__*`` keys (but the server-computed ones) and IMS's
+    #: own attributes (``hw_firmware_type``...) as if they were custom attributes, as Glance does.
+    lenient_patch: bool = False
+    #: List takes every attribute as an exact-match filter, any value of the enumerated
+    #: filters and ``sort_key=updated_at``, as Glance does.
+    lenient_list: bool = False
     #: Reject a second image with the same non-empty name in a project (IMG.0009).
     unique_names: bool = False
     #: Let PATCH change ``/protected`` (IMS documents only name, description, custom keys).
     allow_protected_patch: bool = False
-    #: Let the tag path API take ``key=value`` tags (IMS: only letters, digits, ``_``, ``-``).
+    #: Let the tag path API (PUT and DELETE) take ``key=value`` tags (IMS: only letters,
+    #: digits, ``_``, ``-``).
     tag_api_allow_equals: bool = False
     #: Longest image name: 128 (attribute table, IMG.0002) or 255 (create request table).
     name_max_length: int = 128
@@ -52,7 +75,7 @@ class Settings:
 
     def validate(self) -> None:
         """Raise :class:`SettingsError` when a value is out of its documented choices."""
-        for name in ("unique_names", "allow_protected_patch", "tag_api_allow_equals", "delete_unknown_204"):
+        for name in BOOLEAN_SETTINGS:
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be a boolean")
         if self.name_max_length not in (128, 255) or isinstance(self.name_max_length, bool):

@@ -8,6 +8,7 @@ marker lines in ``README.md``::
     <!-- fields:inputs:start -->   ...   <!-- fields:inputs:end -->
     <!-- fields:outputs:start -->  ...   <!-- fields:outputs:end -->
     <!-- config:start -->          ...   <!-- config:end -->
+    <!-- requests:start -->        ...   <!-- requests:end -->
 
 Usage::
 
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ims_pulumi import api_surface  # noqa: E402
 from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
 from ims_pulumi.framework import Table  # noqa: E402
 from ims_pulumi.image_metadata import IMAGE_METADATA  # noqa: E402
@@ -36,7 +38,7 @@ from ims_pulumi.profiles import GLANCE, IMS  # noqa: E402
 
 PROFILE_ORDER = (IMS, GLANCE)
 
-SECTIONS = ("fields:inputs", "fields:outputs", "config")
+SECTIONS = ("fields:inputs", "fields:outputs", "config", "requests")
 COMMAND = "python scripts/gen_field_docs.py"
 
 
@@ -78,9 +80,15 @@ def config_section() -> str:
     return markdown_table(("key", "environment", "secret", "default", "meaning"), [config_row(s) for s in SETTINGS])
 
 
+def requests_section() -> str:
+    """The table of every request the provider sends to IMS and the document behind it."""
+    return markdown_table(("request", "carries", "Huawei document", "when and why"), api_surface.readme_rows())
+
+
 def sections() -> dict[str, str]:
     """Marker name -> generated Markdown."""
-    return {"fields:inputs": inputs_section(), "fields:outputs": outputs_section(), "config": config_section()}
+    return {"fields:inputs": inputs_section(), "fields:outputs": outputs_section(), "config": config_section(),
+            "requests": requests_section()}
 
 
 def replace_between(text: str, name: str, body: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from .config import ProviderConfig
 from .errors import ApiError, ImsError, NotFound, ServerError, TransportError
-from .image_metadata import CREATE_TOKEN_PROPERTY
+from .image_metadata import CREATE_TOKEN_TAG
 from .transport import Budget, Transport
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
@@ -61,6 +61,12 @@ class ImsClient:
             return None
         return None if image.get("status") in GONE_STATUSES else image
 
+    def os_versions(self, *, budget: Budget | None = None) -> list[str]:
+        """Every ``__os_version`` the region supports (``GET /v1/cloudimages/os_version``)."""
+        groups = self.transport.request("GET", "/v1/cloudimages/os_version", operation="list the region's OS versions",
+                                        budget=budget).json() or []
+        return [str(v["os_version"]) for group in groups for v in group.get("version_list", []) if v.get("os_version")]
+
     def list_images(self, filters: Sequence[tuple[str, str]] = (), *, limit: int = 100,
                     operation: str = "list images", budget: Budget | None = None) -> Iterator[dict[str, Any]]:
         """Every image matching ``filters``, following the ``next`` links page by page."""
@@ -77,12 +83,14 @@ class ImsClient:
     def find_by_token(self, name: str, token: str, *, budget: Budget | None = None) -> dict[str, Any] | None:
         """The live image that a create with this token made, if any.
 
-        Filters by the exact name (a documented filter on IMS) and matches the token
-        client-side, so that it works whether or not a server filters by custom properties.
+        Lists by the documented ``tag`` filter (the token travels as the tag
+        ``pulumi-create-token=<token>``) and checks the tag client-side too, so a server that
+        ignored the filter cannot make a wrong match.
         """
+        tag = f"{CREATE_TOKEN_TAG}={token}"
         operation = f"create image {name!r}: look-up by create token"
-        for image in self.list_images([("name", name)], operation=operation, budget=budget):
-            if image.get(CREATE_TOKEN_PROPERTY) == token and image.get("status") not in GONE_STATUSES:
+        for image in self.list_images([("tag", tag)], operation=operation, budget=budget):
+            if tag in (image.get("tags") or []) and image.get("status") not in GONE_STATUSES:
                 return image
         return None
 
@@ -91,7 +99,7 @@ class ImsClient:
     def create_image(self, body: Mapping[str, Any], *, budget: Budget | None = None) -> dict[str, Any]:
         """``POST /v2/images``, never leaving two images behind.
 
-        When ``body`` carries a create token, an image that an earlier attempt (or an
+        When ``body`` carries a create token (the tag ``pulumi-create-token=<token>``), an image that an earlier attempt (or an
         earlier, interrupted run) already made is found and returned instead of posting
         again. After an uncertain failure (5xx, connection lost after sending) the token is
         looked up before the POST is repeated, within the operation's ``budget``. Without a
@@ -99,7 +107,8 @@ class ImsClient:
         """
         budget = budget or self.budget()
         name = str(body.get("name", ""))
-        token = body.get(CREATE_TOKEN_PROPERTY)
+        prefix = CREATE_TOKEN_TAG + "="
+        token = next((t[len(prefix):] for t in body.get("tags") or [] if str(t).startswith(prefix)), None)
         if token:
             found = self.find_by_token(name, str(token), budget=budget)
             if found:

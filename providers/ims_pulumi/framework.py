@@ -14,15 +14,13 @@ always counts as a change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .kinds import Kind, OfflineServices, Services
 from .profiles import ServerProfile
-
-if TYPE_CHECKING:
-    from .kinds import Kind
 
 
 def is_unknown(value: Any) -> bool:
@@ -85,17 +83,13 @@ class ByProfile(ChangeRule):
     def describe(self, profiles: Sequence[ServerProfile]) -> str:
         """Per-server text, e.g. ``replace on IMS, in place on Glance``."""
         word = {True: "in place", False: "replace"}
-        parts = [f"{word[bool(getattr(p, self.flag))]} on {_server_name(p)}" for p in profiles]
+        parts = [f"{word[bool(getattr(p, self.flag))]} on {p.display}" for p in profiles]
         text = ", ".join(parts)
         if self.setting:
             first = profiles[0]
             flipped = not getattr(first, self.flag)
-            text += f" (`{self.setting} {str(flipped).lower()}`: {word[flipped]} on {_server_name(first)})"
+            text += f" (`{self.setting} {str(flipped).lower()}`: {word[flipped]} on {first.display})"
         return text
-
-
-def _server_name(profile: ServerProfile) -> str:
-    return "IMS" if profile.kind == "ims" else profile.kind.capitalize()
 
 
 UPDATE = ChangeRule(Apply.PATCH)
@@ -202,15 +196,16 @@ class Table:
     # --- check ------------------------------------------------------------------------
 
     def check(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile,
-              memo: MutableMapping[Any, Any] | None = None) -> tuple[dict[str, Any], list[Failure]]:
+              services: Services | None = None) -> tuple[dict[str, Any], list[Failure]]:
         """Validate ``news``, fill defaults as the server would, normalise values.
 
         Returns the inputs to store and the failures. Unknown values pass through untouched.
         ``olds`` (the previous inputs, empty on create) lets kinds derive bookkeeping from the
         previous inputs and lets :meth:`blocked` refuse changes that have no path on this server.
-        ``memo`` is the provider process's scratch space for kinds (see ``Kind.derive``).
+        ``services`` is what the provider process offers kinds (the region's OS list, warnings,
+        scratch space); without it only the built-in tables count.
         """
-        memo = {} if memo is None else memo
+        svc: Services = services if services is not None else OfflineServices()
         out: dict[str, Any] = {}
         failures: list[Failure] = []
         for key, value in news.items():
@@ -231,13 +226,13 @@ class Table:
             if contains_unknown(value):
                 out[f.name] = value  # validated at `up`, when the value is known
                 continue
-            problem = f.kind.validate(value, profile)
+            problem = f.kind.validate(value, profile, svc)
             if problem:
                 failures.append(Failure(f.name, f"{f.name} {_show(value)} {problem}"))
                 continue
-            out[f.name] = f.kind.normalise(value)
+            out[f.name] = f.kind.normalise(value, svc)
         for f in self._deriving:
-            for key, derived in f.kind.derive(f.name, olds, out, memo).items():
+            for key, derived in f.kind.derive(f.name, olds, out, svc).items():
                 if derived is None:
                     out.pop(key, None)
                 else:
@@ -260,6 +255,8 @@ class Table:
         replaces: list[str] = []
         for f in self.user_inputs:
             old, new = olds.get(f.name), news.get(f.name)
+            if new is None:
+                continue  # not declared and no default: the server's value, not managed by the stack
             if not contains_unknown(new) and f.kind.same(old, new):
                 continue
             changed.append(f.name)
@@ -300,12 +297,20 @@ class Table:
     # --- wire mapping -----------------------------------------------------------------
 
     def create_body(self, inputs: Mapping[str, Any], profile: ServerProfile) -> dict[str, Any]:
-        """The JSON body of the create request for checked inputs."""
+        """The JSON body of the create request for checked inputs (``profile.create_keys`` only)."""
         body: dict[str, Any] = {}
         for f in self.inputs:
             value = inputs.get(f.name)
-            if value is not None:
-                body.update(f.kind.to_wire(f.wire, value))
+            if value is None:
+                continue
+            for key, wire_value in f.kind.to_wire(f.wire, value).items():
+                if isinstance(wire_value, list) and isinstance(body.get(key), list):
+                    body[key] = [*body[key], *wire_value]  # two fields share a list (user tags + token tag)
+                else:
+                    body[key] = wire_value
+        if profile.create_keys is not None:
+            # Only what the create request documents; the rest is set by a PATCH right after.
+            body = {k: v for k, v in body.items() if k in profile.create_keys}
         return body
 
     def _patched(self, profile: ServerProfile) -> list[Field]:
@@ -359,18 +364,28 @@ class Table:
         return sorted(add), sorted(remove)
 
     def inputs_from_image(self, image: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
-        """The inputs as the server has them (refresh: drift flows back into the inputs)."""
+        """The managed inputs as the server has them (refresh: drift flows back into the inputs).
+
+        An input that ``previous`` lacks is not managed and stays out, unless ``previous`` has
+        no declared input at all (a read-only reference: everything is read).
+        """
+        reference = not any(previous.get(f.name) is not None for f in self.user_inputs)
         out: dict[str, Any] = {}
         for f in self.inputs:
-            value = f.kind.from_wire(f.wire, image, previous.get(f.name))
-            if value is None and previous.get(f.name) is None:
+            if previous.get(f.name) is None and not (reference and f.role is Role.INPUT):
                 continue
-            out[f.name] = value
+            value = f.kind.from_wire(f.wire, image, previous.get(f.name))
+            if value is not None:
+                out[f.name] = value
         return out
 
     def outputs_from_image(self, image: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """All outputs: the inputs as the server applied them, plus every computed field."""
-        outs = self.inputs_from_image(image, inputs)
+        """All outputs: every input as the server applied it (declared or not), plus every computed field."""
+        outs: dict[str, Any] = {}
+        for f in self.inputs:
+            value = f.kind.from_wire(f.wire, image, inputs.get(f.name))
+            if value is not None:
+                outs[f.name] = value
         for f in self.outputs:
             outs[f.name] = f.kind.from_wire(f.wire, image, None)
         return outs

@@ -14,12 +14,34 @@ from typing import Any
 
 from . import os_versions
 from .framework import REPLACE, UPDATE, Apply, ByProfile, Field, Role, Table
-from .kinds import Bookkeeping, Boolean, Choice, Computed, CreationRef, FlatMap, Integer, OsVersion, StringSet, Text
+from .kinds import (
+    Bookkeeping,
+    Boolean,
+    Choice,
+    Computed,
+    CreationRef,
+    FlatMap,
+    Integer,
+    OsVersion,
+    StringSet,
+    Text,
+    TokenTag,
+)
 from .profiles import ServerProfile
 
-#: The custom property that ties an image to the Pulumi resource that created it, so that a
-#: create whose response was lost (or a run killed after the POST) finds the image again
-#: instead of making a second one.
+#: The tag key that ties an image to the Pulumi resource that created it, so that a create
+#: whose response was lost (or a run killed after the POST) finds the image again instead of
+#: making a second one. Tags are a documented field of the create request and ``tag`` a
+#: documented list filter; the tag takes one of the image's tags (IMS allows 10).
+CREATE_TOKEN_TAG = "pulumi-create-token"
+
+
+def create_token_tag(token: str) -> str:
+    """The tag that carries a create token."""
+    return f"{CREATE_TOKEN_TAG}={token}"
+
+
+#: Release 0.1 kept the token in this custom attribute; images it created still carry it.
 CREATE_TOKEN_PROPERTY = "pulumi_create_token"
 
 MIN_RAM_MAX = 1024 * 1024  # MB (1 TiB); IMS documents no bound, this catches unit mistakes
@@ -63,15 +85,21 @@ def _v_description(value: Any, p: ServerProfile) -> str | None:
 def _v_tags(value: Any, p: ServerProfile) -> str | None:
     if not isinstance(value, (list, tuple)):
         return 'must be a list of strings like "key=value"'
-    if len(set(value)) > p.max_tags:
-        return f"has {len(set(value))} tags; at most {p.max_tags} are allowed"
+    limit = p.max_tags - 1  # one tag carries the create token
+    if len(set(value)) > limit:
+        return (f"has {len(set(value))} tags; at most {limit} are allowed ({p.kind} allows {p.max_tags} per image "
+                f"and one carries the resource's create token)")
     for tag in value:
         if not isinstance(tag, str) or not 1 <= len(tag) <= 255:
             return f"tag {tag!r} must be a string of 1-255 characters"
+        key, sep, _ = tag.partition("=")
+        if key.strip() == CREATE_TOKEN_TAG:
+            return f"tag {tag!r} uses the key {CREATE_TOKEN_TAG!r}, which the provider reserves for its create token"
         if p.tags_key_value:
-            key, sep, _ = tag.partition("=")
-            if not sep or not key.strip() or key != key.strip():
+            if not sep or not key.strip():
                 return f'tag {tag!r} must have the form "key=value" with a non-empty key'
+            if key != key.strip():
+                return f'tag {tag!r} has spaces around its key; write "{key.strip()}=..."'
     return None
 
 
@@ -122,12 +150,13 @@ _FIELDS: tuple[Field, ...] = (
           "disk_format", change=REPLACE, default=lambda p: p.default_disk_format),
     Field("container_format", Choice("container_formats"), "Container format (IMS: bare).", "container_format",
           change=REPLACE, default=lambda p: p.default_container_format),
-    Field("min_disk", Integer("GB", 0, "min_disk_max", " (0 = no minimum)"),
-          "Minimum system disk size in GB (IMS: 0-1024, 0 = none).", "min_disk", change=REPLACE,
-          default=_const(0)),
+    Field("min_disk", Integer("GB", "min_disk_min", "min_disk_max"),
+          "Minimum system disk size in GB (IMS: 1-1024; Glance: 0 or more). Not set: the server's default, "
+          "not sent.", "min_disk", change=REPLACE),
     Field("min_ram", Integer("MB", 0, MIN_RAM_MAX), "Minimum memory in MB (0 = none).", "min_ram",
           change=REPLACE, default=_const(0)),
-    Field("tags", StringSet(_v_tags), 'Tags, `"key=value"` on IMS (at most 10). Order does not matter.', "tags",
+    Field("tags", StringSet(_v_tags, hidden_prefix=CREATE_TOKEN_TAG + "="), 'Tags, `"key=value"` on IMS (at most 9: '
+          'IMS allows 10 and one carries the create token). Order does not matter.', "tags",
           change=TAGS_RULE, default=_const([])),
     Field("protected", Boolean(), "A protected image cannot be deleted.", "protected", change=PROTECTED_RULE,
           default=_const(False), guards_replacement=True),
@@ -173,8 +202,8 @@ IMAGE_METADATA = Table("ImageMetadata", (
           "creating one (`pulumi import` does not work for dynamic providers). Used when the resource is created; "
           "adding or removing it later changes nothing, changing it to another id replaces the resource.",
           change=REPLACE),
-    Field("create_token", Bookkeeping(), "Bookkeeping: identifies the image this resource created (set by the "
-          "resource class; stored on the image as `pulumi_create_token`).", CREATE_TOKEN_PROPERTY,
+    Field("create_token", TokenTag(CREATE_TOKEN_TAG), "Bookkeeping: identifies the image this resource created "
+          "(set by the resource class; sent on create as the tag `pulumi-create-token=<token>`).", "tags",
           role=Role.BOOKKEEPING),
     Field("adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
           "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),

@@ -7,16 +7,48 @@ passed :meth:`Kind.validate` where they come from a program.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from . import os_versions
 from .profiles import ServerProfile
 
 #: A field-specific rule: ``None`` when the value is fine, else what is allowed.
 Validator = Callable[[Any, ServerProfile], str | None]
+
+
+class Services(Protocol):
+    """What check may use beyond the values: the provider process supplies it."""
+
+    @property
+    def memo(self) -> MutableMapping[Any, Any]:
+        """Scratch space that lives as long as the provider process (never across runs)."""
+
+    def os_versions(self) -> Mapping[str, str] | None:
+        """The region's OS versions (lower-cased -> as the server spells them), read once per
+        process; ``None`` when they could not be read."""
+
+    def warn(self, message: str) -> None:
+        """Show a warning in the CLI."""
+
+
+class OfflineServices:
+    """Services with no server: nothing beyond the built-in tables is known (unit tests, docs)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[Any, Any] = {}
+        self.warnings: list[str] = []
+
+    def os_versions(self) -> Mapping[str, str] | None:
+        """No live list: only the built-in table counts."""
+        return {}
+
+    def warn(self, message: str) -> None:
+        """Keep the warning (tests read it)."""
+        self.warnings.append(message)
 
 
 class Kind:
@@ -26,11 +58,11 @@ class Kind:
     #: Whether :meth:`derive` may return anything (the table skips the call otherwise).
     derives = False
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         """``None`` when ``value`` is acceptable on ``profile``, else what is allowed."""
         return None
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, value: Any, services: Services) -> Any:
         """The canonical form stored in state (so that equal values never diff)."""
         return value
 
@@ -55,10 +87,10 @@ class Kind:
         return previous if wire is None else image.get(wire)
 
     def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any],
-               memo: MutableMapping[Any, Any]) -> dict[str, Any]:
+               services: Services) -> dict[str, Any]:
         """Bookkeeping inputs derived at check from the previous and the new inputs (``None`` removes).
 
-        ``memo`` is scratch space that lives as long as the provider process (never across runs).
+        ``services.memo`` is scratch space that lives as long as the provider process (never across runs).
         """
         return {}
 
@@ -75,7 +107,7 @@ class Text(Kind):
         self.rule = rule
         self.empty_is_absent = empty_is_absent
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         if self.rule is not None:
             return self.rule(value, profile)
         return None if isinstance(value, str) else "must be a string"
@@ -105,28 +137,46 @@ class Choice(Text):
         super().__init__()
         self.allowed = allowed
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         allowed: tuple[str, ...] = getattr(profile, self.allowed)
         if not isinstance(value, str) or value not in allowed:
-            return f"must be one of {', '.join(allowed)} on a {profile.kind} server"
+            return f"must be one of {', '.join(allowed)} on {profile.display}"
         return None
 
 
 class OsVersion(Text):
-    """An IMS ``__os_version``, spelled the way the OS version table spells it."""
+    """An IMS ``__os_version``, spelled the way the server spells it.
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    The built-in table is the fast path (no request). A value it does not know is checked
+    against the region's live list (``GET /v1/cloudimages/os_version``, read once per
+    provider process); when that list cannot be read, a warning says the server decides at
+    apply. Only a value absent from both is refused, with the closest known values.
+    """
+
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         if not isinstance(value, str):
-            return "must be a string from the IMS OS version table"
-        if profile.os_version_table and os_versions.lookup(value) is None:
-            first = value.split(" ")[0].lower()
-            close = [r.version for r in os_versions.OS_VERSIONS if first in r.version.lower()]
-            hint = f"; similar: {', '.join(close[:5])}" if close else ""
-            return f"is not an IMS OS version (see README 'OS versions' or GET /v1/cloudimages/os_version){hint}"
-        return None
+            return "must be a string from the IMS OS version list"
+        if not profile.os_version_table or os_versions.lookup(value) is not None:
+            return None
+        live = services.os_versions()
+        if live is None:
+            services.warn(f"os_version {value!r} is not in the provider's built-in table and the region's OS list "
+                          "(GET /v1/cloudimages/os_version) could not be read: the server decides at `pulumi up`")
+            return None
+        if os_versions.key(value) in live:
+            return None
+        known = [r.version for r in os_versions.OS_VERSIONS] + sorted(set(live.values()))
+        close = difflib.get_close_matches(value, known, n=5, cutoff=0.6)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        return ("is not an IMS OS version: neither the provider's table nor this region's list "
+                f"(GET /v1/cloudimages/os_version) has it{hint}")
 
-    def normalise(self, value: Any) -> Any:
-        return os_versions.canonical(value) or value
+    def normalise(self, value: Any, services: Services) -> Any:
+        canonical = os_versions.canonical(value)
+        if canonical:
+            return canonical
+        live = services.os_versions() or {}
+        return live.get(os_versions.key(value), value)
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
         value = super().from_wire(wire, image, previous)
@@ -147,16 +197,17 @@ class Integer(Kind):
 
     type_name = "int"
 
-    def __init__(self, unit: str, low: int, high: int | str, note: str = "") -> None:
+    def __init__(self, unit: str, low: int | str, high: int | str, note: str = "") -> None:
         self.unit, self.low, self.high, self.note = unit, low, high, note
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
+        low: int = getattr(profile, self.low) if isinstance(self.low, str) else self.low
         high: int = getattr(profile, self.high) if isinstance(self.high, str) else self.high
-        if not _is_int(value) or not self.low <= value <= high:
-            return f"must be a whole number of {self.unit} from {self.low} to {high}{self.note}"
+        if not _is_int(value) or not low <= value <= high:
+            return f"must be a whole number of {self.unit} from {low} to {high} on {profile.display}{self.note}"
         return None
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, value: Any, services: Services) -> Any:
         return int(value)
 
     def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
@@ -168,7 +219,7 @@ class Boolean(Kind):
 
     type_name = "bool"
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         return None if isinstance(value, bool) else "must be true or false"
 
 
@@ -177,14 +228,19 @@ class StringSet(Kind):
 
     type_name = "list[str]"
 
-    def __init__(self, rule: Validator) -> None:
+    def __init__(self, rule: Validator, hidden_prefix: str = "") -> None:
         self.rule = rule
+        self.hidden_prefix = hidden_prefix
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         return self.rule(value, profile)
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, value: Any, services: Services) -> Any:
         return sorted(set(value))
+
+    def _shown(self, members: Any) -> list[str]:
+        # members another field owns (the create token's tag) are not the user's
+        return sorted({m for m in members or [] if not (self.hidden_prefix and str(m).startswith(self.hidden_prefix))})
 
     def same(self, old: Any, new: Any) -> bool:
         return sorted(set(old or [])) == sorted(set(new or []))
@@ -193,7 +249,7 @@ class StringSet(Kind):
         return {} if wire is None or value is None else {wire: sorted(set(value))}
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
-        return sorted(set(image.get(wire) or [])) if wire else previous
+        return self._shown(image.get(wire)) if wire else previous
 
 
 class FlatMap(Kind):
@@ -208,10 +264,10 @@ class FlatMap(Kind):
     def __init__(self, rule: Validator) -> None:
         self.rule = rule
 
-    def validate(self, value: Any, profile: ServerProfile) -> str | None:
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         return self.rule(value, profile)
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, value: Any, services: Services) -> Any:
         return dict(sorted(value.items()))
 
     def same(self, old: Any, new: Any) -> bool:
@@ -261,7 +317,8 @@ class CreationRef(Text):
         return previous
 
     def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any],
-               memo: MutableMapping[Any, Any]) -> dict[str, Any]:
+               services: Services) -> dict[str, Any]:
+        memo = services.memo
         new, ident = checked.get(name), checked.get(self.identity)
         key = (self.marker, ident)
         if olds:
@@ -285,6 +342,25 @@ class Bookkeeping(Kind):
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
         return previous
+
+
+class TokenTag(Bookkeeping):
+    """A bookkeeping value sent on create as one tag ``<key>=<value>`` of the list at the wire key.
+
+    Tags are a documented field of the create request and a documented list filter, so an
+    object whose create response was lost is found again with documented requests only.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def tag(self, value: str) -> str:
+        """The tag that carries ``value``."""
+        return f"{self.key}={value}"
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return {} if wire is None or value is None else {wire: [self.tag(value)]}
 
 
 class Computed(Kind):

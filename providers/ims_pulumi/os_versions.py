@@ -1,9 +1,9 @@
 """The ``__os_version`` table of IMS: which values exist and what IMS derives from them.
 
 Source: the IMS API reference "Values of Related Parameters" table plus the newer
-external-image OS list (see ``shared/docs/ims-api.md`` section 4). The live source of
-truth is ``GET /v1/cloudimages/os_version`` of a region; the provider validates against
-this table offline so that a typo fails at ``pulumi preview``. The local emulator derives
+external-image OS list. The live source of truth is ``GET /v1/cloudimages/os_version`` of
+a region: the provider validates against this table offline first (no request), and asks
+the region's list only for a value the table does not know. The local emulator derives
 ``__platform``/``__os_type``/``__os_bit`` from the same table.
 """
 
@@ -99,17 +99,20 @@ def _rows() -> tuple[OsVersion, ...]:
 OS_VERSIONS: tuple[OsVersion, ...] = _rows()
 
 
-def _key(value: str) -> str:
-    # Sources differ in case and spacing ("server"/"Server", "Linux(64 bit)"/"Linux (64 bit)").
+def key(value: str) -> str:
+    """The form in which two spellings of one version compare equal.
+
+    Sources differ in case and spacing ("server"/"Server", "Linux(64 bit)"/"Linux (64 bit)").
+    """
     return re.sub(r"\s+", "", value).lower()
 
 
-_BY_KEY = {_key(row.version): row for row in OS_VERSIONS}
+_BY_KEY = {key(row.version): row for row in OS_VERSIONS}
 
 
 def lookup(version: str) -> OsVersion | None:
     """The row for ``version`` (case- and space-insensitive), or ``None`` if IMS does not know it."""
-    return _BY_KEY.get(_key(version))
+    return _BY_KEY.get(key(version))
 
 
 def canonical(version: str) -> str | None:

@@ -16,6 +16,8 @@ class ServerProfile:
     """What one kind of server accepts and how it applies changes."""
 
     kind: str
+    #: How messages and docs name the server.
+    display: str
     disk_formats: tuple[str, ...]
     container_formats: tuple[str, ...]
     visibilities: tuple[str, ...]
@@ -29,7 +31,11 @@ class ServerProfile:
     max_tags: int
     tags_in_place: bool
     protected_in_place: bool
+    min_disk_min: int
     min_disk_max: int
+    #: The keys a create request may carry (``None``: any). On IMS only the nine fields that
+    #: "Creating Image Metadata" documents: everything else is set by a PATCH right after.
+    create_keys: frozenset[str] | None
     #: Whether ``__os_version`` must be a value of the IMS OS version table.
     os_version_table: bool
 
@@ -42,6 +48,7 @@ class ServerProfile:
 
 IMS = ServerProfile(
     kind="ims",
+    display="IMS",
     disk_formats=("zvhd2", "vhd", "zvhd", "raw", "qcow2", "iso"),
     container_formats=("bare",),
     visibilities=("private",),
@@ -51,8 +58,11 @@ IMS = ServerProfile(
     # IMS documents both 1-255 (create request) and 1-128 (image attributes, IMG.0002): the
     # stricter reading wins, so a name that passes here passes on every IMS region.
     name_max=128,
-    name_pattern=re.compile(r"^[A-Za-z0-9._\- ]+$"),
-    name_rule="letters, digits, '-', '.', '_' and spaces, not starting or ending with a space",
+    # Huawei's current rule for image names: letters (Chinese characters included), digits,
+    # spaces, '-', '.', '_'. Chinese characters: the CJK unified ideographs block.
+    name_pattern=re.compile(r"^[A-Za-z0-9\u4e00-\u9fff._\- ]+$"),
+    name_rule="letters (Chinese characters included), digits, '-', '.', '_' and spaces, not starting or "
+              "ending with a space",
     tags_key_value=True,
     max_tags=10,
     # The tag API only takes letters, digits, '_' and '-': a "key=value" tag cannot go through
@@ -60,12 +70,17 @@ IMS = ServerProfile(
     tags_in_place=False,
     # IMS: "only custom attributes, the name and the description may be changed".
     protected_in_place=False,
+    # "Creating Image Metadata": min_disk 1-1024 GB; no value means the server's default.
+    min_disk_min=1,
     min_disk_max=1024,
+    create_keys=frozenset({"__os_version", "visibility", "name", "protected", "container_format", "disk_format",
+                           "tags", "min_ram", "min_disk"}),
     os_version_table=True,
 )
 
 GLANCE = ServerProfile(
     kind="glance",
+    display="Glance",
     disk_formats=("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"),
     container_formats=("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"),
     visibilities=("private", "shared", "community", "public"),
@@ -79,7 +94,9 @@ GLANCE = ServerProfile(
     max_tags=128,
     tags_in_place=True,
     protected_in_place=True,
+    min_disk_min=0,
     min_disk_max=2**31 - 1,
+    create_keys=None,  # Glance takes custom properties on create
     os_version_table=False,
 )
 

@@ -24,13 +24,14 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from . import os_versions
 from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
 from .errors import Conflict, ImsError, NotFound
 from .framework import Table, json_patch
 from .image_metadata import IMAGE_METADATA
 from .profiles import ServerProfile
-from .transport import Budget, warn_insecure
+from .transport import Budget, warn, warn_insecure
 
 
 class ProviderContext:
@@ -41,14 +42,17 @@ class ProviderContext:
     first call (``check`` at preview) with its message, not as a failed configure.
     """
 
-    def __init__(self, raw: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, raw: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                 client: ImsClient | None = None) -> None:
         self._raw = dict(raw or {})
         self._environ = environ
         self._lock = threading.Lock()
         self._config: ProviderConfig | None = None
-        self._client: ImsClient | None = None
+        self._client = client  # tests and tools may bring their own (a recording transport, say)
         #: Scratch space of the field kinds for this process (see ``Kind.derive``).
         self.memo: dict[Any, Any] = {}
+        self._os_versions: Mapping[str, str] | None = None
+        self._os_versions_read = False
 
     @classmethod
     def from_request(cls, req: ConfigureRequest) -> ProviderContext:
@@ -83,6 +87,29 @@ class ProviderContext:
             if self._client is None:
                 self._client = ImsClient.from_config(config)
             return self._client
+
+    def os_versions(self) -> Mapping[str, str] | None:
+        """The region's OS versions, read at most once per process (``None`` if that failed).
+
+        Only asked for a value the built-in table does not know, so a preview of known values
+        sends no request for it.
+        """
+        with self._lock:
+            if self._os_versions_read:
+                return self._os_versions
+        try:
+            found: Mapping[str, str] | None = {os_versions.key(v): v for v in self.client.os_versions()}
+        except ImsError as exc:
+            self.warn(f"could not read the region's OS versions: {exc}")
+            found = None
+        with self._lock:
+            if not self._os_versions_read:
+                self._os_versions, self._os_versions_read = found, True
+            return self._os_versions
+
+    def warn(self, message: str) -> None:
+        """A warning the CLI shows next to the resource."""
+        warn(message)
 
     def close(self) -> None:
         """Release the client's connections."""
@@ -126,7 +153,7 @@ class ImageMetadataProvider(ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and fill defaults offline; unknown values pass through."""
-        inputs, failures = self.table.check(_olds, news, self.context.profile, self.context.memo)
+        inputs, failures = self.table.check(_olds, news, self.context.profile, self.context)
         return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -12,7 +12,7 @@ from harness.pulumi_cli import ims_config
 from ims_pulumi import errors
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
-from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY
+from ims_pulumi.image_metadata import create_token_tag
 
 pytestmark = pytest.mark.contract
 
@@ -27,12 +27,13 @@ def client(emu: Emulator) -> Iterator[ImsClient]:
 
 def test_create_show_update_delete(client: ImsClient, emu: Emulator) -> None:
     image = client.create_image({"name": "c1", "__os_version": "CentOS 7.9 64bit", "disk_format": "qcow2",
-                                 "min_disk": 40, "tags": ["a=1"], "team": "x"})
-    assert image["status"] == "queued" and image["__platform"] == "CentOS" and image["team"] == "x"
+                                 "min_disk": 40, "tags": ["a=1"]})
+    assert image["status"] == "queued" and image["__platform"] == "CentOS"
     assert client.get_image(image["id"])["name"] == "c1"  # type: ignore[index]
     updated = client.update_image(image["id"], [{"op": "replace", "path": "/name", "value": "c2"},
-                                                {"op": "add", "path": "/__description", "value": "d"}])
-    assert updated["name"] == "c2" and updated["__description"] == "d"
+                                                {"op": "add", "path": "/__description", "value": "d"},
+                                                {"op": "add", "path": "/team", "value": "x"}])
+    assert updated["name"] == "c2" and updated["__description"] == "d" and updated["team"] == "x"
     client.delete_image(image["id"])
     assert client.get_image(image["id"]) is None
     client.delete_image(image["id"])  # already gone: fine
@@ -54,7 +55,7 @@ def test_list_follows_next_links(client: ImsClient, emu: Emulator) -> None:
 
 
 def test_create_with_token_adopts_an_existing_image(client: ImsClient, emu: Emulator) -> None:
-    body = {"name": "tok", CREATE_TOKEN_PROPERTY: "t-1"}
+    body = {"name": "tok", "tags": [create_token_tag("t-1")]}
     first = client.create_image(body)
     second = client.create_image(body)
     assert first["id"] == second["id"]
@@ -63,7 +64,7 @@ def test_create_with_token_adopts_an_existing_image(client: ImsClient, emu: Emul
 
 def test_lost_create_response_is_recovered_without_duplicate(client: ImsClient, emu: Emulator) -> None:
     emu.set_faults([{"kind": "drop_response", "method": "POST", "path": "/v2/images", "count": 1}])
-    image = client.create_image({"name": "lost", CREATE_TOKEN_PROPERTY: "t-2"})
+    image = client.create_image({"name": "lost", "tags": [create_token_tag("t-2")]})
     assert [i["id"] for i in emu.images()] == [image["id"]]
 
 

@@ -96,6 +96,8 @@ def recreate(http: requests.Session, url: str, outputs: dict[str, Any]) -> dict[
     """The image 0.1 created, made again from its state outputs: POST the documented fields, PATCH the rest."""
     body = {wire: outputs[name] for wire, name in POST_FIELDS.items()}
     body["min_ram"], body["min_disk"] = int(body["min_ram"]), int(body["min_disk"])
+    if body["min_disk"] == 0:
+        del body["min_disk"]  # 0.1 sent 0; IMS documents 1-1024, and no value gives the server's default (0)
     created = http.post(f"{url}/v2/images", json=body, timeout=10)
     assert created.status_code == 201, f"POST {body}: {created.status_code} {created.text}"
     ops = [{"op": "add", "path": f"/{key}", "value": value} for key, value in sorted(outputs["properties"].items())]

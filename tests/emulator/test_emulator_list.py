@@ -84,7 +84,6 @@ def catalog(api: Api) -> dict[str, dict[str, Any]]:
             min_ram=1024,
             min_disk=40,
             disk_format="qcow2",
-            creation_token="t-1",
         ),
         "windows": api.create(
             name="windows",
@@ -93,9 +92,7 @@ def catalog(api: Api) -> dict[str, dict[str, Any]]:
             protected=True,
             disk_format="vhd",
         ),
-        "centos32": api.create(
-            name="centos32", __os_version="CentOS 6.5 32bit", tags=["env=dev"], creation_token="t-2"
-        ),
+        "centos32": api.create(name="centos32", __os_version="CentOS 6.5 32bit", tags=["env=dev"]),
         "plain": api.create(name="plain"),
     }
 
@@ -116,12 +113,12 @@ FILTERS: dict[str, dict[str, Any]] = {
     "DiskFormat": {"reason": "disk_format", "params": [("disk_format", "vhd")], "want": ["windows"]},
     "Status": {"reason": "status", "params": [("status", "queued")], "want": ["ubuntu", "windows", "centos32", "plain"]},
     "StatusActive": {"reason": "no active image yet", "params": [("status", "active")], "want": []},
-    "CustomProperty": {"reason": "custom attributes filter by exact value", "params": [("creation_token", "t-2")], "want": ["centos32"]},
     "RegisteredPrivate": {"reason": "the documented private-image query", "params": [("__isregistered", "true"), ("__imagetype", "private")], "want": ["ubuntu", "windows", "centos32", "plain"]},
     "Gold": {"reason": "no public images exist", "params": [("__imagetype", "gold")], "want": []},
     "PublicVisibility": {"reason": "no public images exist", "params": [("visibility", "public")], "want": []},
     "OtherOwner": {"reason": "only the caller's images are listed", "params": [("owner", "someone-else")], "want": []},
-    "UnknownProperty": {"reason": "an attribute no image has", "params": [("nothing", "x")], "want": []},
+    "SupportFlag": {"reason": "a documented __support_* filter no image matches", "params": [("__support_kvm", "true")], "want": []},
+    "SharedMembers": {"reason": "member_status with visibility=shared, as documented", "params": [("member_status", "accepted"), ("visibility", "shared")], "want": []},
 }
 # fmt: on
 
@@ -192,6 +189,14 @@ LIST_ERRORS = {
     "BadTimeOperator": {"reason": "op:time with a known op", "params": {"created_at": "after:2024-01-01T00:00:00Z"}},
     "BadTime": {"reason": "a parseable time", "params": {"updated_at": "gt:yesterday"}},
     "BadFilterKey": {"reason": "filter names are attribute names", "params": {'we"ird': "x"}},
+    "UndocumentedFilter": {"reason": "strict: only the documented query parameters", "params": {"nothing": "x"}},
+    "CustomAttributeFilter": {"reason": "strict: custom attributes are not documented filters", "params": {"creation_token": "t-1"}},
+    "OsVersionFilter": {"reason": "strict: __os_version is not a documented filter", "params": {"__os_version": "CentOS 6.5 32bit"}},
+    "SortByUpdatedAt": {"reason": "strict: updated_at is not a documented sort key", "params": {"sort_key": "updated_at"}},
+    "VisibilityValue": {"reason": "strict: visibility is public, private or shared", "params": {"visibility": "community"}},
+    "StatusValue": {"reason": "strict: status is one of the five documented ones", "params": {"status": "pending_delete"}},
+    "ImageTypeValue": {"reason": "strict: __imagetype is gold, private, shared or market", "params": {"__imagetype": "public"}},
+    "MemberStatusAlone": {"reason": "strict: member_status needs visibility=shared", "params": {"member_status": "accepted"}},
 }
 # fmt: on
 
@@ -200,6 +205,42 @@ LIST_ERRORS = {
 def test_list_parameter_errors(api: Api, case: dict[str, Any]) -> None:
     response = api.get("/v2/images", params=case["params"])
     assert (response.status_code, error_code(response)) == (400, "IMG.0001"), case["reason"]
+
+
+def test_unsupported_parameter_is_named(api: Api) -> None:
+    response = api.get("/v2/images", params={"creation_token": "t-1"})
+    assert "'creation_token'" in response.json()["error"]["message"]
+
+
+# Glance-like behaviour, so these run with lenient_list (--lenient-list); the custom attribute
+# itself needs lenient_create (--lenient-create).
+# fmt: off
+LENIENT_FILTERS: dict[str, dict[str, Any]] = {
+    "CustomProperty": {"reason": "custom attributes filter by exact value", "params": [("creation_token", "t-2")], "want": ["centos32"]},
+    "UnknownProperty": {"reason": "an attribute no image has", "params": [("nothing", "x")], "want": []},
+    "OsVersion": {"reason": "any attribute, __os_version too", "params": [("__os_version", "CentOS 6.5 32bit")], "want": ["centos32"]},
+    "AnyVisibility": {"reason": "any value of an enumerated filter", "params": [("visibility", "community")], "want": []},
+    "MemberStatusAlone": {"reason": "member_status without visibility=shared", "params": [("member_status", "accepted")], "want": []},
+}
+# fmt: on
+
+
+@pytest.mark.parametrize("case", LENIENT_FILTERS.values(), ids=LENIENT_FILTERS.keys())
+def test_lenient_list_filters(api: Api, emu: Any, case: dict[str, Any]) -> None:
+    emu.configure(lenient_create=True, lenient_list=True)
+    api.create(name="ubuntu", creation_token="t-1")
+    api.create(name="centos32", __os_version="CentOS 6.5 32bit", creation_token="t-2")
+    images = api.get("/v2/images", params=case["params"]).json()["images"]
+    assert {image["name"] for image in images} == set(case["want"]), case["reason"]
+
+
+def test_lenient_list_sorts_by_updated_at(api: Api, emu: Any) -> None:
+    emu.configure(lenient_list=True)
+    first, second = api.create(name="first"), api.create(name="second")
+    time.sleep(1.05)
+    api.patch(f"/v2/images/{first['id']}", [{"op": "replace", "path": "/name", "value": "first2"}])
+    images = api.get("/v2/images", params={"sort_key": "updated_at"}).json()["images"]
+    assert [i["id"] for i in images] == [first["id"], second["id"]], "the most recently updated first"
 
 
 def test_marker_of_a_deleted_image_is_400(api: Api) -> None:

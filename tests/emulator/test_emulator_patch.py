@@ -12,8 +12,6 @@ from tests.support.emulator_client import PATCH_V20, PATCH_V21, Api, error_code
 
 pytestmark = pytest.mark.contract
 
-BASE = {"name": "base", "__description": "old", "build": "1"}
-
 
 def v21(op: str, path: str, value: Any = None) -> dict[str, Any]:
     """A v2.1 operation (``value`` left out for remove)."""
@@ -23,6 +21,15 @@ def v21(op: str, path: str, value: Any = None) -> dict[str, Any]:
 def v20(op: str, path: str, value: Any = None) -> dict[str, Any]:
     """A v2.0 operation."""
     return {op: path} if op == "remove" else {op: path, "value": value}
+
+
+def _base(api: Api) -> dict[str, Any]:
+    """An image with a description and a custom attribute, set the documented way: PATCH after create."""
+    image = api.create(name="base")
+    ops = [v21("add", "/__description", "old"), v21("add", "/build", "1")]
+    response = api.patch(f"/v2/images/{image['id']}", ops)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 # fmt: off
@@ -49,6 +56,12 @@ PATCHES: dict[str, dict[str, Any]] = {
     "ReservedLocations": {"reason": "Glance reserved attribute", "dialect": PATCH_V21, "ops": [v21("add", "/locations", [])], "status": 403, "code": "IMG.0001"},
     "NestedCustomPath": {"reason": "only top-level attributes exist", "dialect": PATCH_V21, "ops": [v21("add", "/a/b", "x")], "status": 400, "code": "IMG.0001"},
     "BadName": {"reason": "name rules apply to PATCH too", "dialect": PATCH_V21, "ops": [v21("replace", "/name", "bad/name")], "status": 400, "code": "IMG.0003"},
+    "ChineseName": {"reason": "letters include Chinese characters", "dialect": PATCH_V21, "ops": [v21("replace", "/name", "生产-基础镜像")], "status": 200, "expect": {"name": "生产-基础镜像"}},
+    "AngleBracketName": {"reason": "'<' is not allowed in a name", "dialect": PATCH_V21, "ops": [v21("replace", "/name", "a<b")], "status": 400, "code": "IMG.0003"},
+    "TrailingSpaceName": {"reason": "no trailing space in a name", "dialect": PATCH_V21, "ops": [v21("replace", "/name", "x ")], "status": 400, "code": "IMG.0003"},
+    "ImsSupportFlag": {"reason": "strict: __support_* is IMS's attribute, not a custom one", "dialect": PATCH_V21, "ops": [v21("add", "/__support_kvm", "true")], "status": 403, "code": "IMG.0001"},
+    "ImsPrefixedKey": {"reason": "strict: '__' keys other than __description belong to IMS", "dialect": PATCH_V21, "ops": [v21("add", "/__anything", "x")], "status": 403, "code": "IMG.0001"},
+    "ImsFirmwareType": {"reason": "strict: hw_firmware_type is IMS's attribute", "dialect": PATCH_V21, "ops": [v21("add", "/hw_firmware_type", "uefi")], "status": 403, "code": "IMG.0001"},
     "LongName": {"reason": "name length applies to PATCH too", "dialect": PATCH_V21, "ops": [v21("replace", "/name", "n" * 129)], "status": 400, "code": "IMG.0002"},
     "DescriptionTooLong": {"reason": "__description <= 1024", "dialect": PATCH_V21, "ops": [v21("replace", "/__description", "d" * 1025)], "status": 400, "code": "IMG.0004"},
     "DescriptionBadChar": {"reason": "no '<' in __description", "dialect": PATCH_V21, "ops": [v21("replace", "/__description", "a<b")], "status": 400, "code": "IMG.0054"},
@@ -75,7 +88,7 @@ READ_ONLY = [
 
 @pytest.mark.parametrize("case", PATCHES.values(), ids=PATCHES.keys())
 def test_patch_rules(api: Api, emu: Emulator, case: dict[str, Any]) -> None:
-    image = api.create(**BASE)
+    image = _base(api)
     response = api.patch(f"/v2/images/{image['id']}", case["ops"], dialect=case["dialect"])
     assert response.status_code == case["status"], f"{case['reason']}: {response.text}"
     stored = emu.images()[0]
@@ -88,6 +101,32 @@ def test_patch_rules(api: Api, emu: Emulator, case: dict[str, Any]) -> None:
         assert stored[key] == value, case["reason"]
     if "absent" in case:
         assert case["absent"] not in stored, case["reason"]
+
+
+# Glance-like behaviour, so these run with lenient_patch (--lenient-patch).
+LENIENT_PATCHES = {
+    "SupportFlag": {"reason": "a __support_* key is a custom attribute to Glance", "key": "__support_kvm"},
+    "PrefixedKey": {"reason": "any '__' key is a custom attribute to Glance", "key": "__anything"},
+    "FirmwareType": {"reason": "hw_firmware_type is a custom attribute to Glance", "key": "hw_firmware_type"},
+}
+
+
+@pytest.mark.parametrize("case", LENIENT_PATCHES.values(), ids=LENIENT_PATCHES.keys())
+def test_lenient_patch_takes_ims_attributes(api: Api, emu: Emulator, case: dict[str, Any]) -> None:
+    emu.configure(lenient_patch=True)
+    image = api.create()
+    key = case["key"]
+    added = api.patch(f"/v2/images/{image['id']}", [v21("add", f"/{key}", "v")])
+    assert added.status_code == 200 and added.json()[key] == "v", case["reason"]
+    removed = api.patch(f"/v2/images/{image['id']}", [v21("remove", f"/{key}")])
+    assert removed.status_code == 200 and key not in removed.json(), case["reason"]
+
+
+def test_lenient_patch_keeps_server_attributes_read_only(api: Api, emu: Emulator) -> None:
+    emu.configure(lenient_patch=True)
+    image = api.create()
+    response = api.patch(f"/v2/images/{image['id']}", [v21("replace", "/__os_type", "Windows")])
+    assert (response.status_code, error_code(response)) == (403, "IMG.0001")
 
 
 @pytest.mark.parametrize("key", READ_ONLY)

@@ -108,6 +108,10 @@ def test_concurrent_patches_all_apply(emu: Emulator) -> None:
 # fmt: off
 FLAGS: dict[str, dict[str, Any]] = {
     "UniqueNames": {"reason": "--unique-names turns IMG.0009 on", "args": ["--unique-names"], "config": {"unique_names": True}},
+    "LenientCreate": {"reason": "--lenient-create", "args": ["--lenient-create"], "config": {"lenient_create": True}},
+    "LenientPatch": {"reason": "--lenient-patch", "args": ["--lenient-patch"], "config": {"lenient_patch": True}},
+    "LenientList": {"reason": "--lenient-list", "args": ["--lenient-list"], "config": {"lenient_list": True}},
+    "StrictByDefault": {"reason": "no flag: every lenient switch is off", "args": [], "config": {"lenient_create": False, "lenient_patch": False, "lenient_list": False}},
     "NameMax255": {"reason": "--name-max-length 255", "args": ["--name-max-length", "255"], "config": {"name_max_length": 255}},
     "Quota": {"reason": "--quota", "args": ["--quota", "3"], "config": {"quota": 3}},
     "ProtectedDelete400": {"reason": "--protected-delete-status 400", "args": ["--protected-delete-status", "400"], "config": {"protected_delete_status": 400}},
@@ -134,6 +138,9 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "DeleteUnknown204": {"reason": "real IMS may answer 204", "config": {"delete_unknown_204": True}, "call": ("DELETE", "/v2/images/3f6a2335-69a9-437d-8322-d87e4600f516", None), "want": (204, None)},
     "TagEquals": {"reason": "key=value through the tag path", "config": {"tag_api_allow_equals": True}, "call": ("PUT", "{protected}/tags/k%3Dv", None), "want": (204, None)},
     "TagEqualsStillValidated": {"reason": "an empty key is still invalid", "config": {"tag_api_allow_equals": True}, "call": ("PUT", "{protected}/tags/%3Dv", None), "want": (400, "IMG.0115")},
+    "LenientCreate": {"reason": "custom attributes on create", "config": {"lenient_create": True}, "call": ("POST", "/v2/images", {"k": "v"}), "want": (201, None)},
+    "LenientPatch": {"reason": "IMS attributes as custom ones", "config": {"lenient_patch": True}, "call": ("PATCH", "{protected}", None), "want": (200, None)},
+    "LenientList": {"reason": "any attribute as a filter", "config": {"lenient_list": True}, "call": ("GET", "/v2/images", None), "params": {"k": "v"}, "want": (200, None)},
 }
 # fmt: on
 
@@ -143,7 +150,11 @@ def test_runtime_switches(api: Api, emu: Emulator, case: dict[str, Any]) -> None
     protected = api.create(protected=True)
     emu.configure(**case["config"])
     method, path, body = case["call"]
-    response = api.request(method, path.replace("{protected}", f"/v2/images/{protected['id']}"), json=body)
+    path = path.replace("{protected}", f"/v2/images/{protected['id']}")
+    if method == "PATCH":
+        response = api.patch(path, [{"op": "add", "path": "/__support_kvm", "value": "true"}])
+    else:
+        response = api.request(method, path, json=body, params=case.get("params", ()))
     status, code = case["want"]
     assert response.status_code == status, f"{case['reason']}: {response.text}"
     if code:

@@ -18,6 +18,7 @@ import trustme
 from emulator import DEMO_PROJECT_ID
 from emulator.process import Emulator
 from harness.pulumi_cli import PULUMI, PulumiProject
+from ims_pulumi.image_metadata import create_token_tag
 from tests.support.images import live_images
 
 OS_VERSION = "Ubuntu 22.04 server 64bit"
@@ -66,7 +67,7 @@ def assert_consistent(project: PulumiProject, emu: Emulator, prefix: str,
         image = by_id[resource["id"]]
         assert image["name"] == resource["outputs"]["name"] == f"{prefix}-{name.split('-')[-1]}", name
         if not resource["inputs"].get("adopt_id"):
-            assert image["pulumi_create_token"] == resource["inputs"]["create_token"], name
+            assert create_token_tag(resource["inputs"]["create_token"]) in image["tags"], name
     assert not deployment.get("pending_operations"), deployment.get("pending_operations")
     return resources
 

@@ -20,7 +20,7 @@ from harness.pulumi_cli import PulumiProject
 from ims_pulumi import signer
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import AuthenticationFailed, NotFound
-from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY
+from ims_pulumi.image_metadata import create_token_tag
 from ims_pulumi.signer import Authorization
 from ims_pulumi.transport import Credentials, RetryPolicy, Transport
 from tests.reliability.helpers import REQUEST_ID, assert_converged, images_program
@@ -82,7 +82,7 @@ def test_refused_credentials_are_401_with_what_to_do(emu2: Emulator, case: str) 
     transport, credentials, detail = REFUSED[case]
     api = client(emu2, transport, **credentials)
     with pytest.raises(AuthenticationFailed) as info:
-        api.create_image({"name": "refused-000", CREATE_TOKEN_PROPERTY: "r" * 32})
+        api.create_image({"name": "refused-000", "tags": [create_token_tag("r" * 32)]})
     error = info.value
     assert (error.status, error.code) == (401, "APIGW.0301"), case
     assert detail in error.api_message, error.api_message
@@ -111,7 +111,7 @@ def test_no_image_of_one_project_is_visible_to_another(emu2: Emulator, other: st
     two = client(emu2, auth_token=T2, project_id=P1) if other == "token" else \
         client(emu2, access_key=AK2, secret_key=SK2, project_id=P2)
     token = "s" * 32  # the same create token in both projects
-    mine = one.create_image({"name": "shared-000", CREATE_TOKEN_PROPERTY: token})
+    mine = one.create_image({"name": "shared-000", "tags": [create_token_tag(token)]})
 
     assert two.get_image(mine["id"]) is None
     assert [i["id"] for i in two.list_images()] == []
@@ -120,7 +120,7 @@ def test_no_image_of_one_project_is_visible_to_another(emu2: Emulator, other: st
         two.update_image(mine["id"], [{"op": "replace", "path": "/name", "value": "stolen"}])
     assert info.value.code == "IMG.0027"
     two.delete_image(mine["id"])  # "already gone" from where it stands: nothing happens to project one's image
-    theirs = two.create_image({"name": "shared-000", CREATE_TOKEN_PROPERTY: token})
+    theirs = two.create_image({"name": "shared-000", "tags": [create_token_tag(token)]})
 
     assert theirs["id"] != mine["id"], "the token look-up never adopts another project's image"
     assert one.get_image(mine["id"]) == mine, "untouched: not renamed, not deleted"

@@ -28,7 +28,7 @@ from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import TransportError
-from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY
+from ims_pulumi.image_metadata import create_token_tag
 from ims_pulumi.transport import Credentials, Response, RetryPolicy, Transport
 from tests.reliability.helpers import (
     assert_converged,
@@ -134,7 +134,7 @@ def test_server_restart_during_up_converges(tmp_path: Path, pulumi_cli: None) ->
 @pytest.mark.contract
 def test_server_gone_fails_clearly_and_the_retry_creates_no_duplicate(emu: Emulator) -> None:
     """The server commits a create, then answers nothing more: a clear failure; the next run adopts the image."""
-    body = {"name": "gone-000", "disk_format": "qcow2", CREATE_TOKEN_PROPERTY: "t" * 32}
+    body = {"name": "gone-000", "disk_format": "qcow2", "tags": [create_token_tag("t" * 32)]}
 
     class ServerGoesAway(Transport):
         """After the POST every request is cut off, as when the server dies after committing it."""
@@ -186,7 +186,7 @@ def test_a_create_refused_by_a_down_server_is_retried_until_it_is_back(tmp_path:
     try:
         credentials = Credentials(DEMO_AK, DEMO_SK, project_id=DEMO_PROJECT_ID)
         client = ImsClient(DownAtCreate(url, credentials, retry=RetryPolicy(base_delay=0.01), sleep=sleep))
-        image = client.create_image({"name": "down-000", CREATE_TOKEN_PROPERTY: "d" * 32})
+        image = client.create_image({"name": "down-000", "tags": [create_token_tag("d" * 32)]})
         second = running[-1]
         assert second is not first and second.url == url
         assert [i["id"] for i in live_images(second, "down")] == [image["id"]]

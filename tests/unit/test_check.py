@@ -22,10 +22,12 @@ INVALID = [
     ("name must be a string", {"name": 5}, "name", "string"),
     ("name too long for IMS (128)", {"name": "a" * 129}, "name", "1-128"),
     ("empty name", {"name": ""}, "name", "1-128"),
-    ("name with a character IMS refuses", {"name": "bad/name"}, "name", "letters, digits"),
+    ("name with a character IMS refuses", {"name": "bad/name"}, "name", "letters (Chinese characters included)"),
+    ("name with '<'", {"name": "a<b"}, "name", "allowed"),
     ("name with a leading space", {"name": " x"}, "name", "space"),
     ("name with a trailing space", {"name": "x "}, "name", "space"),
-    ("non-ASCII name on IMS", {"name": "镜像"}, "name", "allowed"),
+    ("accented letters are not in the documented set", {"name": "café"}, "name", "allowed"),
+    ("name of Chinese characters with a trailing space", {"name": "镜像 "}, "name", "space"),
     ("unknown os_version", {"os_version": "Ubuntu 99.04 server 64bit"}, "os_version", "not an IMS OS version"),
     ("os_version must be a string", {"os_version": 22}, "os_version", "string"),
     ("unknown disk_format", {"disk_format": "vmdk"}, "disk_format", "zvhd2"),
@@ -38,15 +40,19 @@ INVALID = [
     ("min_ram fractional", {"min_ram": 1.5}, "min_ram", "whole number"),
     ("min_ram as a string", {"min_ram": "1024"}, "min_ram", "whole number"),
     ("min_ram as a bool", {"min_ram": True}, "min_ram", "whole number"),
-    ("min_disk over 1024 on IMS", {"min_disk": 1025}, "min_disk", "0 to 1024"),
-    ("min_disk negative", {"min_disk": -40}, "min_disk", "0 to 1024"),
+    ("min_disk over 1024 on IMS", {"min_disk": 1025}, "min_disk", "1 to 1024"),
+    ("min_disk 0 on IMS: the create document's range is 1-1024", {"min_disk": 0}, "min_disk", "1 to 1024"),
+    ("min_disk negative", {"min_disk": -1}, "min_disk", "1 to 1024"),
     ("protected as a string", {"protected": "yes"}, "protected", "true or false"),
     ("tags not a list", {"tags": "a=b"}, "tags", "list"),
     ("tag without '='", {"tags": ["team"]}, "tags", "key=value"),
     ("tag with an empty key", {"tags": ["=v"]}, "tags", "non-empty key"),
     ("tag longer than 255", {"tags": ["k=" + "v" * 254]}, "tags", "1-255"),
     ("tag not a string", {"tags": [1]}, "tags", "string"),
-    ("more than 10 tags on IMS", {"tags": [f"k{i}=v" for i in range(11)]}, "tags", "at most 10"),
+    ("10 tags on IMS: one of the 10 carries the create token", {"tags": [f"k{i}=v" for i in range(10)]}, "tags",
+     "at most 9"),
+    ("a tag with the create token's key", {"tags": ["pulumi-create-token=x"]}, "tags", "reserves"),
+    ("a tag with spaces around its key", {"tags": ["team = legacy"]}, "tags", "spaces around its key"),
     ("description too long", {"description": "d" * 1025}, "description", "1024"),
     ("description with '<'", {"description": "<b>"}, "description", "'<'"),
     ("description with CR", {"description": "a\rb"}, "description", "carriage return"),
@@ -77,8 +83,7 @@ def test_defaults_are_what_ims_applies() -> None:
     inputs, failures = check_inputs({}, {"name": "x"}, IMS)
     assert not failures
     assert {k: v for k, v in inputs.items() if k != "name"} == {
-        "os_version": "Other Linux(64 bit)", "disk_format": "zvhd2", "container_format": "bare", "min_disk": 0,
-        "min_ram": 0, "tags": [], "protected": False, "visibility": "private", "description": "", "properties": {},
+        "os_version": "Other Linux(64 bit)", "disk_format": "zvhd2", "container_format": "bare", "min_ram": 0, "tags": [], "protected": False, "visibility": "private", "description": "", "properties": {},
     }
 
 
@@ -98,7 +103,25 @@ def test_normalisation(field: str, value: Any, normalised: Any, reason: str) -> 
 
 
 @pytest.mark.parametrize("field,value,reason", [
+    ("name", "生产-基础镜像", "Huawei's current rule: letters including Chinese characters"),
+    ("name", "web 2.0_base-image", "ASCII letters, digits, spaces, '-', '.', '_'"),
+    ("min_disk", 1, "the lower end of 1-1024"),
+    ("min_disk", 1024, "the upper end of 1-1024"),
+    ("tags", [f"k{i}=v" for i in range(9)], "nine tags and the create token make IMS's ten"),
+])
+def test_ims_accepts_what_its_documents_allow(field: str, value: Any, reason: str) -> None:
+    _, failures = check_inputs({}, {"name": "x", field: value}, IMS)
+    assert not failures, reason
+
+
+def test_min_disk_not_set_is_not_sent() -> None:
+    inputs, _ = check_inputs({}, {"name": "x"}, IMS)
+    assert "min_disk" not in inputs and "min_disk" not in IMAGE_METADATA.create_body(inputs, IMS)
+
+
+@pytest.mark.parametrize("field,value,reason", [
     ("name", "名前 with / slash", "Glance accepts any characters"),
+    ("min_disk", 0, "Glance: 0 means no minimum"),
     ("disk_format", "vmdk", "a Glance disk format"),
     ("visibility", "public", "Glance visibility"),
     ("tags", ["plain-tag", "another"], "Glance tags need no '='"),

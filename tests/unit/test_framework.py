@@ -42,7 +42,7 @@ def test_check_fills_the_default_and_validates_with_the_rows_rule() -> None:
     _, failures = TABLE.check({}, {"name": "img", "architecture": "sparc", "cores": 100}, IMS)
     assert {f.property: f.reason for f in failures} == {
         "architecture": "architecture 'sparc' must be x86_64 or aarch64",
-        "cores": "cores 100 must be a whole number of cores from 1 to 64",
+        "cores": "cores 100 must be a whole number of cores from 1 to 64 on IMS",
     }
 
 
@@ -55,8 +55,14 @@ def test_plan_follows_the_change_rule() -> None:
 
 def test_create_body_patch_and_outputs_use_the_wire_name() -> None:
     old = checked(cores=2)
-    body = TABLE.create_body(old, IMS)
+    body = TABLE.create_body(old, GLANCE)
     assert (body["hw_architecture"], body["hw_cores"]) == ("x86_64", 2)
+    # IMS documents nine create fields: the new ones wait for the PATCH right after the create
+    assert "hw_architecture" not in TABLE.create_body(old, IMS)
+    created = {"id": "i", "name": "img"}
+    keys = TABLE.managed_keys(IMS, old, old)
+    assert {"op": "add", "path": "/hw_architecture", "value": "x86_64"} in json_patch(
+        TABLE.image_wire(created, keys, IMS), TABLE.patch_body(old, IMS), keys)
     new = {**old, "architecture": "aarch64"}
     keys = TABLE.managed_keys(IMS, old, new)
     assert "hw_architecture" in keys and "hw_cores" not in keys, "replacing fields are never patched"

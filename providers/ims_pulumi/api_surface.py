@@ -1,0 +1,116 @@
+"""Every request the provider sends to IMS, with the Huawei document that documents it.
+
+This table is the provider's promise that it uses only what Huawei documents: the README's
+"Requests the provider sends" table is generated from it, and the tests record every request
+of a full lifecycle and check each against it (:func:`problems`), so a request, body field or
+query parameter that is not listed here fails the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .image_metadata import RESERVED_NAMES
+
+NATIVE = "IMS API Reference > Native OpenStack APIs > Image (Native OpenStack APIs)"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One documented request: method, path template, what it may carry, where it is documented."""
+
+    method: str
+    path: str
+    doc: str
+    #: JSON body keys (create) or JSON-patch paths (update) it may send.
+    body: tuple[str, ...] = ()
+    #: Query parameters it may send.
+    query: tuple[str, ...] = ()
+    #: JSON-patch paths may also name custom attributes (any key that is not an image attribute).
+    custom_attributes: bool = False
+    note: str = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a sent request is this one."""
+        pattern = "^" + re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(self.path)) + "$"
+        return method == self.method and re.match(pattern, path) is not None
+
+
+IMS_REQUESTS: tuple[Request, ...] = (
+    Request("POST", "/v2/images", f"{NATIVE} > Creating Image Metadata (Native OpenStack API)",
+            body=("__os_version", "visibility", "name", "protected", "container_format", "disk_format", "tags",
+                  "min_ram", "min_disk"),
+            note="Only the nine documented fields. The create token travels as one of `tags` "
+                 "(`pulumi-create-token=<token>`); description and custom properties follow by PATCH."),
+    Request("GET", "/v2/images", f"{NATIVE} > Querying Images (Native OpenStack API)",
+            query=("tag", "limit", "marker"),
+            note="Finding an image again by its create-token tag before a create; pages follow the `next` link."),
+    Request("GET", "/v2/images/{image_id}", f"{NATIVE} > Querying Image Details (Native OpenStack API)",
+            note="Refresh, adoption, confirming a delete, re-reading after an uncertain update."),
+    Request("PATCH", "/v2/images/{image_id}", f"{NATIVE} > Updating Image Information (Native OpenStack API)",
+            body=("/name", "/__description"), custom_attributes=True,
+            note="`application/openstack-images-v2.1-json-patch`; name, description and custom attributes, "
+                 "the only attributes the document lets users change. `/protected` only with "
+                 "`ims:protectedInPlace true` (not documented by IMS)."),
+    Request("DELETE", "/v2/images/{image_id}", f"{NATIVE} > Deleting an Image (Native OpenStack API)",
+            note="No body."),
+    Request("GET", "/v1/cloudimages/os_version", "IMS API Reference > APIs > Image > Querying Supported Image OSs",
+            note="At most once per provider process, only for an `os_version` the built-in table does not know."),
+)
+
+
+def find(method: str, path: str, requests: Sequence[Request] = IMS_REQUESTS) -> Request | None:
+    """The documented request a sent one is, if any."""
+    return next((r for r in requests if r.matches(method, path)), None)
+
+
+def problems(method: str, url: str, body: Any, requests: Sequence[Request] = IMS_REQUESTS,
+             extra_patch_paths: Iterable[str] = ()) -> list[str]:
+    """What in one sent request the table does not list (empty when all of it is documented).
+
+    ``url`` may carry a query; ``body`` is the JSON value sent (or ``None``).
+    """
+    parts = urlsplit(url)
+    request = find(method, parts.path, requests)
+    if request is None:
+        return [f"{method} {parts.path} is not a documented request"]
+    out = [f"{method} {request.path}: query parameter {key!r} is not documented"
+           for key, _ in parse_qsl(parts.query, keep_blank_values=True) if key not in request.query]
+    if isinstance(body, (bytes, str)) and body:
+        body = json.loads(body)
+    if method == "PATCH":
+        allowed = set(request.body) | set(extra_patch_paths)
+        for op in body or []:
+            path = str(op.get("path", ""))
+            custom = request.custom_attributes and _custom_attribute(path.lstrip("/"))
+            if path not in allowed and not custom:
+                out.append(f"PATCH {request.path}: path {path!r} is not documented")
+    elif isinstance(body, Mapping):
+        out += [f"{method} {request.path}: body field {key!r} is not documented"
+                for key in body if key not in request.body]
+    elif body:
+        out.append(f"{method} {request.path}: a body is not documented")
+    return out
+
+
+def _custom_attribute(key: str) -> bool:
+    return bool(key) and key not in RESERVED_NAMES and not key.startswith("__")
+
+
+def readme_rows() -> list[tuple[str, str, str, str]]:
+    """README rows: request, what it carries, Huawei document, why the provider sends it."""
+    rows = []
+    for r in IMS_REQUESTS:
+        carries = []
+        if r.body:
+            carries.append(("paths " if r.method == "PATCH" else "body ") + ", ".join(f"`{k}`" for k in r.body)
+                           + (" and custom attributes" if r.custom_attributes else ""))
+        if r.query:
+            carries.append("query " + ", ".join(f"`{k}`" for k in r.query))
+        rows.append((f"`{r.method} {r.path}`", "; ".join(carries) or "nothing", r.doc, r.note))
+    return rows
