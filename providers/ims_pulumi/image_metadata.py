@@ -44,7 +44,7 @@ def create_token_tag(token: str) -> str:
 #: Release 0.1 kept the token in this custom attribute; images it created still carry it.
 CREATE_TOKEN_PROPERTY = "pulumi_create_token"
 
-MIN_RAM_MAX = 1024 * 1024  # MB (1 TiB); IMS documents no bound, this catches unit mistakes
+MIN_RAM_MAX = 2**31 - 1  # MB; IMS documents no bound: only what a JSON integer of the API can hold
 DESCRIPTION_MAX = 1024
 PROPERTY_VALUE_MAX = 1024
 RESERVED_PROPERTY_PREFIXES = ("__", "os_glance_")
@@ -141,19 +141,24 @@ TAGS_RULE = ByProfile(Apply.TAGS, flag="tags_in_place")
 
 _FIELDS: tuple[Field, ...] = (
     # inputs: the nine fields of POST /v2/images, then description and custom properties
-    Field("name", Text(_v_name), "Image name (IMS: 1-128 letters, digits, `-`, `.`, `_` and spaces, no leading "
-          "or trailing space; Glance: 1-255 of any characters).", "name", change=UPDATE, required=True),
-    Field("os_version", OsVersion(), "OS version from the IMS table, e.g. `Ubuntu 22.04 server 64bit`; "
-          "IMS derives `os_type`, `platform` and `os_bit` from it.", "__os_version", change=REPLACE,
+    Field("name", Text(_v_name), "Image name. IMS: 1-128 letters (Chinese characters included), digits, `-`, `.`, "
+          "`_` and spaces, no leading or trailing space (the create table says 1-255, the image-attribute rules "
+          "1-128: the stricter current rule wins); Glance: 1-255 of any characters.", "name", change=UPDATE, required=True),
+    Field("os_version", OsVersion(), "OS version, e.g. `Ubuntu 22.04 server 64bit`: a value of the built-in "
+          "table or of the region's `GET /v1/cloudimages/os_version` list (case and spaces do not matter); IMS "
+          "derives `os_type`, `platform` and `os_bit` from it.", "__os_version", change=REPLACE,
           default=_const(os_versions.DEFAULT_OS_VERSION)),
-    Field("disk_format", Choice("disk_formats"), "Disk format (IMS: zvhd2, vhd, zvhd, raw, qcow2, iso).",
+    Field("disk_format", Choice("disk_formats"), "Disk format. IMS: zvhd2, vhd, zvhd, raw, qcow2, iso (the union of the "
+          "create document's editions; `zvhd` is in older ones).",
           "disk_format", change=REPLACE, default=lambda p: p.default_disk_format),
-    Field("container_format", Choice("container_formats"), "Container format (IMS: bare).", "container_format",
+    Field("container_format", Choice("container_formats"), "Container format. IMS: `bare`, the only value the create document "
+          "names (the image schema's list is Glance's stock one).", "container_format",
           change=REPLACE, default=lambda p: p.default_container_format),
     Field("min_disk", Integer("GB", "min_disk_min", "min_disk_max"),
           "Minimum system disk size in GB (IMS: 1-1024; Glance: 0 or more). Not set: the server's default, "
           "not sent.", "min_disk", change=REPLACE),
-    Field("min_ram", Integer("MB", 0, MIN_RAM_MAX), "Minimum memory in MB (0 = none).", "min_ram",
+    Field("min_ram", Integer("MB", 0, MIN_RAM_MAX), "Minimum memory in MB (0 = none). IMS documents no upper bound: any "
+          "32-bit value.", "min_ram",
           change=REPLACE, default=_const(0)),
     Field("tags", StringSet(_v_tags, hidden_prefix=CREATE_TOKEN_TAG + "="), 'Tags, `"key=value"` on IMS (at most 9: '
           'IMS allows 10 and one carries the create token). Order does not matter.', "tags",
@@ -163,7 +168,8 @@ _FIELDS: tuple[Field, ...] = (
     Field("visibility", Choice("visibilities"), "Visibility; IMS creates only `private` images.", "visibility",
           change=REPLACE, default=lambda p: p.default_visibility),
     Field("description", Text(_v_description, empty_is_absent=True),
-          "Description (at most 1024 characters, no `<`, `>` or CR).", "__description", change=UPDATE,
+          "Description (wire `__description`): at most 1024 characters, no `<`, `>` "
+          "or CR, as the update document says. On IMS it is set by a PATCH right after the create.", "__description", change=UPDATE,
           default=_const("")),
 )
 _OUTPUTS: tuple[Field, ...] = tuple(
@@ -197,7 +203,8 @@ RESERVED_NAMES = frozenset({f.wire for f in (*_FIELDS, *_OUTPUTS) if f.wire}) | 
 IMAGE_METADATA = Table("ImageMetadata", (
     *_FIELDS,
     Field("properties", FlatMap(_properties_rule(RESERVED_NAMES)), "Custom string attributes of the image (keys "
-          "the stack manages; attributes added by others are left alone).", change=UPDATE, default=_const({})),
+          "the stack manages; attributes added by others are left alone). On IMS they are set by a PATCH right "
+          "after the create (custom attributes are documented for update, not for create).", change=UPDATE, default=_const({})),
     Field("adopt_id", CreationRef(_v_adopt_id, marker="adopted", identity="create_token"), "Id of an existing image to take over instead of "
           "creating one (`pulumi import` does not work for dynamic providers). Used when the resource is created; "
           "adding or removing it later changes nothing, changing it to another id replaces the resource.",

@@ -58,11 +58,11 @@ def test_readme_tables_match_the_code() -> None:
 def test_check_mode_detects_drift_and_the_writer_repairs_it(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     text = README.read_text()
-    assert "| `min_disk` | int | `0` | replace |" in text
-    readme.write_text(text.replace("| `min_disk` | int | `0` | replace |", "| `min_disk` | int | `5` | update |"))
+    assert "| `min_ram` | int | `0` | replace |" in text
+    readme.write_text(text.replace("| `min_ram` | int | `0` | replace |", "| `min_ram` | int | `5` | update |"))
     drift = run_script("--check", "--readme", readme)
     assert drift.returncode == 1
-    assert "-| `min_disk` | int | `5` | update |" in drift.stdout and "gen_field_docs.py" in drift.stderr
+    assert "-| `min_ram` | int | `5` | update |" in drift.stdout and "gen_field_docs.py" in drift.stderr
     assert run_script("--readme", readme).returncode == 0
     assert readme.read_text() == text, "writing restores exactly the generated text, nothing else changes"
     assert run_script("--check", "--readme", readme).returncode == 0

@@ -36,7 +36,7 @@ INVALID = [
     ("visibility other than private on IMS", {"visibility": "public"}, "visibility", "private"),
     ("visibility shared on IMS", {"visibility": "shared"}, "visibility", "private"),
     ("min_ram negative", {"min_ram": -1}, "min_ram", "0 to"),
-    ("min_ram too large", {"min_ram": 2 * 1024 * 1024}, "min_ram", "0 to"),
+    ("min_ram beyond a 32-bit integer (IMS documents no other bound)", {"min_ram": 2**31}, "min_ram", "0 to"),
     ("min_ram fractional", {"min_ram": 1.5}, "min_ram", "whole number"),
     ("min_ram as a string", {"min_ram": "1024"}, "min_ram", "whole number"),
     ("min_ram as a bool", {"min_ram": True}, "min_ram", "whole number"),
