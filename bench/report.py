@@ -23,13 +23,15 @@ GOAL_RSS_MB = 150.0
 def expected_requests(scenario: str, n: int) -> dict[str, int]:
     """The exact requests the provider should send for ``n`` images against the emulator.
 
-    ``up`` includes one ``GET /v2/images?name=...`` per image: the create-token lookup that
-    keeps a create idempotent after a lost response or a crash. ``destroy`` confirms each
+    ``up`` includes one ``GET /v2/images?tag=pulumi-create-token=...`` per image: the create-token
+    lookup that keeps a create idempotent after a lost response or a crash; and one ``PATCH`` per
+    image, because the benchmark images declare a custom property, which IMS documents for update
+    only (the create request carries its nine documented fields). ``destroy`` confirms each
     delete with GETs until the image is gone; the emulator deletes synchronously, so that
     is exactly one GET per image (bounded by ``ims:deleteTimeout`` on a real cloud).
     """
     return {
-        "up": {"POST /v2/images": n, "GET /v2/images": n},
+        "up": {"POST /v2/images": n, "GET /v2/images": n, "PATCH /v2/images/{id}": n},
         "preview": {},
         "refresh": {"GET /v2/images/{id}": n},
         "update": {"PATCH /v2/images/{id}": n},

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from emulator import PLATFORM_PROJECT_ID
 from emulator.app import State, build_app
 from emulator.auth import Authenticator, Identity, parse_token
 from emulator.faults import FaultError, FaultRule, Faults
@@ -98,6 +99,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     rules.add_argument(
         "--upload-delay", type=float, default=defaults.upload_delay, help="seconds an upload stays 'saving'"
     )
+    rules.add_argument(
+        "--no-public-images",
+        dest="public_images",
+        action="store_false",
+        help="hide the catalogue of public images (emulator/catalogue.py) that every project sees by default",
+    )
     faults = p.add_argument_group("faults")
     faults.add_argument(
         "--fault",
@@ -111,6 +118,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         p.error("--tls-cert and --tls-key go together")
+    projects = {identity.project_id for identity in args.identity} | {project for _, project in args.token}
+    if PLATFORM_PROJECT_ID in projects:
+        p.error(f"{PLATFORM_PROJECT_ID} is the platform project that owns the public images, not a user's project")
     return args
 
 

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from emulator import errors, rules, schemas
+from emulator import PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
 from emulator.auth import BODY_KEY, Authenticator
 from emulator.errors import ApiError, Style, bad_request, not_found
 from emulator.faults import FaultError, FaultRule, Faults
@@ -106,6 +106,8 @@ async def _api_pipeline(request: web.Request, handler: Handler) -> web.StreamRes
             headers={"Retry-After": str(retry_after)},
         )
     request[PROJECT_KEY] = await state.auth.project_of(request)
+    if request[PROJECT_KEY] == PLATFORM_PROJECT_ID:  # only possible with --no-auth and X-Project-Id
+        raise ApiError(403, errors.ROLE_INVALID, "The platform project that owns the public images is not usable.")
     if rule := _fire(request, "error"):
         raise ApiError(rule.params["status"], errors.FAULT_CODE, f"Injected fault: HTTP {rule.params['status']}.")
     if _fire(request, "forbidden"):
@@ -161,10 +163,24 @@ async def _json(request: web.Request) -> Any:
     return _loads(raw)
 
 
+def _public(request: web.Request) -> bool:
+    """Whether the caller sees the catalogue of public images (setting ``public_images``)."""
+    return request.app[STATE].settings.public_images
+
+
 def _image_or_404(request: web.Request) -> dict[str, Any]:
-    image = request.app[STATE].store.get(request[PROJECT_KEY], request.match_info["id"])
+    """The image of the path: one of the caller's or, when shown, a public one."""
+    image = request.app[STATE].store.get(request[PROJECT_KEY], request.match_info["id"], public=_public(request))
     if image is None:
         raise not_found()
+    return image
+
+
+def _own_image(request: web.Request, code: str = errors.OWNER_ONLY) -> dict[str, Any]:
+    """The image of the path for a write: 404 if unseen, 403 ``code`` if it is a public image."""
+    image = _image_or_404(request)
+    if catalogue.is_public(image):
+        raise errors.public_image_write(code)
     return image
 
 
@@ -208,7 +224,7 @@ async def list_images(request: web.Request) -> web.Response:
     """``GET /v2/images``: filters, sorting and marker paging with ``first``/``next`` links."""
     query = rules.parse_list_query(request.query.items(), request.app[STATE].settings)
     try:
-        images, more = request.app[STATE].store.page(request[PROJECT_KEY], query)
+        images, more = request.app[STATE].store.page(request[PROJECT_KEY], query, public=_public(request))
     except UnknownMarker:
         raise bad_request(message=f"marker {query.marker!r} could not be found.") from None
 
@@ -237,7 +253,7 @@ async def update_image(request: web.Request) -> web.Response:
             headers={"Accept-Patch": ", ".join(rules.PATCH_TYPES)},
         )
     ops = rules.parse_patch(content_type, await _json(request))
-    image = _image_or_404(request)
+    image = _own_image(request)
     patched = rules.apply_patch(image, content_type, ops, state.settings)
     if ops:
         if patched["name"] != image["name"]:
@@ -256,11 +272,13 @@ async def delete_image(request: web.Request) -> web.Response:
         isinstance(body, dict) and set(body) <= {"delete_backup"} and isinstance(body.get("delete_backup", False), bool)
     ):
         raise bad_request(message='The DELETE body may only be {"delete_backup": true|false}.')
-    image = state.store.get(request[PROJECT_KEY], request.match_info["id"])
+    image = state.store.get(request[PROJECT_KEY], request.match_info["id"], public=_public(request))
     if image is None:
         if state.settings.delete_unknown_204:
             return web.Response(status=204)
         raise not_found()
+    if catalogue.is_public(image):
+        raise errors.public_image_write(errors.PUBLIC_IMAGE_DELETE)
     if image["protected"]:
         raise ApiError(state.settings.protected_delete_status, errors.IMAGE_PROTECTED)
     state.store.delete(image["id"])
@@ -271,7 +289,7 @@ async def add_tag(request: web.Request) -> web.Response:
     """``PUT /v2/images/{id}/tags/{tag}`` -> 204; adding a present tag changes nothing."""
     state = request.app[STATE]
     tag = rules.check_path_tag(request.match_info["tag"], state.settings)
-    image = _image_or_404(request)
+    image = _own_image(request)
     if tag not in image["tags"]:
         if len(image["tags"]) >= rules.MAX_TAGS:
             raise bad_request(errors.TAG_QUOTA)
@@ -285,7 +303,7 @@ async def delete_tag(request: web.Request) -> web.Response:
     The tag in the path follows the same rules as for PUT (400 IMG.0115 otherwise).
     """
     tag = rules.check_path_tag(request.match_info["tag"], request.app[STATE].settings)
-    image = _image_or_404(request)
+    image = _own_image(request)
     if tag not in image["tags"]:
         raise ApiError(404, errors.TAG_INVALID, f"Tag {tag!r} not found on image {image['id']}.")
     tags = [t for t in image["tags"] if t != tag]
@@ -303,7 +321,7 @@ async def upload_file(request: web.Request) -> web.Response:
     if request.content_type != "application/octet-stream":
         raise ApiError(415, errors.BAD_BODY, "Image data must be sent as application/octet-stream.")
     project = request[PROJECT_KEY]
-    state.store.replace(rules.start_upload(_image_or_404(request)))
+    state.store.replace(rules.start_upload(_own_image(request)))
     try:
         checksum, size = await _md5(request)
     except BaseException:  # client gone mid-upload: make the image uploadable again
@@ -311,7 +329,7 @@ async def upload_file(request: web.Request) -> web.Response:
         if current is not None:
             state.store.replace(rules.abort_upload(current))
         raise
-    current = _image_or_404(request)  # re-read: the image may have been patched meanwhile
+    current = _own_image(request)  # re-read: the image may have been patched meanwhile
     finished = rules.finish_upload(current, size, checksum)
     if state.settings.upload_delay:
         state.store.replace(finished)
@@ -437,17 +455,25 @@ async def patch_config(request: web.Request) -> web.Response:
 
 
 async def all_images(request: web.Request) -> web.Response:
-    """``GET /_emulator/images[?project=P]``: images of every project, oldest first."""
-    return web.json_response({"images": request.app[STATE].store.all(request.query.get("project"))})
+    """``GET /_emulator/images[?project=P][&public=true]``: user images, oldest first.
+
+    The catalogue of public images is left out unless ``public=true`` (or ``project`` is
+    the platform project), whatever the ``public_images`` setting.
+    """
+    public = request.query.get("public", "false").lower()
+    if public not in ("true", "false"):
+        raise bad_request(message="public must be true or false.")
+    images = request.app[STATE].store.all(request.query.get("project"), public=public == "true")
+    return web.json_response({"images": images})
 
 
 async def delete_all_images(request: web.Request) -> web.Response:
-    """``DELETE /_emulator/images``: remove every image."""
+    """``DELETE /_emulator/images``: remove every user image (the catalogue stays)."""
     return web.json_response({"deleted": request.app[STATE].store.delete_all()})
 
 
 async def reset_all(request: web.Request) -> web.Response:
-    """``POST /_emulator/reset``: no images, no faults, zero stats, start-up settings."""
+    """``POST /_emulator/reset``: no user images, no faults, zero stats, start-up settings (the catalogue stays)."""
     state = request.app[STATE]
     deleted = state.store.delete_all()
     state.faults.replace([])
@@ -466,6 +492,11 @@ async def _settle_uploads(app: web.Application) -> None:
         store.replace(rules.activate(image) if image["checksum"] else rules.abort_upload(image))
 
 
+async def _seed_catalogue(app: web.Application) -> None:
+    """Write the catalogue of public images, replacing what an older run left."""
+    app[STATE].store.seed_public(catalogue.public_images())
+
+
 async def _shutdown(app: web.Application) -> None:
     state = app[STATE]
     for task in list(state.tasks):
@@ -478,6 +509,7 @@ def build_app(state: State) -> web.Application:
     """The application serving ``state``."""
     app = web.Application(middlewares=[pipeline], client_max_size=MAX_BODY)
     app[STATE] = state
+    app.on_startup.append(_seed_catalogue)
     app.on_startup.append(_settle_uploads)
     app.on_cleanup.append(_shutdown)
     r = app.router

@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
 
-__all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "Emulator", "EmulatorError"]
+__all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "PLATFORM_PROJECT_ID", "Emulator", "EmulatorError"]
 
 #: The directory holding this ``emulator`` package: the child's working directory, so that
 #: ``python -m emulator`` runs this very package whether or not it is installed.
@@ -195,15 +195,20 @@ class Emulator:
         """Change behaviour switches at run time, e.g. ``configure(unique_names=True)``."""
         return dict(self._call("PATCH", "/_emulator/config", json=settings).json())
 
-    def images(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Images of every project (or of ``project``), oldest first, bypassing auth."""
-        params = {"project": project} if project else None
-        return list(self._call("GET", "/_emulator/images", params=params).json()["images"])
+    def images(self, project: str | None = None, *, public: bool = False) -> list[dict[str, Any]]:
+        """User images of every project (or of ``project``), oldest first, bypassing auth.
+
+        The catalogue of public images is not among them unless ``public`` is true.
+        """
+        params = {"project": project} if project else {}
+        if public:
+            params["public"] = "true"
+        return list(self._call("GET", "/_emulator/images", params=params or None).json()["images"])
 
     def delete_images(self) -> int:
-        """Delete every image of every project; returns how many there were."""
+        """Delete every user image of every project (never the catalogue); returns how many there were."""
         return int(self._call("DELETE", "/_emulator/images").json()["deleted"])
 
     def reset(self) -> None:
-        """No images, no faults, zero stats, start-up settings."""
+        """No user images, no faults, zero stats, start-up settings (the catalogue stays)."""
         self._call("POST", "/_emulator/reset")

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: The on/off switches; each is a ``--kebab-case`` flag of ``python -m emulator``.
+#: The on/off switches; each is a ``--kebab-case`` flag of ``python -m emulator``
+#: (``public_images``, on by default, is turned off by ``--no-public-images``).
 BOOLEAN_SETTINGS = (
     "lenient_create",
     "lenient_patch",
@@ -23,6 +24,7 @@ BOOLEAN_SETTINGS = (
     "allow_protected_patch",
     "tag_api_allow_equals",
     "delete_unknown_204",
+    "public_images",
 )
 
 
@@ -60,6 +62,9 @@ class Settings:
     delete_unknown_204: bool = False
     #: Seconds an uploaded image stays ``saving`` before it turns ``active``.
     upload_delay: float = 0.2
+    #: Every project sees the catalogue of public images (``emulator/catalogue.py``) in
+    #: list and show, as in a real region; off, it sees its own images only.
+    public_images: bool = True
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes`` after validating all of them (all or nothing)."""

@@ -8,6 +8,13 @@ request; 32 concurrent clients can neither lose nor duplicate an image.
 
 Columns that are filtered or sorted often are generated from the document and indexed,
 so get-by-id, create and a page of a 3,000-image list stay cheap.
+
+The catalogue of public images (``emulator/catalogue.py``) lives in the same table under
+the platform project (:data:`emulator.PLATFORM_PROJECT_ID`). It is written again at every
+start, so it always matches the code. Reads that take ``public=True`` see it next to the
+caller's own images; the maintenance calls (:meth:`Store.all`, :meth:`Store.counts`,
+:meth:`Store.delete_all`) leave it out unless asked, so "the images of the users" stays
+what it was before the catalogue existed.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from emulator import PLATFORM_PROJECT_ID
 from emulator.rules import ListQuery
 
 DB_FILE = "ims-emulator.sqlite3"
@@ -52,11 +60,18 @@ _COLUMNS = {
 
 
 class UnknownMarker(LookupError):
-    """The list ``marker`` is not an image of the caller's project."""
+    """The list ``marker`` is not an image the caller can see."""
 
 
 def _dump(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _scope(project: str, public: bool) -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) of the images ``project`` sees."""
+    if public:
+        return "project IN (?, ?)", [project, PLATFORM_PROJECT_ID]
+    return "project = ?", [project]
 
 
 class Store:
@@ -77,9 +92,20 @@ class Store:
         """Add a new image."""
         self._conn.execute("INSERT INTO images (id, project, doc) VALUES (?, ?, ?)", (doc["id"], project, _dump(doc)))
 
-    def get(self, project: str, image_id: str) -> dict[str, Any] | None:
-        """The image if it exists in ``project``."""
-        row = self._conn.execute("SELECT doc FROM images WHERE id = ? AND project = ?", (image_id, project)).fetchone()
+    def seed_public(self, docs: list[dict[str, Any]]) -> None:
+        """Make the platform project's images exactly ``docs`` (the catalogue), in one transaction."""
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute("DELETE FROM images WHERE project = ?", (PLATFORM_PROJECT_ID,))
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO images (id, project, doc) VALUES (?, ?, ?)",
+                [(doc["id"], PLATFORM_PROJECT_ID, _dump(doc)) for doc in docs],
+            )
+
+    def get(self, project: str, image_id: str, *, public: bool = False) -> dict[str, Any] | None:
+        """The image if it exists in ``project`` (or, with ``public``, in the catalogue)."""
+        scope, params = _scope(project, public)
+        row = self._conn.execute(f"SELECT doc FROM images WHERE id = ? AND {scope}", (image_id, *params)).fetchone()
         return json.loads(row[0]) if row else None
 
     def replace(self, doc: dict[str, Any]) -> None:
@@ -91,16 +117,17 @@ class Store:
         self._conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
 
     def delete_all(self) -> int:
-        """Remove every image of every project; returns how many there were."""
-        return self._conn.execute("DELETE FROM images").rowcount
+        """Remove every image of every user project (not the catalogue); returns how many there were."""
+        return self._conn.execute("DELETE FROM images WHERE project != ?", (PLATFORM_PROJECT_ID,)).rowcount
 
     def count(self, project: str) -> int:
         """How many images ``project`` has."""
         return int(self._conn.execute("SELECT count(*) FROM images WHERE project = ?", (project,)).fetchone()[0])
 
     def counts(self) -> dict[str, int]:
-        """Image count per project."""
-        return dict(self._conn.execute("SELECT project, count(*) FROM images GROUP BY project").fetchall())
+        """Image count per user project (the catalogue is left out)."""
+        sql = "SELECT project, count(*) FROM images WHERE project != ? GROUP BY project"
+        return dict(self._conn.execute(sql, (PLATFORM_PROJECT_ID,)).fetchall())
 
     def name_taken(self, project: str, name: str, except_id: str | None = None) -> bool:
         """Whether another image of ``project`` already has ``name``."""
@@ -114,18 +141,29 @@ class Store:
         rows = self._conn.execute("SELECT doc FROM images WHERE status = ?", (status,)).fetchall()
         return [json.loads(doc) for (doc,) in rows]
 
-    def all(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Every image (of one project, if given), oldest first."""
-        sql = "SELECT doc FROM images{} ORDER BY created_at, id".format(" WHERE project = ?" if project else "")
-        return [json.loads(doc) for (doc,) in self._conn.execute(sql, (project,) if project else ())]
+    def all(self, project: str | None = None, *, public: bool = False) -> list[dict[str, Any]]:
+        """Every user image (of one project, if given), oldest first; ``public`` adds the catalogue.
 
-    def page(self, project: str, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
-        """One page of ``project``'s images matching ``query``, and whether more follow.
-
-        Raises :class:`UnknownMarker` when the marker is not one of the project's images.
+        Asking for the platform project itself gives the catalogue.
         """
-        where = ["project = ?"]
-        params: list[Any] = [project]
+        if project:
+            scope, params = _scope(project, public)
+        elif public:
+            scope, params = "1", []
+        else:
+            scope, params = "project != ?", [PLATFORM_PROJECT_ID]
+        sql = f"SELECT doc FROM images WHERE {scope} ORDER BY created_at, id"
+        return [json.loads(doc) for (doc,) in self._conn.execute(sql, params)]
+
+    def page(self, project: str, query: ListQuery, *, public: bool = False) -> tuple[list[dict[str, Any]], bool]:
+        """One page of the images ``project`` sees matching ``query``, and whether more follow.
+
+        ``public`` adds the catalogue to the project's own images. Raises
+        :class:`UnknownMarker` when the marker is not one of the images the project sees.
+        """
+        scope, scope_params = _scope(project, public)
+        where = [scope]
+        params = list(scope_params)
         for key, value in query.equals:
             if key in _COLUMNS:
                 where.append(f"{_COLUMNS[key]} = ?")
@@ -145,7 +183,7 @@ class Store:
         direction = "DESC" if query.sort_dir == "desc" else "ASC"
         if query.marker is not None:
             row = self._conn.execute(
-                f"SELECT {column} FROM images WHERE id = ? AND project = ?", (query.marker, project)
+                f"SELECT {column} FROM images WHERE id = ? AND {scope}", (query.marker, *scope_params)
             ).fetchone()
             if row is None:
                 raise UnknownMarker(query.marker)

@@ -9,6 +9,7 @@ marker lines in ``README.md``::
     <!-- fields:outputs:start -->  ...   <!-- fields:outputs:end -->
     <!-- config:start -->          ...   <!-- config:end -->
     <!-- requests:start -->        ...   <!-- requests:end -->
+    <!-- lookup:filters:start -->  ...   <!-- lookup:filters:end -->
 
 Usage::
 
@@ -30,15 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ims_pulumi import api_surface  # noqa: E402
+from ims_pulumi import api_surface, lookup  # noqa: E402
 from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
 from ims_pulumi.framework import Table  # noqa: E402
 from ims_pulumi.image_metadata import IMAGE_METADATA  # noqa: E402
-from ims_pulumi.profiles import GLANCE, IMS  # noqa: E402
+from ims_pulumi.profiles import GLANCE, IMS, ServerProfile  # noqa: E402
 
 PROFILE_ORDER = (IMS, GLANCE)
 
-SECTIONS = ("fields:inputs", "fields:outputs", "config", "requests")
+SECTIONS = ("fields:inputs", "fields:outputs", "config", "requests", "lookup:filters")
 COMMAND = "python scripts/gen_field_docs.py"
 
 
@@ -85,10 +86,23 @@ def requests_section() -> str:
     return markdown_table(("request", "carries", "Huawei document", "when and why"), api_surface.readme_rows())
 
 
+def lookup_filters_section() -> str:
+    """The table of lookup filters: where IMS and Glance apply each one."""
+    def where(f: lookup.Filter, profile: ServerProfile) -> str:
+        if profile.kind in f.unsupported:
+            return "not available (fails clearly)"
+        if f.direct:
+            return "server (`GET /v2/images/{id}`)"
+        param = f.server.get(profile.kind)
+        return f"server (`{param}`)" if param else "client, over every page"
+    rows = [(f"`{f.name}`", f.doc, where(f, IMS), where(f, GLANCE)) for f in lookup.FILTERS]
+    return markdown_table(("filter", "matches", "IMS", "Glance"), rows)
+
+
 def sections() -> dict[str, str]:
     """Marker name -> generated Markdown."""
     return {"fields:inputs": inputs_section(), "fields:outputs": outputs_section(), "config": config_section(),
-            "requests": requests_section()}
+            "requests": requests_section(), "lookup:filters": lookup_filters_section()}
 
 
 def replace_between(text: str, name: str, body: str) -> str:

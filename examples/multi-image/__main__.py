@@ -54,3 +54,4 @@ images = {key: ImageMetadata(key, args) for key, args in IMAGES.items()}
 pulumi.export("image_ids", {key: image.id for key, image in images.items()})
 pulumi.export("image_names", {key: image.name for key, image in images.items()})
 pulumi.export("platforms", {key: image.platform for key, image in images.items()})
+pulumi.export("team", team)

@@ -2,9 +2,19 @@
 
 Public API::
 
-    from ims_pulumi import ImageMetadata, ImageMetadataArgs
+    from ims_pulumi import ImageMetadata, ImageMetadataArgs, get_image, get_images
 """
 
+from .lookup import ImageInfo, ImageLookupError, get_image, get_image_output, get_images, get_images_output
 from .resource import ImageMetadata, ImageMetadataArgs
 
-__all__ = ["ImageMetadata", "ImageMetadataArgs"]
+__all__ = [
+    "ImageInfo",
+    "ImageLookupError",
+    "ImageMetadata",
+    "ImageMetadataArgs",
+    "get_image",
+    "get_image_output",
+    "get_images",
+    "get_images_output",
+]

@@ -48,8 +48,11 @@ IMS_REQUESTS: tuple[Request, ...] = (
             note="Only the nine documented fields. The create token travels as one of `tags` "
                  "(`pulumi-create-token=<token>`); description and custom properties follow by PATCH."),
     Request("GET", "/v2/images", f"{NATIVE} > Querying Images (Native OpenStack API)",
-            query=("tag", "limit", "marker"),
-            note="Finding an image again by its create-token tag before a create; pages follow the `next` link."),
+            query=("tag", "limit", "marker", "name", "visibility", "__imagetype", "__os_type", "__platform", "__os_bit",
+                   "disk_format", "container_format", "status", "owner", "member_status"),
+            note="Finding an image again by its create-token tag before a create; `get_image`/`get_images` "
+                 "with the filters the document lists (the others are applied to every page); pages follow the "
+                 "`next` link."),
     Request("GET", "/v2/images/{image_id}", f"{NATIVE} > Querying Image Details (Native OpenStack API)",
             note="Refresh, adoption, confirming a delete, re-reading after an uncertain update."),
     Request("PATCH", "/v2/images/{image_id}", f"{NATIVE} > Updating Image Information (Native OpenStack API)",

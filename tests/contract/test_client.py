@@ -49,7 +49,7 @@ def test_patch_uses_json_patch_content_type(client: ImsClient, emu: Emulator) ->
 def test_list_follows_next_links(client: ImsClient, emu: Emulator) -> None:
     for i in range(7):
         client.create_image({"name": f"page-{i}"})
-    names = sorted(i["name"] for i in client.list_images(limit=3))
+    names = sorted(i["name"] for i in client.list_images([("visibility", "private")], limit=3))
     assert names == [f"page-{i}" for i in range(7)]
     assert emu.stats()["requests"]["GET /v2/images"] == 3
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 import trustme
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
 from emulator.process import Emulator
 from ims_pulumi.signer import DATE_FORMAT, Authorization, canonical_request, sign, signature, string_to_sign
 from tests.support.emulator_client import JSON, Api, error_code
@@ -143,8 +143,12 @@ def test_projects_are_isolated(multi: Emulator) -> None:
     one, two = Api(multi.url, ak="AK1", sk="SK:with:colons", project=P1), Api(multi.url, token="T2")
     mine = one.create(name="mine")
     two.create(name="theirs")
-    assert [i["name"] for i in one.get("/v2/images").json()["images"]] == ["mine"]
-    assert [i["name"] for i in two.get("/v2/images").json()["images"]] == ["theirs"]
+    # Each project lists its own image next to the public catalogue, never the other's.
+    assert [i["name"] for i in one.get("/v2/images", params={"visibility": "private"}).json()["images"]] == ["mine"]
+    assert [i["name"] for i in two.get("/v2/images", params={"visibility": "private"}).json()["images"]] == ["theirs"]
+    for api, own in ((one, "mine"), (two, "theirs")):
+        listed = api.get("/v2/images", params={"limit": "1000"}).json()["images"]
+        assert [i["name"] for i in listed if i["owner"] != PLATFORM_PROJECT_ID] == [own]
     path = f"/v2/images/{mine['id']}"
     for response in (
         two.get(path),
@@ -169,8 +173,12 @@ def test_no_auth_mode() -> None:
         assert plain.status_code == 201 and plain.json()["owner"] == DEMO_PROJECT_ID
         scoped = requests.post(emu.url + "/v2/images", json={}, headers={"X-Project-Id": P1}, timeout=10)
         assert scoped.json()["owner"] == P1
-        junk = requests.get(emu.url + "/v2/images", headers={"Authorization": "SDK-HMAC-SHA256 junk"}, timeout=10)
+        junk = requests.get(
+            emu.url + "/v2/images?visibility=private", headers={"Authorization": "SDK-HMAC-SHA256 junk"}, timeout=10
+        )
         assert [i["name"] for i in junk.json()["images"]] == ["anon"]
+        platform = requests.get(emu.url + "/v2/images", headers={"X-Project-Id": PLATFORM_PROJECT_ID}, timeout=10)
+        assert (platform.status_code, error_code(platform)) == (403, "IMG.0026"), "the catalogue's owner is no user"
 
 
 def test_tls(tmp_path: Path) -> None:

@@ -1,4 +1,10 @@
-"""GET /v2/images: paging with first/next, filters, sorting and parameter errors."""
+"""GET /v2/images: paging with first/next, filters, sorting and parameter errors.
+
+These tests pin the list mechanics over a known set of the caller's own images, so the
+catalogue of public images is turned off here (``public_images``). The same filters,
+sorting and paging over the combined set (own + public images) are in
+``test_emulator_catalogue.py`` and ``test_emulator_catalogue_paging.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,12 @@ import pytest
 from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract
+
+
+@pytest.fixture(autouse=True)
+def _own_images_only(emu: Any) -> None:
+    """Only the caller's images are listed: the catalogue of public images is off."""
+    emu.configure(public_images=False)
 
 
 def _follow(api: Api, link: str) -> dict[str, Any]:
@@ -114,8 +126,8 @@ FILTERS: dict[str, dict[str, Any]] = {
     "Status": {"reason": "status", "params": [("status", "queued")], "want": ["ubuntu", "windows", "centos32", "plain"]},
     "StatusActive": {"reason": "no active image yet", "params": [("status", "active")], "want": []},
     "RegisteredPrivate": {"reason": "the documented private-image query", "params": [("__isregistered", "true"), ("__imagetype", "private")], "want": ["ubuntu", "windows", "centos32", "plain"]},
-    "Gold": {"reason": "no public images exist", "params": [("__imagetype", "gold")], "want": []},
-    "PublicVisibility": {"reason": "no public images exist", "params": [("visibility", "public")], "want": []},
+    "Gold": {"reason": "the catalogue is off: no public image", "params": [("__imagetype", "gold")], "want": []},
+    "PublicVisibility": {"reason": "the catalogue is off: no public image", "params": [("visibility", "public")], "want": []},
     "OtherOwner": {"reason": "only the caller's images are listed", "params": [("owner", "someone-else")], "want": []},
     "SupportFlag": {"reason": "a documented __support_* filter no image matches", "params": [("__support_kvm", "true")], "want": []},
     "SharedMembers": {"reason": "member_status with visibility=shared, as documented", "params": [("member_status", "accepted"), ("visibility", "shared")], "want": []},

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from emulator import DEMO_PROJECT_ID
+from emulator.catalogue import ENTRIES
 from emulator.process import Emulator
 from harness import REPO_ROOT
 from tests.support.emulator_client import Api, error_code
@@ -33,8 +34,9 @@ def test_images_survive_a_restart_with_the_same_data(tmp_path: Path) -> None:
         assert emu.port == port, "the same port is bound again"
         api = Api(emu.url)
         assert api.get(f"/v2/images/{kept['id']}").json() == kept
-        names = sorted(i["name"] for i in api.get("/v2/images").json()["images"])
+        names = sorted(i["name"] for i in api.get("/v2/images", params={"visibility": "private"}).json()["images"])
         assert names == ["after", "kept"]
+        assert len(emu.images(public=True)) == 2 + len(ENTRIES), "the catalogue is written once, not again per start"
     assert (tmp_path / "ims-emulator.sqlite3").exists(), "a caller's data directory is left in place"
 
 
@@ -67,7 +69,7 @@ def test_concurrent_creates_lose_and_duplicate_nothing(emu: Emulator) -> None:
     assert len(ids) == len(set(ids)) == CLIENTS * 10
     assert {i["id"] for i in emu.images()} == set(ids)
     assert emu.stats()["images"] == {DEMO_PROJECT_ID: CLIENTS * 10}
-    listed = Api(emu.url).get("/v2/images", params={"limit": "1000"}).json()["images"]
+    listed = Api(emu.url).get("/v2/images", params={"limit": "1000", "owner": DEMO_PROJECT_ID}).json()["images"]
     assert sorted(i["id"] for i in listed) == sorted(ids)
 
 
@@ -119,6 +121,8 @@ FLAGS: dict[str, dict[str, Any]] = {
     "TagEquals": {"reason": "--tag-api-allow-equals", "args": ["--tag-api-allow-equals"], "config": {"tag_api_allow_equals": True}},
     "ProtectedPatch": {"reason": "--allow-protected-patch", "args": ["--allow-protected-patch"], "config": {"allow_protected_patch": True}},
     "UploadDelay": {"reason": "--upload-delay", "args": ["--upload-delay", "0"], "config": {"upload_delay": 0}},
+    "NoPublicImages": {"reason": "--no-public-images hides the catalogue", "args": ["--no-public-images"], "config": {"public_images": False}},
+    "PublicImagesByDefault": {"reason": "no flag: every project sees the catalogue", "args": [], "config": {"public_images": True}},
 }
 # fmt: on
 

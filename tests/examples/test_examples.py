@@ -24,11 +24,11 @@ import yaml
 from emulator.process import Emulator
 from harness.pulumi_cli import VENV, PulumiProject, ims_config
 from tests.support.glance import GlanceServer
-from tests.support.images import live_by_id
+from tests.support.images import live_by_id, user_tags
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-NAMES = ("multi-image", "consumer", "glance")
+NAMES = ("multi-image", "consumer", "lookup", "glance")
 JSON = {"Accept": "application/json"}
 
 
@@ -96,7 +96,7 @@ def test_multi_image_and_consumer(tmp_path: Path, emu: Emulator, pulumi_cli: Non
         "windows-2019": "ex-windows-2019"}
     assert out["platforms"] == {"ubuntu-22": "Ubuntu", "debian-12": "Debian", "euler-2": "Huawei Cloud EulerOS",
                                 "windows-2019": "Windows"}
-    assert sorted(server[ids["debian-12"]]["tags"]) == ["os=debian", "stack=dev", "team=platform"]
+    assert user_tags(server[ids["debian-12"]]) == ["os=debian", "stack=dev", "team=platform"]
     assert server[ids["debian-12"]]["hw_disk_bus"] == "virtio"
     images.preview("--expect-no-changes")
 
@@ -118,6 +118,19 @@ def test_multi_image_and_consumer(tmp_path: Path, emu: Emulator, pulumi_cli: Non
 
     consumer.destroy()
     assert set(live_by_id(emu)) == set(ids.values()), "destroying the consumer leaves the referenced images alone"
+
+    # lookups: a public image of the emulator's catalogue and this project's Debian image, by tags
+    lookup = example_project(tmp_path, "lookup", config=config, secrets=secrets)
+    shown = lookup.preview().stdout
+    assert ids["debian-12"] in shown, "the lookups resolve in preview, before any up"
+    lookup.up()
+    found = lookup.outputs()
+    assert found["debian_id"] == found["debian_id_from_output"] == ids["debian-12"]
+    assert found["ubuntu_name"].startswith("Ubuntu 22.04") and found["ubuntu_id"] not in ids.values()
+    assert found["team_image_names"] == ["ex-debian-12", "ex-ubuntu-22.04"]
+    assert found["ubuntu_id"] in shown
+    lookup.preview("--expect-no-changes")
+    lookup.destroy()
     images.preview("--expect-no-changes")
     images.destroy()
     assert live_by_id(emu) == {}
@@ -149,7 +162,7 @@ def test_glance_example(tmp_path: Path, glance: GlanceServer, pulumi_cli: None) 
     cirros, appliance = image(out["cirros_id"]), image(out["appliance_id"])
     assert cirros is not None and appliance is not None
     assert (cirros["name"], cirros["disk_format"], cirros["visibility"]) == (f"{prefix}-cirros-0.6", "qcow2", "shared")
-    assert sorted(cirros["tags"]) == ["test", "tiny"] and cirros["os_distro"] == "cirros"
+    assert user_tags(cirros) == ["test", "tiny"] and cirros["os_distro"] == "cirros"
     assert (appliance["disk_format"], appliance["container_format"]) == ("vmdk", "ova")
     assert out["cirros_status"] == "queued"
     project.preview("--expect-no-changes")
@@ -160,7 +173,7 @@ def test_glance_example(tmp_path: Path, glance: GlanceServer, pulumi_cli: None) 
     project.up()
     assert project.outputs()["cirros_id"] == out["cirros_id"]
     cirros = image(out["cirros_id"])
-    assert cirros is not None and sorted(cirros["tags"]) == ["small", "test"]
+    assert cirros is not None and user_tags(cirros) == ["small", "test"]
     project.preview("--expect-no-changes")
 
     project.destroy()

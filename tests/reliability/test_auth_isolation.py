@@ -114,7 +114,7 @@ def test_no_image_of_one_project_is_visible_to_another(emu2: Emulator, other: st
     mine = one.create_image({"name": "shared-000", "tags": [create_token_tag(token)]})
 
     assert two.get_image(mine["id"]) is None
-    assert [i["id"] for i in two.list_images()] == []
+    assert [i["id"] for i in two.list_images([("visibility", "private")])] == []
     assert two.find_by_token("shared-000", token) is None
     with pytest.raises(NotFound) as info:
         two.update_image(mine["id"], [{"op": "replace", "path": "/name", "value": "stolen"}])

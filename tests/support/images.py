@@ -21,3 +21,8 @@ def live_images(emu: Emulator, prefix: str | None = None, project_id: str = DEMO
 def live_by_id(emu: Emulator, prefix: str | None = None, project_id: str = DEMO_PROJECT_ID) -> dict[str, dict[str, Any]]:
     """:func:`live_images` by image id (in the same order)."""
     return {str(i["id"]): i for i in live_images(emu, prefix, project_id)}
+
+
+def user_tags(image: dict[str, Any]) -> list[str]:
+    """The image's tags without the provider's create-token tag, sorted (what a stack declared)."""
+    return sorted(t for t in image.get("tags") or [] if not str(t).startswith("pulumi-create-token="))
