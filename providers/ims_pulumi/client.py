@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -174,6 +174,33 @@ class ImsClient:
                 raise ApiError(operation=f"delete image {image_id}", status=204,
                                message=f"the image still exists {self.delete_timeout:.0f}s after the delete was accepted",
                                hint="Run `pulumi refresh` later to see whether it went away, or raise ims:deleteTimeout")
+            time.sleep(delay)
+            delay = min(self.poll_interval * 4, delay * 2)
+
+    def upload_file(self, image_id: str, chunks: Iterable[bytes], size: int | None) -> None:
+        """``PUT /v2/images/{id}/file``: stream the image's bytes (once; see ``Transport.upload``)."""
+        self.transport.upload(f"/v2/images/{quote(image_id, safe='')}/file", chunks, size,
+                              operation=f"upload the file of image {image_id}")
+
+    def wait_for_data(self, image_id: str, timeout: float, *, budget: Budget | None = None) -> dict[str, Any]:
+        """Poll until the image leaves ``saving``/``importing``; the image as it ends (``None``: gone)."""
+        deadline = time.monotonic() + timeout
+        delay = min(0.05, self.poll_interval)
+        while True:
+            try:
+                image: dict[str, Any] = self.transport.request(
+                    "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}",
+                    budget=budget).json()
+            except NotFound:
+                raise NotFound(operation=f"upload to image {image_id}", status=404,
+                               message="the image disappeared while its data was being saved",
+                               hint="Run `pulumi refresh`, then `pulumi up`") from None
+            if image.get("status") not in ("saving", "importing", "uploading"):
+                return image
+            if time.monotonic() >= deadline:
+                raise ApiError(operation=f"upload to image {image_id}", status=200,
+                               message=f"the image is still {image.get('status')!r} {timeout:.0f}s after the upload",
+                               hint="Raise ims:uploadTimeout, or run `pulumi refresh` later and `pulumi up` again")
             time.sleep(delay)
             delay = min(self.poll_interval * 4, delay * 2)
 

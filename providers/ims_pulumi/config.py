@@ -46,6 +46,8 @@ SETTINGS: tuple[Setting, ...] = (
             "`true` if the endpoint lets PATCH change `protected` (Glance does; IMS documents it does not)."),
     Setting("deleteTimeout", "HW_IMS_DELETE_TIMEOUT", "Seconds to wait for a deleted image to disappear.",
             default="120"),
+    Setting("uploadTimeout", "HW_IMS_UPLOAD_TIMEOUT", "Seconds to wait for an uploaded image to become `active`.",
+            default="1800"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 _TRUE = {"true", "1", "yes", "on"}
@@ -62,6 +64,7 @@ class ProviderConfig:
     verify: bool | str = True
     insecure: bool = False
     delete_timeout: float = 120.0
+    upload_timeout: float = 1800.0
 
 
 def _name(s: Setting) -> str:
@@ -139,15 +142,18 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
     ca = get("caBundle")
     if ca and not os.path.isfile(ca):
         raise ConfigError(f"{_name(BY_KEY['caBundle'])} names {ca!r}, which is not a readable file")
-    try:
-        delete_timeout = float(get("deleteTimeout"))
-    except ValueError:
-        raise ConfigError(f"{_name(BY_KEY['deleteTimeout'])} must be a number of seconds") from None
+    timeouts = {}
+    for key in ("deleteTimeout", "uploadTimeout"):
+        try:
+            timeouts[key] = float(get(key))
+        except ValueError:
+            raise ConfigError(f"{_name(BY_KEY[key])} must be a number of seconds, not {get(key)!r}") from None
     return ProviderConfig(
         endpoint=endpoint.rstrip("/"),
         profile=profile,
         credentials=Credentials(ak, sk, sts, token, project),
         verify=False if insecure else (ca or True),
         insecure=insecure,
-        delete_timeout=delete_timeout,
+        delete_timeout=timeouts["deleteTimeout"],
+        upload_timeout=timeouts["uploadTimeout"],
     )

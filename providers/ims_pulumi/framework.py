@@ -47,6 +47,7 @@ class Apply(Enum):
 
     PATCH = "update in place"
     TAGS = "update in place (tag API)"
+    UPLOAD = "update in place (upload into the image)"
     REPLACE = "replace"
     NONE = "never compared"
 
@@ -60,6 +61,10 @@ class ChangeRule:
     def apply(self, profile: ServerProfile) -> Apply:
         """The way on ``profile``."""
         return self.how
+
+    def decide(self, profile: ServerProfile, olds: Mapping[str, Any]) -> Apply:
+        """The way for a change of this object (``olds``: its previous outputs)."""
+        return self.apply(profile)
 
     def describe(self, profiles: Sequence[ServerProfile]) -> str:
         """Human text for the README (the same on every profile)."""
@@ -90,6 +95,23 @@ class ByProfile(ChangeRule):
             flipped = not getattr(first, self.flag)
             text += f" (`{self.setting} {str(flipped).lower()}`: {word[flipped]} on {first.display})"
         return text
+
+
+@dataclass(frozen=True)
+class ByState(ChangeRule):
+    """In place (by ``how``) while the object's ``field`` is ``when`` (an image without data is
+    ``queued``), else a replacement."""
+
+    field: str = ""
+    when: str = ""
+
+    def decide(self, profile: ServerProfile, olds: Mapping[str, Any]) -> Apply:
+        """``how`` while ``olds[field] == when``, else :attr:`Apply.REPLACE`."""
+        return self.how if olds.get(self.field) == self.when else Apply.REPLACE
+
+    def describe(self, profiles: Sequence[ServerProfile]) -> str:
+        """Text for the README."""
+        return f"in place while `{self.field}` is `{self.when}`, else replace"
 
 
 UPDATE = ChangeRule(Apply.PATCH)
@@ -140,6 +162,11 @@ class Failure:
     reason: str
 
 
+#: A rule between fields of one resource (a declared checksum against the source's bytes):
+#: given the checked inputs, the failures. Unknown values must be let through.
+Relation = Callable[[Mapping[str, Any], ServerProfile, Services], list["Failure"]]
+
+
 @dataclass
 class Plan:
     """What applying new inputs to an existing object takes."""
@@ -179,8 +206,9 @@ def _show(value: Any) -> str:
 class Table:
     """The fields of one resource and everything derived from them."""
 
-    def __init__(self, resource: str, fields: Sequence[Field]) -> None:
+    def __init__(self, resource: str, fields: Sequence[Field], relations: Sequence[Relation] = ()) -> None:
         self.resource = resource
+        self.relations = tuple(relations)
         self.fields = tuple(fields)
         self.by_name = {f.name: f for f in self.fields}
         if len(self.by_name) != len(self.fields):
@@ -237,6 +265,9 @@ class Table:
                     out.pop(key, None)
                 else:
                     out[key] = derived
+        if not failures:
+            for relation in self.relations:
+                failures += relation(out, profile, svc)
         for key, value in news.items():
             if key.startswith("__"):
                 out[key] = value  # __provider and other engine-owned keys
@@ -260,13 +291,13 @@ class Table:
             if not contains_unknown(new) and f.kind.same(old, new):
                 continue
             changed.append(f.name)
-            if f.change.apply(profile) is Apply.REPLACE:
+            if f.change.decide(profile, olds) is Apply.REPLACE:
                 replaces.append(f.name)
         return Plan(changed, replaces)
 
     def in_place(self, name: str, profile: ServerProfile) -> bool:
         """Whether a change of field ``name`` is applied without replacing the object."""
-        return self.by_name[name].change.apply(profile) in (Apply.PATCH, Apply.TAGS)
+        return self.by_name[name].change.apply(profile) in (Apply.PATCH, Apply.TAGS, Apply.UPLOAD)
 
     def blocked(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile) -> list[Failure]:
         """Changes that no update or replacement can apply; reported at preview, never at apply."""

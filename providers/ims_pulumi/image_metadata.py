@@ -12,17 +12,20 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import os_versions
-from .framework import REPLACE, UPDATE, Apply, ByProfile, Field, Role, Table
+from . import content, os_versions
+from .framework import REPLACE, UPDATE, Apply, ByProfile, ByState, Failure, Field, Role, Table, contains_unknown
 from .kinds import (
     Bookkeeping,
     Boolean,
+    Checksum,
     Choice,
     Computed,
+    ContentSource,
     CreationRef,
     FlatMap,
     Integer,
     OsVersion,
+    Services,
     StringSet,
     Text,
     TokenTag,
@@ -136,6 +139,7 @@ def _const(value: Any) -> Callable[[ServerProfile], Any]:
 
 # --- the table ------------------------------------------------------------------------------
 
+SOURCE_RULE = ByState(Apply.UPLOAD, field="status", when="queued")
 PROTECTED_RULE = ByProfile(Apply.PATCH, flag="protected_in_place", setting="ims:protectedInPlace")
 TAGS_RULE = ByProfile(Apply.TAGS, flag="tags_in_place")
 
@@ -191,7 +195,6 @@ _OUTPUTS: tuple[Field, ...] = tuple(
         ("self_link", "self", "str", False, "API path of the image."),
         ("file", "file", "str", False, "API path of the image file."),
         ("schema", "schema", "str", False, "API path of the image schema."),
-        ("checksum", "checksum", "str", False, "MD5 of the image file, once uploaded."),
         ("size", "size", "int", False, "Image file size in bytes, once uploaded."),
         ("virtual_size", "virtual_size", "int", False, "Virtual disk size in bytes, once known."),
     )
@@ -200,11 +203,31 @@ _OUTPUTS: tuple[Field, ...] = tuple(
 #: Attribute names a custom property may not take (they are image attributes).
 RESERVED_NAMES = frozenset({f.wire for f in (*_FIELDS, *_OUTPUTS) if f.wire}) | OTHER_IMAGE_ATTRIBUTES | {CREATE_TOKEN_PROPERTY}
 
+def _checksum_matches_source(inputs: Mapping[str, Any], profile: ServerProfile, services: Services) -> list[Failure]:
+    """A declared checksum against the digests the resource class computed (files only; sha512
+    and URLs are checked by the provider before and while it sends)."""
+    declared, source = inputs.get("checksum"), inputs.get("source")
+    if not isinstance(declared, str) or not isinstance(source, Mapping) or contains_unknown(source):
+        return []
+    algorithm, want = content.parse_checksum(declared)
+    have = source.get(algorithm)
+    if have and have != want:
+        return [Failure("checksum", f"checksum {declared!r} does not match {source.get('location')}: its {algorithm} "
+                                    f"is {have}. Fix the file or the checksum; nothing was uploaded")]
+    return []
+
+
 IMAGE_METADATA = Table("ImageMetadata", (
     *_FIELDS,
     Field("properties", FlatMap(_properties_rule(RESERVED_NAMES)), "Custom string attributes of the image (keys "
           "the stack manages; attributes added by others are left alone). On IMS they are set by a PATCH right "
           "after the create (custom attributes are documented for update, not for create).", change=UPDATE, default=_const({})),
+    Field("source", ContentSource(), "The image file: `pulumi.FileAsset`, `pulumi.RemoteAsset` (http/https) or a "
+          "path. Uploaded after the metadata (`PUT /v2/images/{id}/file`), then the image is `active`. Identified "
+          "by its bytes: moving or touching the file is no change.", change=SOURCE_RULE),
+    Field("checksum", Checksum(), "`md5:`, `sha256:` or `sha512:` digest the source must have: checked before any "
+          "byte is sent. As an output: this value, or the server's MD5 of the uploaded file when not declared.",
+          "checksum", change=UPDATE),
     Field("adopt_id", CreationRef(_v_adopt_id, marker="adopted", identity="create_token"), "Id of an existing image to take over instead of "
           "creating one (`pulumi import` does not work for dynamic providers). Used when the resource is created; "
           "adding or removing it later changes nothing, changing it to another id replaces the resource.",
@@ -215,4 +238,4 @@ IMAGE_METADATA = Table("ImageMetadata", (
     Field("adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
           "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),
     *_OUTPUTS,
-))
+), relations=(_checksum_matches_source,))

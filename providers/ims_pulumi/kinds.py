@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from . import os_versions
+from . import content, os_versions
 from .profiles import ServerProfile
 
 #: A field-specific rule: ``None`` when the value is fine, else what is allowed.
@@ -34,6 +34,9 @@ class Services(Protocol):
     def warn(self, message: str) -> None:
         """Show a warning in the CLI."""
 
+    def upload_limit(self) -> int | None:
+        """The largest request body the configured authentication may send (``None``: no limit)."""
+
 
 class OfflineServices:
     """Services with no server: nothing beyond the built-in tables is known (unit tests, docs)."""
@@ -49,6 +52,10 @@ class OfflineServices:
     def warn(self, message: str) -> None:
         """Keep the warning (tests read it)."""
         self.warnings.append(message)
+
+    def upload_limit(self) -> int | None:
+        """No credentials known: no limit."""
+        return None
 
 
 class Kind:
@@ -328,6 +335,67 @@ class CreationRef(Text):
         else:
             done = bool(ident) and bool(memo.get(key))
         return {self.marker: True if done else None}
+
+
+class ContentSource(Kind):
+    """Where an image's bytes come from, identified by the bytes (their SHA-256), not the path.
+
+    The resource class turns ``pulumi.FileAsset``/``RemoteAsset``/path into a map
+    (``content.describe``): moving or touching a file with the same bytes is no change; a URL
+    without a declared checksum is identified by the URL.
+    """
+
+    type_name = "FileAsset | RemoteAsset | str"
+
+    def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
+        if not isinstance(value, (Mapping, str)):
+            return "must be a pulumi.FileAsset, a pulumi.RemoteAsset (http/https) or a path"
+        value = content.describe(value) if isinstance(value, str) else value
+        if value.get("missing"):
+            return f"names {value['location']}, which is not a readable file"
+        limit = services.upload_limit()
+        size = value.get("size")
+        if limit is not None and isinstance(size, int) and size > limit:
+            return (f"is {size:,} bytes, but requests signed with AK/SK may carry at most {limit:,} bytes "
+                    "(IMS \"Uploading an Image\"): authenticate with an IAM token instead "
+                    "(`pulumi config set --secret ims:authToken ...`, HW_AUTH_TOKEN) to upload it")
+        return None
+
+    def normalise(self, value: Any, services: Services) -> Any:
+        return content.describe(value) if isinstance(value, str) else dict(value)
+
+    def same(self, old: Any, new: Any) -> bool:
+        if not old or not new:
+            return not old and not new
+        if old.get("sha256") and new.get("sha256"):
+            return bool(old["sha256"] == new["sha256"])
+        return bool(old.get("location") == new.get("location"))
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return {}
+
+    def wire_keys(self, wire: str | None, value: Any) -> list[str]:
+        return []
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return previous
+
+
+class Checksum(Text):
+    """A declared ``md5:``/``sha256:``/``sha512:`` checksum of the content; never sent. As an
+    output: the declared value, or the server's MD5 when none is declared."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda value, profile: content.checksum_problem(value))
+
+    def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
+        return {}
+
+    def wire_keys(self, wire: str | None, value: Any) -> list[str]:
+        return []
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return previous if previous is not None else (image.get(wire) if wire else None)
 
 
 class Bookkeeping(Kind):

@@ -10,7 +10,7 @@ keeps it out of any pickle, so credentials never reach the state.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi.dynamic import (
@@ -24,7 +24,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from . import os_versions
+from . import content, os_versions
 from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
 from .errors import Conflict, ImsError, NotFound
@@ -111,6 +111,10 @@ class ProviderContext:
         """A warning the CLI shows next to the resource."""
         warn(message)
 
+    def upload_limit(self) -> int | None:
+        """AK/SK-signed requests carry at most 12 MB (IMS documents it); token auth has no limit."""
+        return content.AKSK_BODY_LIMIT if self.config.credentials.mode == "aksk" else None
+
     def close(self) -> None:
         """Release the client's connections."""
         with self._lock:
@@ -169,11 +173,13 @@ class ImageMetadataProvider(ResourceProvider):
         desired = _inputs(table, props)
         if desired.get("adopt_id") and not desired.get("adopted"):
             image = _adopt(table, api, desired, profile, budget)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False)
         else:
             image = api.create_image(table.create_body(desired, profile), budget=budget)
             # An image found by its create token (an interrupted earlier run) may predate a
             # change of the declared values: bring it to them, from what the server has.
             image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True)
         return CreateResult(image["id"], table.outputs_from_image(image, desired))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -197,6 +203,8 @@ class ImageMetadataProvider(ResourceProvider):
         api = ctx.client
         desired = _inputs(table, news)
         image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
+        if desired.get("source") and image.get("status") == "queued":
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False)
         return UpdateResult(table.outputs_from_image(image, desired))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
@@ -256,6 +264,94 @@ def _converge(
             if server is None:
                 raise
             image = None
+
+
+def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], timeout: float, *,
+          fresh: bool) -> dict[str, Any]:
+    """Upload the declared source into a ``queued`` image, wait for ``active`` and verify the bytes.
+
+    Safe to repeat: an image that is already ``active`` is verified, not uploaded again. An
+    upload that breaks off leaves the image ``queued`` and the next ``pulumi up`` uploads again
+    into the same image. An image the server ``killed`` is deleted when this step created it
+    (``fresh``), so the next run starts over with exactly one image.
+    """
+    source: Mapping[str, Any] | None = desired.get("source")
+    image_id = str(image["id"])
+    if not source:
+        return image
+    if image.get("status") == "active":
+        return _verified(api, image, source, desired.get("checksum"), None, fresh)
+    declared = desired.get("checksum")
+    if declared and source.get("kind") == "file":
+        problem = content.verify_declared(dict(source), str(declared))
+        if problem:
+            raise ImsError(f"upload to image {image_id}: {problem}")
+    hashes = content.Hashes()
+    stream = content.open_source(dict(source))
+    progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in stream.chunks:
+            hashes.update(chunk)
+            progress.advance(len(chunk))
+            yield chunk
+
+    try:
+        api.upload_file(image_id, chunks(), stream.size)
+    except ImsError as exc:
+        after = api.get_image(image_id)
+        if after is None or after.get("status") not in ("active", "saving"):
+            _discard_killed(api, image_id, after, fresh)
+            raise ImsError(f"{exc}. The image {image_id} is {(after or {}).get('status', 'gone')!r}: run `pulumi up` "
+                           "again to upload again into it (no second image is made)") from exc
+    finally:
+        stream.close()
+    after = api.wait_for_data(image_id, timeout)
+    if after.get("status") != "active":
+        _discard_killed(api, image_id, after, fresh)
+        raise ImsError(f"upload to image {image_id} failed: the server left the image {after.get('status')!r} after "
+                       f"receiving {hashes.size:,} bytes. Check the file's format against disk_format, then run "
+                       "`pulumi up` again")
+    return _verified(api, after, source, declared, hashes, fresh)
+
+
+def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> None:
+    if fresh and image is not None and image.get("status") == "killed":
+        api.delete_image(image_id)
+
+
+def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
+              sent: content.Hashes | None, fresh: bool) -> dict[str, Any]:
+    """Compare what the server reports (MD5 ``checksum``; SHA-512 ``os_hash_value`` on Glance) with
+    what was sent, or, for an image that already had data, with the source's digests."""
+    image_id = str(image["id"])
+    expected: dict[str, str] = {}
+    if sent is not None:
+        expected = {a: sent.hexdigest(a) for a in ("md5", "sha256", "sha512")}
+    else:
+        expected = {a: str(source[a]) for a in ("md5", "sha256") if source.get(a)}
+    if declared:
+        algorithm, want = content.parse_checksum(str(declared))
+        if expected.get(algorithm, want) != want:
+            if fresh:
+                api.delete_image(image_id)
+            raise ImsError(f"upload to image {image_id}: the bytes have {algorithm} {expected[algorithm]}, but checksum "
+                           f"declares {want}" + (" (the image was deleted)" if fresh else
+                                                 "; fix the source or the checksum and run `pulumi up --replace`"))
+    reported = {"md5": image.get("checksum")}
+    if image.get("os_hash_algo") == "sha512":
+        reported["sha512"] = image.get("os_hash_value")
+    for algorithm, value in reported.items():
+        if value and algorithm in expected and value != expected[algorithm]:
+            raise ImsError(f"image {image_id}: the server reports {algorithm} {value}, but the source's bytes have "
+                           f"{expected[algorithm]}. " + ("The upload was corrupted on the way: run `pulumi up` again "
+                                                         "after `pulumi refresh`" if sent else
+                                                         "The image holds other bytes than the declared source: "
+                                                         "declare that file, or replace the image"))
+    if sent is not None and source.get("sha256") and source["sha256"] != expected["sha256"]:
+        raise ImsError(f"upload to image {image_id}: {source.get('location')} changed between the preview and the "
+                       "upload (its SHA-256 differs): run `pulumi up` again to record the bytes that were uploaded")
+    return image
 
 
 def _adopt(table: Table, api: ImsClient, desired: Mapping[str, Any], profile: ServerProfile,

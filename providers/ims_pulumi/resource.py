@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pulumi.dynamic import Resource
 
+from . import content
 from .image_metadata import IMAGE_METADATA
 from .provider import ImageMetadataProvider
 
@@ -45,6 +46,10 @@ class ImageMetadataArgs:
     description: pulumi.Input[str] | None = None
     #: Custom string attributes managed by this resource.
     properties: pulumi.Input[dict[str, str]] | None = None
+    #: The image file: ``pulumi.FileAsset``, ``pulumi.RemoteAsset`` (http/https) or a path.
+    source: pulumi.Input[str] | pulumi.FileAsset | pulumi.RemoteAsset | None = None
+    #: ``md5:``/``sha256:``/``sha512:`` digest the source must have (checked before upload).
+    checksum: pulumi.Input[str] | None = None
     #: Id of an existing image to adopt instead of creating one.
     adopt_id: pulumi.Input[str] | None = None
 
@@ -92,6 +97,10 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         """Description."""
         properties: pulumi.Output[dict[str, str]]
         """The managed custom attributes as the server has them."""
+        source: pulumi.Output[dict[str, Any] | None]
+        """The source as identified: ``location``, ``kind`` and, for files, ``size``, ``sha256``, ``md5``."""
+        checksum: pulumi.Output[str]
+        """The declared checksum, or the server's MD5 of the uploaded file."""
         adopt_id: pulumi.Output[str | None]
         """The adopted image id, if any."""
         status: pulumi.Output[str]
@@ -126,8 +135,6 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         """API path of the image file."""
         schema: pulumi.Output[str]
         """API path of the schema."""
-        checksum: pulumi.Output[str]
-        """MD5 of the uploaded file."""
         size: pulumi.Output[int | None]
         """File size in bytes."""
         virtual_size: pulumi.Output[int | None]
@@ -149,6 +156,11 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         """
         values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(ImageMetadataArgs)} if args else {}
         values.update(kwargs)  # unknown keywords reach check(), which names them
+        if values.get("source") is not None:
+            # An asset cannot be a dynamic provider's input (pulumi/pulumi#6802): register the
+            # source as a plain map identified by its bytes instead.
+            values["source"] = pulumi.Output.from_input(values["source"]).apply(content.describe) \
+                if isinstance(values["source"], pulumi.Output) else content.describe(values["source"])
         props: dict[str, Any] = {f.name: None for f in IMAGE_METADATA.outputs}
         props.update({k: v for k, v in values.items() if v is not None})
         for f in IMAGE_METADATA.user_inputs:

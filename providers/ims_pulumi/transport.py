@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -260,6 +260,34 @@ class Transport:
                     failure = self._unreachable(operation, str(failure), failure.sent, attempt)
                 raise failure
             self._sleep(delay)
+
+    def upload(self, path: str, chunks: Iterable[bytes], size: int | None, *, operation: str,
+               read_timeout: float = 300.0) -> Response:
+        """``PUT`` a stream of bytes (``application/octet-stream``) once, in constant memory.
+
+        Never repeated here: the stream cannot be rewound, and the caller decides from the
+        image's status what a failure means. AK/SK signing covers the headers; the body is
+        sent as ``UNSIGNED-PAYLOAD``, as Huawei's SDK signs non-JSON bodies.
+        """
+        url = self.endpoint + path
+        extra = {"Content-Type": "application/octet-stream"}
+        if size is not None:
+            extra["Content-Length"] = str(size)
+        # the signer hashes the body only to tell an empty one from the rest
+        headers = self._headers("PUT", url, extra, b"" if size == 0 else b"\0")
+        try:
+            raw = self.session.put(url, data=chunks if size != 0 else b"", headers=headers,
+                                   timeout=(self._timeout[0], read_timeout))
+        except requests.exceptions.SSLError as exc:
+            reason, hint = _describe_tls(exc)
+            raise TransportError(f"{operation} failed: {reason} ({self.endpoint}). {hint}", sent=False) from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            sent = not (isinstance(exc, requests.exceptions.ConnectionError) and _never_connected(exc))
+            raise TransportError(f"{operation} failed: {_describe(exc)} ({self.endpoint})", sent=sent) from exc
+        resp = Response(raw.status_code, raw.content, raw.headers)
+        if raw.status_code not in (200, 201, 204):
+            raise error_for(operation, raw.status_code, raw.content, resp.request_id)
+        return resp
 
     def _unreachable(self, operation: str, reason: str, sent: bool, attempts: int) -> TransportError:
         """The final error of a request that got no HTTP response: what, where, how often, what to do."""
