@@ -8,9 +8,11 @@ VENV        := $(ROOT)/.venv
 PY          := $(VENV)/bin/python
 PULUMI      := $(VENV)/bin/pulumi
 STATE       := $(ROOT)/.state
+# This checkout's emulator: pid, port, url, data and log in .emulator/ (scripts/emulator.sh).
+# EMU_PORT is the port it prefers; when another process holds it, a free one is used instead.
 EMU_DIR     := $(ROOT)/.emulator
 EMU_PORT    ?= 8790
-EMU_URL     := http://127.0.0.1:$(EMU_PORT)
+EMU         := $(ROOT)/scripts/emulator.sh
 STACK       ?= dev
 PYTEST_ARGS ?=
 LINT_PATHS  := providers emulator tests preview_summary bench harness scripts/gen_field_docs.py examples
@@ -41,6 +43,7 @@ help:
 # ---- setup: .venv + pinned Python deps + the Pulumi CLI in .venv/bin -------------------
 setup: $(VENV)/.deps-stamp
 	@scripts/install-pulumi.sh $(VENV)/bin
+	@scripts/venv-activate-env.sh $(VENV) $(ROOT)
 	@$(PULUMI) version >/dev/null
 
 $(VENV)/bin/python:
@@ -52,29 +55,23 @@ $(VENV)/.deps-stamp: requirements.txt requirements-dev.txt pyproject.toml | $(VE
 	@echo "[setup] installing pinned Python dependencies"
 	@$(PY) -m pip install -q -r requirements-dev.txt
 	@$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	@scripts/venv-activate-env.sh $(VENV) $(ROOT)
 	@touch $@
 
 
 # ---- the example stack on the emulator ----------------------------------------------------
+# `make up` starts this checkout's own emulator (or reuses it while it runs) and never talks to
+# another one: the stack's ims:endpoint is set to its URL on every run, and `make down` destroys
+# with --run-program, so the current endpoint (not the one recorded in the state) is used.
 emulator: setup
-	@mkdir -p $(EMU_DIR)
-	@if curl -fsS $(EMU_URL)/_emulator/health >/dev/null 2>&1; then \
-	  echo "[emulator] already running at $(EMU_URL)"; \
-	else \
-	  echo "[emulator] starting at $(EMU_URL) (data in $(EMU_DIR)/data, log in $(EMU_DIR)/emulator.log)"; \
-	  nohup $(PY) -m emulator --port $(EMU_PORT) --data $(EMU_DIR)/data > $(EMU_DIR)/emulator.log 2>&1 & echo $$! > $(EMU_DIR)/pid; \
-	  for i in $$(seq 1 100); do curl -fsS $(EMU_URL)/_emulator/health >/dev/null 2>&1 && break; sleep 0.1; done; \
-	  curl -fsS $(EMU_URL)/_emulator/health >/dev/null || { cat $(EMU_DIR)/emulator.log; exit 1; }; \
-	fi
+	@$(EMU) start $(EMU_DIR) $(EMU_PORT) $(PY) >/dev/null
 
 emulator-stop:
-	@if [ -f $(EMU_DIR)/pid ]; then kill $$(cat $(EMU_DIR)/pid) 2>/dev/null || true; rm -f $(EMU_DIR)/pid; echo "[emulator] stopped"; fi
+	@$(EMU) stop $(EMU_DIR)
 
 up: emulator
 	@mkdir -p $(STATE)/backend $(PULUMI_HOME)
 	@$(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI) stack init $(STACK) --non-interactive
-	@$(PULUMI) config set ims:endpoint $(EMU_URL) --stack $(STACK)
+	@url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI) config set ims:endpoint "$$url" --stack $(STACK)
 	@$(PULUMI) config set ims:projectId $$($(PY) -c 'import emulator; print(emulator.DEMO_PROJECT_ID)') --stack $(STACK)
 	@$(PULUMI) config set --secret ims:accessKey $$($(PY) -c 'import emulator; print(emulator.DEMO_AK)') --stack $(STACK)
 	@$(PULUMI) config set --secret ims:secretKey $$($(PY) -c 'import emulator; print(emulator.DEMO_SK)') --stack $(STACK)
@@ -83,7 +80,9 @@ up: emulator
 
 down: setup
 	@if $(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null; then \
-	  $(MAKE) --no-print-directory emulator && $(PULUMI) destroy --yes --non-interactive --stack $(STACK); fi
+	  $(MAKE) --no-print-directory emulator \
+	  && url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI) config set ims:endpoint "$$url" --stack $(STACK) \
+	  && $(PULUMI) destroy --yes --non-interactive --run-program --stack $(STACK); fi
 	@$(MAKE) --no-print-directory emulator-stop
 
 # ---- the Glance example on a local OpenStack Glance (no Keystone) ---------------------------

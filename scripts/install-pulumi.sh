@@ -3,14 +3,23 @@
 # pulumi-resource-pulumi-python) into $1 (default .venv/bin).
 #
 # Order of preference:
-#   1. a `pulumi` already on PATH whose version is >= PULUMI_MIN_VERSION (and which has the
-#      python language host beside it);
+#   1. a `pulumi` on PATH (outside $1) whose version is >= PULUMI_MIN_VERSION (and which has
+#      the python language host beside it);
 #   2. a build cached outside the repository ($PULUMI_BUILD_CACHE, default ~/.cache/ims-pulumi);
 #   3. a fresh build of $PULUMI_VERSION from the Go module proxy (10-20 minutes on 2 cores).
 # The CLI is built from the release modules pkg/v3 and sdk/v3 (with the one replace directive
 # pkg/go.mod needs, for atotto/clipboard). The Python language host is our own small Go program
 # (tools/langhost): upstream's module, github.com/pulumi/pulumi/sdk/python/cmd/
 # pulumi-language-python/v3, has no tags and the module proxy refuses every version of it.
+#
+# Layout: the four files are REAL files in $1 (hard links to the build or ambient CLI when the
+# file system allows, else copies), never symlinks. The engine looks for its bundled plugins
+# (the language host, our dynamic-provider launcher) beside the symlink-resolved `pulumi`
+# binary and, unless PULUMI_IGNORE_AMBIENT_PLUGINS is set, also on $PATH; when both exist and
+# differ it warns "using pulumi-resource-pulumi-python from $PATH at ... expected ...". With
+# real files, `beside pulumi` is $1 itself, so $1 on PATH or not, with or without the
+# environment of .venv/bin/activate, the engine finds the same files and never warns. Nothing
+# depends on PULUMI_HOME, and each virtualenv has its own launcher (checkouts do not share it).
 set -euo pipefail
 
 DEST=${1:-.venv/bin}
@@ -29,23 +38,47 @@ version_ge() {  # version_ge A B: A >= B (plain dotted versions, leading v ignor
     [ "$(printf '%s\n%s\n' "${1#v}" "${2#v}" | sort -V | head -n1)" = "${2#v}" ]
 }
 
-link_all() {  # link_all SRC_DIR: symlink the CLI files into DEST
+place() {  # place SRC DST [copy]: DST becomes a real file with SRC's content (hard link, else copy); atomic
+    local src=$1 dst=$2 how=${3:-link}
+    if [ ! -L "$dst" ] && [ -f "$dst" ] && { [ "$src" -ef "$dst" ] || cmp -s "$src" "$dst"; }; then
+        return 0
+    fi
+    rm -f "$dst.tmp.$$"
+    if [ "$how" = copy ] || ! ln "$src" "$dst.tmp.$$" 2>/dev/null; then
+        cp "$src" "$dst.tmp.$$"
+    fi
+    chmod 0755 "$dst.tmp.$$"
+    mv -f "$dst.tmp.$$" "$dst"   # a rename: a running `pulumi` never sees a missing or half-written file
+}
+
+install_all() {  # install_all SRC_DIR: the CLI files of SRC_DIR, and our provider launcher, into DEST
     local src=$1 f
-    for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
-        ln -sfn "$src/$f" "$DEST/$f"
+    for f in pulumi pulumi-language-python pulumi-language-python-exec; do
+        place "$src/$f" "$DEST/$f"
     done
+    # Our provider launcher (more threads, readable errors), beside `pulumi` like the rest.
+    # A copy: a hard link would tie the virtualenv to this working tree's file.
+    place "$HERE/pulumi-resource-pulumi-python" "$DEST/pulumi-resource-pulumi-python" copy
+}
+
+find_ambient() {  # the first `pulumi` on PATH that is not DEST's own
+    local IFS=: dir
+    for dir in $PATH; do
+        if [ -z "$dir" ] || [ ! -f "$dir/pulumi" ] || [ ! -x "$dir/pulumi" ]; then continue; fi
+        if [ "$(cd "$dir" 2>/dev/null && pwd -P)" = "$(cd "$DEST" && pwd -P)" ]; then continue; fi
+        printf '%s\n' "$dir/pulumi"
+        return 0
+    done
+    return 1
 }
 
 # 1. An ambient pulumi that is new enough.
-if amb=$(command -v pulumi 2>/dev/null) && [ "$(dirname "$(readlink -f "$amb")")" != "$DEST" ]; then
+if amb=$(find_ambient); then
     amb_dir=$(dirname "$(readlink -f "$amb")")
     if cur=$("$amb" version 2>/dev/null) && version_ge "$cur" "$MIN" \
        && [ -x "$amb_dir/pulumi-language-python" ] && [ -f "$amb_dir/pulumi-language-python-exec" ]; then
         log "using ambient pulumi $cur from $amb_dir"
-        link_all "$amb_dir"
-        # Our provider launcher (more threads, readable errors) replaces the ambient one.
-        rm -f "$DEST/pulumi-resource-pulumi-python"
-        install -m 0755 "$HERE/pulumi-resource-pulumi-python" "$DEST/pulumi-resource-pulumi-python"
+        install_all "$amb_dir"
         exit 0
     fi
 fi
@@ -87,8 +120,8 @@ fi
 # Our language host: rebuilt only when its sources change (seconds once Go's caches are warm).
 GOMODCACHE=${GOMODCACHE:-$CACHE/gomod} GOCACHE=${GOCACHE:-$CACHE/gobuild} \
     "$HERE/build-langhost.sh" "$BUILD_BIN"
-# The engine looks for its plugins next to the real `pulumi` binary (and warns when the PATH
-# copy is elsewhere), so the launcher lives in the build directory too.
-install -m 0755 "$HERE/pulumi-resource-pulumi-python" "$BUILD_BIN/pulumi-resource-pulumi-python"
-link_all "$BUILD_BIN"
+# Virtualenvs made by earlier versions of this script link to the launcher in the build directory.
+cmp -s "$HERE/pulumi-resource-pulumi-python" "$BUILD_BIN/pulumi-resource-pulumi-python" 2>/dev/null \
+    || install -m 0755 "$HERE/pulumi-resource-pulumi-python" "$BUILD_BIN/pulumi-resource-pulumi-python"
+install_all "$BUILD_BIN"
 log "pulumi $("$DEST/pulumi" version) ready in $DEST"

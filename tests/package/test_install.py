@@ -146,7 +146,7 @@ def test_wheel_contents(wheel: Path, source: Path) -> None:
     assert {"ims_pulumi/py.typed", "providers/ims/__init__.py", "providers/ims/provider.py"} <= names
     # `providers` stays a namespace package: a user's own `providers` package must win over it.
     assert "providers/__init__.py" not in names
-    assert not [n for n in names if n.startswith(("tests/", "examples/", "scripts/", "preview_summary/", "bench/"))]
+    assert not [n for n in names if n.startswith(("tests/", "examples/", "scripts/", "bench/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert metadata["Name"] == DIST
     requires = metadata.get_all("Requires-Dist") or []
