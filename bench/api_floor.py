@@ -113,8 +113,8 @@ def provider_calls(emu: Emulator, raw: dict[str, str], n: int, top: int = 12) ->
     configure(prov, raw)
     serialized = "ims_pulumi.provider:ImageMetadataProvider"  # stands in for __provider
     token = lambda i: hashlib.sha256(f"calls/{i}".encode()).hexdigest()[:32]  # noqa: E731
-    news = [{**user_inputs(i), "create_token": token(i), "__provider": serialized} for i in range(n)]
-    changed = [{**user_inputs(i, "2"), "create_token": token(i), "__provider": serialized} for i in range(n)]
+    news = [{**user_inputs(i), "__create_token": token(i), "__provider": serialized} for i in range(n)]
+    changed = [{**user_inputs(i, "2"), "__create_token": token(i), "__provider": serialized} for i in range(n)]
     phases: dict[str, Any] = {}
     emu.reset()
 

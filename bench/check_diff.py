@@ -23,7 +23,7 @@ def user_inputs(i: int) -> dict[str, Any]:
     """What one resource of the benchmark stacks declares."""
     return {"name": f"bench-{i:05d}", "os_version": "Ubuntu 22.04 server 64bit", "disk_format": "qcow2",
             "min_disk": 40, "min_ram": 1024, "tags": ["team=bench", f"idx={i % 7}"],
-            "properties": {"owner_team": "bench"}, "description": "benchmark image", "create_token": f"{i:032d}"}
+            "properties": {"owner_team": "bench"}, "description": "benchmark image", "__create_token": f"{i:032d}"}
 
 
 def best(fn: Callable[[], None], n: int, repeat: int) -> float:

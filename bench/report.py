@@ -26,13 +26,15 @@ def expected_requests(scenario: str, n: int) -> dict[str, int]:
     ``up`` includes one ``GET /v2/images?tag=pulumi-create-token=...`` per image: the create-token
     lookup that keeps a create idempotent after a lost response or a crash; and one ``PATCH`` per
     image, because the benchmark images declare a custom property, which IMS documents for update
-    only (the create request carries its nine documented fields). ``destroy`` confirms each
+    only (the create request carries its nine documented fields). ``preview`` sends one request
+    per run, whatever N: the credentials check (``ims:skipCredentialsValidation`` turns it off).
+    ``destroy`` confirms each
     delete with GETs until the image is gone; the emulator deletes synchronously, so that
     is exactly one GET per image (bounded by ``ims:deleteTimeout`` on a real cloud).
     """
     return {
         "up": {"POST /v2/images": n, "GET /v2/images": n, "PATCH /v2/images/{id}": n},
-        "preview": {},
+        "preview": {"GET /v2/images": 1},
         "refresh": {"GET /v2/images/{id}": n},
         "update": {"PATCH /v2/images/{id}": n},
         "destroy": {"DELETE /v2/images/{id}": n, "GET /v2/images/{id}": n},

@@ -113,7 +113,7 @@ class Noop(dyn.Resource, module="bench", name="Noop"):
 
     def __init__(self, resource_name, opts=None, **props):
         key = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
-        props["create_token"] = hashlib.sha256(key.encode()).hexdigest()[:32]
+        props["__create_token"] = hashlib.sha256(key.encode()).hexdigest()[:32]
         pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS
         super().__init__(NoopProvider(), resource_name, props, opts)
 '''

@@ -50,7 +50,9 @@ IMS_REQUESTS: tuple[Request, ...] = (
     Request("GET", "/v2/images", f"{NATIVE} > Querying Images (Native OpenStack API)",
             query=("tag", "limit", "marker", "name", "visibility", "__imagetype", "__os_type", "__platform", "__os_bit",
                    "disk_format", "container_format", "status", "owner", "member_status"),
-            note="Finding an image again by its create-token tag before a create; `get_image`/`get_images` "
+            note="Once per provider process at preview (`visibility=private&limit=1`: endpoint and credentials "
+                 "work; off with `ims:skipCredentialsValidation`); finding an image again by its create-token tag "
+                 "before a create; `get_image`/`get_images` "
                  "with the filters the document lists (the others are applied to every page); pages follow the "
                  "`next` link."),
     Request("GET", "/v2/images/{image_id}", f"{NATIVE} > Querying Image Details (Native OpenStack API)",

@@ -67,6 +67,12 @@ class ImsClient:
                                         budget=budget).json() or []
         return [str(v["os_version"]) for group in groups for v in group.get("version_list", []) if v.get("os_version")]
 
+    def probe(self) -> None:
+        """One cheap authenticated request (a one-image list of this project's images): proves that
+        the endpoint answers and accepts the credentials."""
+        self.transport.request("GET", "/v2/images", query=[("visibility", "private"), ("limit", "1")],
+                               operation="check ims:endpoint and the credentials")
+
     def list_images(self, filters: Sequence[tuple[str, str]] = (), *, limit: int = 100,
                     operation: str = "list images", budget: Budget | None = None) -> Iterator[dict[str, Any]]:
         """Every image matching ``filters``, following the ``next`` links page by page."""

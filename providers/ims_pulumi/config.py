@@ -46,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`true` if the endpoint lets PATCH change `protected` (Glance does; IMS documents it does not)."),
     Setting("deleteTimeout", "HW_IMS_DELETE_TIMEOUT", "Seconds to wait for a deleted image to disappear.",
             default="120"),
+    Setting("skipCredentialsValidation", "HW_IMS_SKIP_CREDENTIALS_VALIDATION",
+            "`true` skips the one authenticated request that checks endpoint and credentials at preview "
+            "(offline previews).", default="false"),
     Setting("uploadTimeout", "HW_IMS_UPLOAD_TIMEOUT", "Seconds to wait for an uploaded image to become `active`.",
             default="1800"),
 )
@@ -65,6 +68,7 @@ class ProviderConfig:
     insecure: bool = False
     delete_timeout: float = 120.0
     upload_timeout: float = 1800.0
+    validate_credentials: bool = True
 
 
 def _name(s: Setting) -> str:
@@ -109,7 +113,8 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
         if not region:
             raise ConfigError(
                 f"no endpoint: set {_name(BY_KEY['endpoint'])}, or {_name(BY_KEY['region'])} to use "
-                "https://ims.<region>.myhuaweicloud.com (for the local emulator: `make up` sets it)"
+                "https://ims.<region>.myhuaweicloud.com (for the local emulator: the URL `ims-emulator` prints, "
+                "e.g. `pulumi config set ims:endpoint http://127.0.0.1:8790`)"
             )
         endpoint = f"https://ims.{region}.myhuaweicloud.com"
     parts = urlsplit(endpoint)
@@ -156,4 +161,5 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
         insecure=insecure,
         delete_timeout=timeouts["deleteTimeout"],
         upload_timeout=timeouts["uploadTimeout"],
+        validate_credentials=not _bool(BY_KEY["skipCredentialsValidation"], get("skipCredentialsValidation")),
     )

@@ -132,8 +132,10 @@ class ImageProtected(ApiError):
 
     hint = (
         "Remove the protection first: set protected=False and run `pulumi up` where the endpoint lets PATCH "
-        "change it (Glance, or IMS with ims:protectedInPlace true); otherwise unprotect the image outside "
-        "Pulumi, set protected=False and run `pulumi refresh`; then destroy or replace it"
+        "change it (Glance, or IMS with ims:protectedInPlace true); otherwise unprotect the image in the Huawei "
+        "Cloud console (Image Management Service > the image > Modify), set protected=False and run `pulumi "
+        "refresh`; then destroy or replace it. On the local emulator: `curl -X PATCH -H 'Content-Type: application/json' "
+        "-d '{\"allow_protected_patch\": true}' <endpoint>/_emulator/config` and `pulumi config set ims:protectedInPlace true`"
     )
 
 

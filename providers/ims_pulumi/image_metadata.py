@@ -112,18 +112,19 @@ def _v_adopt_id(value: Any, p: ServerProfile) -> str | None:
     return None
 
 
-def _properties_rule(reserved: frozenset[str]) -> Callable[[Any, ServerProfile], str | None]:
+def _properties_rule(reserved: frozenset[str], inputs_by_wire: Mapping[str, str]) -> Callable[[Any, ServerProfile],
+                                                                                           str | None]:
     def check(value: Any, p: ServerProfile) -> str | None:
         if not isinstance(value, Mapping):
             return "must be a map of string keys to string values"
         for key, val in value.items():
             if not isinstance(key, str) or not 1 <= len(key) <= 255:
                 return f"key {key!r} must be a string of 1-255 characters"
+            if key in inputs_by_wire:
+                return f"key {key!r} is the image attribute of the input {inputs_by_wire[key]!r}: set that input instead"
             if key in reserved or key.startswith(RESERVED_PROPERTY_PREFIXES):
-                return (
-                    f"key {key!r} is reserved (image attributes, '__' and 'os_glance_' prefixes and "
-                    f"{CREATE_TOKEN_PROPERTY!r}); use the dedicated input or another key"
-                )
+                return (f"key {key!r} is reserved: an image attribute the server sets, or a '__'/'os_glance_' "
+                        f"prefix, or the provider's {CREATE_TOKEN_PROPERTY!r}; choose another key")
             if not isinstance(val, str):
                 return f"value of {key!r} must be a string (got {type(val).__name__}); quote numbers and booleans"
             if len(val) > PROPERTY_VALUE_MAX:
@@ -219,7 +220,7 @@ def _checksum_matches_source(inputs: Mapping[str, Any], profile: ServerProfile, 
 
 IMAGE_METADATA = Table("ImageMetadata", (
     *_FIELDS,
-    Field("properties", FlatMap(_properties_rule(RESERVED_NAMES)), "Custom string attributes of the image (keys "
+    Field("properties", FlatMap(_properties_rule(RESERVED_NAMES, {f.wire: f.name for f in _FIELDS if f.wire})), "Custom string attributes of the image (keys "
           "the stack manages; attributes added by others are left alone). On IMS they are set by a PATCH right "
           "after the create (custom attributes are documented for update, not for create).", change=UPDATE, default=_const({})),
     Field("source", ContentSource(), "The image file: `pulumi.FileAsset`, `pulumi.RemoteAsset` (http/https) or a "
@@ -228,14 +229,15 @@ IMAGE_METADATA = Table("ImageMetadata", (
     Field("checksum", Checksum(), "`md5:`, `sha256:` or `sha512:` digest the source must have: checked before any "
           "byte is sent. As an output: this value, or the server's MD5 of the uploaded file when not declared.",
           "checksum", change=UPDATE),
-    Field("adopt_id", CreationRef(_v_adopt_id, marker="adopted", identity="create_token"), "Id of an existing image to take over instead of "
+    Field("adopt_id", CreationRef(_v_adopt_id, marker="__adopted", identity="__create_token"), "Id of an existing image to take over instead of "
           "creating one (`pulumi import` does not work for dynamic providers). Used when the resource is created; "
           "adding or removing it later changes nothing, changing it to another id replaces the resource.",
           change=REPLACE),
-    Field("create_token", TokenTag(CREATE_TOKEN_TAG), "Bookkeeping: identifies the image this resource created "
+    # Bookkeeping inputs start with "__": the CLI hides such keys from every preview and diff.
+    Field("__create_token", TokenTag(CREATE_TOKEN_TAG), "Bookkeeping: identifies the image this resource created "
           "(set by the resource class; sent on create as the tag `pulumi-create-token=<token>`).", "tags",
           role=Role.BOOKKEEPING),
-    Field("adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
+    Field("__adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
           "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),
     *_OUTPUTS,
 ), relations=(_checksum_matches_source,))

@@ -27,8 +27,9 @@ from pulumi.dynamic import (
 from . import content, os_versions
 from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
-from .errors import Conflict, ImsError, NotFound
+from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, PermissionDenied, TransportError
 from .framework import Table, json_patch
+from .kinds import OfflineServices
 from .image_metadata import IMAGE_METADATA
 from .profiles import ServerProfile
 from .transport import Budget, warn, warn_insecure
@@ -53,6 +54,7 @@ class ProviderContext:
         self.memo: dict[Any, Any] = {}
         self._os_versions: Mapping[str, str] | None = None
         self._os_versions_read = False
+        self._probed: ImsError | bool = False
 
     @classmethod
     def from_request(cls, req: ConfigureRequest) -> ProviderContext:
@@ -87,6 +89,25 @@ class ProviderContext:
             if self._client is None:
                 self._client = ImsClient.from_config(config)
             return self._client
+
+    def validate_credentials(self) -> None:
+        """Once per process, at the first check: one authenticated request, so that `pulumi preview`
+        fails on a wrong key or an unreachable endpoint as `pulumi up` would (off with
+        ``ims:skipCredentialsValidation``). The outcome, success or error, is kept."""
+        if not self.config.validate_credentials:
+            return
+        with self._lock:
+            outcome = self._probed
+        if outcome is False:
+            try:
+                self.client.probe()
+                outcome = True
+            except (AuthenticationFailed, PermissionDenied, TransportError) as exc:
+                outcome = exc
+            with self._lock:
+                self._probed = outcome
+        if isinstance(outcome, ImsError):
+            raise outcome
 
     def os_versions(self) -> Mapping[str, str] | None:
         """The region's OS versions, read at most once per process (``None`` if that failed).
@@ -156,7 +177,9 @@ class ImageMetadataProvider(ResourceProvider):
         self._context = ProviderContext.from_request(req)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate and fill defaults offline; unknown values pass through."""
+        """Validate and fill defaults; unknown values pass through. The first check of a process
+        also proves endpoint and credentials (one request, see ``validate_credentials``)."""
+        self.context.validate_credentials()
         inputs, failures = self.table.check(_olds, news, self.context.profile, self.context)
         return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
 
@@ -171,7 +194,7 @@ class ImageMetadataProvider(ResourceProvider):
         api, profile = ctx.client, ctx.profile
         budget = api.budget()
         desired = _inputs(table, props)
-        if desired.get("adopt_id") and not desired.get("adopted"):
+        if desired.get("adopt_id") and not desired.get("__adopted"):
             image = _adopt(table, api, desired, profile, budget)
             image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False)
         else:
@@ -354,6 +377,16 @@ def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], 
     return image
 
 
+def _mismatch(table: Table, name: str, current: Mapping[str, Any], desired: Mapping[str, Any],
+              profile: ServerProfile) -> str:
+    """``min_ram: the image has 2048, the program 0 (the default when min_ram is not declared)``."""
+    f = table.by_name[name]
+    want = f.kind.normalise(desired.get(name), OfflineServices())
+    default = f.default(profile) if f.default else None
+    note = f" (the default when {name} is not declared)" if default is not None and want == default else ""
+    return f"{name}: the image has {current.get(name)!r}, the program {want!r}{note}"
+
+
 def _adopt(table: Table, api: ImsClient, desired: Mapping[str, Any], profile: ServerProfile,
            budget: Budget) -> dict[str, Any]:
     """Take over an existing image: read it, refuse what only a replacement could change."""
@@ -367,7 +400,6 @@ def _adopt(table: Table, api: ImsClient, desired: Mapping[str, Any], profile: Se
              if f.name in desired and f.wire and not table.in_place(f.name, profile)
              and not f.kind.same(current.get(f.name), desired.get(f.name))]
     if fixed:
-        detail = "; ".join(f"{n}: image has {current.get(n)!r}, declared {desired.get(n)!r}" for n in fixed)
         raise ImsError(f"adopt image {image_id}: these fields cannot be changed in place, declare the image's "
-                       f"values instead: {detail}")
+                       f"values instead: {'; '.join(_mismatch(table, n, current, desired, profile) for n in fixed)}")
     return _converge(table, api, image_id, image, desired, profile, budget, image=image)

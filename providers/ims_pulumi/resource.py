@@ -166,7 +166,7 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         for f in IMAGE_METADATA.user_inputs:
             props.setdefault(f.name, None)
         if not (opts and opts.id):
-            props["create_token"] = create_token(resource_name)
+            props["__create_token"] = create_token(resource_name)
         pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
         super().__init__(ImageMetadataProvider(), resource_name, props, opts)
 

@@ -62,7 +62,7 @@ def test_api_economy_is_exact(smoke: dict[str, object]) -> None:
     assert observed == {
         # one create-token lookup per image; the PATCH sets the custom property after the documented create
         "up": {"POST /v2/images": n, "GET /v2/images": n, "PATCH /v2/images/{id}": n},
-        "preview": {},
+        "preview": {"GET /v2/images": 1},  # the credentials check, once per preview run
         "refresh": {"GET /v2/images/{id}": n},
         "update": {"PATCH /v2/images/{id}": n},
         "destroy": {"DELETE /v2/images/{id}": n, "GET /v2/images/{id}": n},

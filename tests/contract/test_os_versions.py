@@ -26,7 +26,7 @@ def provider(emu: Emulator) -> tuple[ImageMetadataProvider, list[str]]:
 
 
 def check(p: ImageMetadataProvider, os_version: str) -> Any:
-    return p.check({}, {"name": "os", "os_version": os_version, "create_token": "o" * 32})
+    return p.check({}, {"name": "os", "os_version": os_version, "__create_token": "o" * 32})
 
 
 def test_the_built_in_table_needs_no_request(emu: Emulator) -> None:

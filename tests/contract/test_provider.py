@@ -34,7 +34,7 @@ def api(p: ImageMetadataProvider) -> ImsClient:
 
 
 def checked(p: ImageMetadataProvider, **news: Any) -> dict[str, Any]:
-    result = p.check({}, {"create_token": "tok-" + str(news.get("name")), **news})
+    result = p.check({}, {"__create_token": "tok-" + str(news.get("name")), **news})
     assert not result.failures, result.failures
     return dict(result.inputs)
 
@@ -90,7 +90,7 @@ def test_adopt_existing_image(prov: ImageMetadataProvider, emu: Emulator) -> Non
 
 def test_adopt_refuses_fields_that_would_need_replacement(prov: ImageMetadataProvider) -> None:
     existing = api(prov).create_image({"name": "legacy2", "disk_format": "qcow2"})
-    with pytest.raises(Exception, match="disk_format: image has 'qcow2', declared 'raw'"):
+    with pytest.raises(Exception, match="disk_format: the image has 'qcow2', the program 'raw'"):
         prov.create(checked(prov, name="x", adopt_id=existing["id"], disk_format="raw"))
 
 
@@ -128,10 +128,10 @@ def test_replacing_an_adopted_image_creates_a_new_one_even_in_a_new_process(emu:
     existing = api(first).create_image({"name": "legacy3", "disk_format": "qcow2"})
     inputs = checked(first, name="legacy3", adopt_id=existing["id"], disk_format="qcow2")
     adopted = first.create(inputs)
-    assert adopted.id == existing["id"] and "adopted" not in inputs
+    assert adopted.id == existing["id"] and "__adopted" not in inputs
 
-    news = {k: v for k, v in inputs.items() if k != "adopted"} | {"disk_format": "raw"}
-    assert engine_checks_of_a_replacement(first, inputs, news)["adopted"] is True
+    news = {k: v for k, v in inputs.items() if k != "__adopted"} | {"disk_format": "raw"}
+    assert engine_checks_of_a_replacement(first, inputs, news)["__adopted"] is True
     first.delete(existing["id"], adopted.outs)
 
     # the run dies here; the next `pulumi up` is a new provider process
@@ -148,7 +148,7 @@ def test_changing_adopt_id_adopts_the_other_image(prov: ImageMetadataProvider, e
     inputs = checked(prov, name="one", adopt_id=one["id"], disk_format="qcow2")
     prov.create(inputs)
     news = engine_checks_of_a_replacement(prov, inputs, {**inputs, "name": "two", "adopt_id": two["id"]})
-    assert "adopted" not in news
+    assert "__adopted" not in news
     assert prov.create(news).id == two["id"]
 
 
@@ -180,3 +180,10 @@ def test_conflict_from_stale_state_is_resolved_from_the_image(prov: ImageMetadat
     assert requests.get("PATCH /v2/images/{id}") == 2, "the first PATCH hit 409, the second came from the image"
     image = api(prov).get_image(image_id)
     assert image is not None and (image["gone"], image["extra"]) == ("y", "2")
+
+
+def test_adoption_mismatch_names_a_default_the_program_did_not_declare(prov: ImageMetadataProvider) -> None:
+    existing = api(prov).create_image({"name": "legacy4", "disk_format": "qcow2", "min_ram": 2048})
+    with pytest.raises(Exception, match=r"min_ram: the image has 2048, the program 0 \(the default when min_ram is not "
+                                         r"declared\)"):
+        prov.create(checked(prov, name="x", adopt_id=existing["id"], disk_format="qcow2"))

@@ -49,7 +49,7 @@ def test_a_full_lifecycle_sends_only_documented_requests(recorded: tuple[ImageMe
     p, transport = recorded
     declared = {"name": "audit", "os_version": "Ubuntu 24.04 server 64bit", "disk_format": "qcow2", "min_disk": 40,
                 "tags": ["team=audit"], "description": "audited image", "properties": {"role": "web", "tier": "1"},
-                "create_token": "a" * 32}
+                "__create_token": "a" * 32}
     # create: an OS version only the region's list knows, custom properties and a description
     inputs = check(p, {}, declared)
     created = p.create(inputs)

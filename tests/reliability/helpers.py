@@ -67,7 +67,7 @@ def assert_consistent(project: PulumiProject, emu: Emulator, prefix: str,
         image = by_id[resource["id"]]
         assert image["name"] == resource["outputs"]["name"] == f"{prefix}-{name.split('-')[-1]}", name
         if not resource["inputs"].get("adopt_id"):
-            assert create_token_tag(resource["inputs"]["create_token"]) in image["tags"], name
+            assert create_token_tag(resource["inputs"]["__create_token"]) in image["tags"], name
     assert not deployment.get("pending_operations"), deployment.get("pending_operations")
     return resources
 

@@ -143,7 +143,7 @@ def test_same_stack_in_two_projects_stays_apart(tmp_path: Path, emu2: Emulator, 
     assert_converged(first, emu2, 3, "iso", P1)
     assert_converged(second, emu2, 3, "iso", P2)
     assert emu2.stats()["images"] == {P1: 3, P2: 3}
-    tokens = [sorted(r["inputs"]["create_token"] for r in p.resources()) for p in (first, second)]
+    tokens = [sorted(r["inputs"]["__create_token"] for r in p.resources()) for p in (first, second)]
     assert tokens[0] == tokens[1], "the same tokens: only the project scoping keeps the stacks apart"
 
     second.destroy()

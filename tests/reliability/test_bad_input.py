@@ -147,6 +147,7 @@ def test_inconsistent_configuration_fails_at_preview(previews: Previews, reason:
 
 def test_no_request_reached_the_api(previews: Previews) -> None:
     assert previews.stats["writes"] == 0
-    # check() is offline except for one documented read: an os_version the built-in table does not
-    # know is looked up in the region's OS list, at most once per preview
-    assert set(previews.stats["requests"]) <= {"GET /v1/cloudimages/os_version"}, previews.stats["requests"]
+    # check() makes two documented reads at most, once per preview each: the credentials check, and
+    # the region's OS list for an os_version the built-in table does not know
+    assert set(previews.stats["requests"]) <= {"GET /v2/images", "GET /v1/cloudimages/os_version"}, \
+        previews.stats["requests"]

@@ -105,7 +105,7 @@ PROFILES = {
 def inputs(name: str, description: str, props: dict[str, str], protected: bool) -> dict[str, Any]:
     return {"name": name, "description": description, "properties": props, "protected": protected,
             "os_version": "Ubuntu 22.04 server 64bit", "disk_format": "qcow2", "tags": ["team=x"],
-            "create_token": "c" * 32}
+            "__create_token": "c" * 32}
 
 
 @pytest.mark.contract

@@ -30,11 +30,11 @@ declared = st.fixed_dictionaries({"name": names}, optional={
 @settings(max_examples=200, deadline=None)
 @given(old=declared, new=declared)
 def test_create_and_patch_bodies_are_documented(old: dict[str, Any], new: dict[str, Any]) -> None:
-    before, failures = TABLE.check({}, {**old, "create_token": "t" * 32}, IMS)
+    before, failures = TABLE.check({}, {**old, "__create_token": "t" * 32}, IMS)
     assert not failures, failures
     body = TABLE.create_body(before, IMS)
     assert api_surface.problems("POST", "/v2/images", body) == []
-    after, failures = TABLE.check(before, {**new, "create_token": "t" * 32}, IMS)
+    after, failures = TABLE.check(before, {**new, "__create_token": "t" * 32}, IMS)
     if failures:
         return  # e.g. unprotecting on IMS: refused at preview, never sent
     keys = TABLE.managed_keys(IMS, before, after)

@@ -54,7 +54,7 @@ def test_args_class_and_keywords_register_the_same_inputs() -> Any:
     def check(_: Any) -> None:
         a, b = Mocks.registered[-2], Mocks.registered[-1]
         assert a["min_disk"] == b["min_disk"] == 40 and a["tags"] == b["tags"] == ["k=v"]
-        assert a["create_token"] != b["create_token"], "one token per resource name"
+        assert a["__create_token"] != b["__create_token"], "one token per resource name"
         assert "status" not in a or a["status"] is None
 
     return pulumi.Output.all(first.id, second.id).apply(check)
