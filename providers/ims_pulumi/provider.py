@@ -29,8 +29,8 @@ from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
 from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, PermissionDenied, TransportError
 from .framework import Table, json_patch
-from .kinds import OfflineServices
 from .image_metadata import IMAGE_METADATA
+from .kinds import OfflineServices
 from .profiles import ServerProfile
 from .transport import Budget, warn, warn_insecure
 
