@@ -9,6 +9,7 @@ keeps it out of any pickle, so credentials never reach the state.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -208,7 +209,8 @@ class ImageMetadataProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh from the server; a missing image reports the resource gone."""
         table = self.table
-        image = self.context.client.get_image(id_)
+        with _recorded_config_hint("pulumi refresh"):
+            image = self.context.client.get_image(id_)
         previous = _inputs(table, props)
         if image is None:
             if not any(f.name in previous for f in table.user_inputs):
@@ -232,7 +234,28 @@ class ImageMetadataProvider(ResourceProvider):
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         """Delete and confirm; a missing image is already deleted; a protected one fails clearly."""
-        self.context.client.delete_image(id_)
+        with _recorded_config_hint("pulumi destroy"):
+            self.context.client.delete_image(id_)
+
+
+ROTATION_HINT = (
+    "Note: {command} uses the provider configuration recorded in the state at the last `pulumi up`, not "
+    "the current stack config. If you corrected or rotated the key since, run `pulumi up` first (it records "
+    "the new configuration), or add `--run-program` to {command} (see README 'Team setup')"
+)
+
+
+@contextlib.contextmanager
+def _recorded_config_hint(command: str) -> Iterator[None]:
+    """Refresh and destroy authenticate with the configuration recorded in the state (Pulumi's design):
+    a 401/403 there, after the key was fixed in config, needs `pulumi up` or `--run-program`."""
+    try:
+        yield
+    except (AuthenticationFailed, PermissionDenied) as exc:
+        exc.hint = f"{exc.hint}. {ROTATION_HINT.format(command=f'`{command}`')}" if exc.hint else \
+            ROTATION_HINT.format(command=f"`{command}`")
+        exc.args = (exc._format(),)
+        raise
 
 
 def _inputs(table: Table, props: Mapping[str, Any]) -> dict[str, Any]:

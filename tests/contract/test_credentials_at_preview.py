@@ -45,3 +45,18 @@ def test_an_unreachable_endpoint_fails_the_preview() -> None:
 def test_the_check_can_be_turned_off_for_offline_previews(emu: Emulator) -> None:
     p = provider("http://127.0.0.1:9", skipCredentialsValidation="true")
     assert not p.check({}, NEWS).failures
+
+
+def test_refresh_and_destroy_with_a_recorded_wrong_key_say_what_to_do(emu: Emulator) -> None:
+    """The state records the provider configuration of the last `up`; refresh and destroy use it."""
+    good = provider(emu.url)
+    created = good.create(dict(good.check({}, NEWS).inputs))
+    stale = provider(emu.url, secretKey="the-old-key", skipCredentialsValidation="true")
+    for call, command in ((lambda: stale.read(created.id, created.outs), "pulumi refresh"),
+                          (lambda: stale.delete(created.id, created.outs), "pulumi destroy")):
+        with pytest.raises(AuthenticationFailed) as info:
+            call()
+        text = str(info.value)
+        assert "HTTP 401" in text and f"`{command}` uses the provider configuration recorded in the state" in text
+        assert "--run-program" in text and "the-old-key" not in text
+    good.delete(created.id, created.outs)
