@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .image_metadata import RESERVED_NAMES
 
 NATIVE = "IMS API Reference > Native OpenStack APIs > Image (Native OpenStack APIs)"
+SHARING = "IMS API Reference > Native OpenStack APIs > Image Sharing (Native OpenStack APIs)"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Request:
     #: JSON-patch paths may also name custom attributes (any key that is not an image attribute).
     custom_attributes: bool = False
     note: str = ""
+    #: What the request serves: ``image`` (ImageMetadata, lookups), ``sharing`` or ``content``.
+    group: str = "image"
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a sent request is this one."""
@@ -64,6 +67,20 @@ IMS_REQUESTS: tuple[Request, ...] = (
                  "`ims:protectedInPlace true` (not documented by IMS)."),
     Request("DELETE", "/v2/images/{image_id}", f"{NATIVE} > Deleting an Image (Native OpenStack API)",
             note="No body."),
+    Request("PUT", "/v2/images/{image_id}/file", f"{NATIVE} > Uploading an Image (Native OpenStack API)",
+            note="`application/octet-stream`, streamed; with AK/SK the body is `UNSIGNED-PAYLOAD` and at most "
+                 "12 MB (the document's limit; larger files need an IAM token).", group="content"),
+    Request("POST", "/v2/images/{image_id}/members", f"{SHARING} > Adding an Image Member (Native OpenStack API)",
+            body=("member",), note="`ImageMember` create.", group="sharing"),
+    Request("GET", "/v2/images/{image_id}/members/{member_id}",
+            f"{SHARING} > Querying Image Member Details (Native OpenStack API)",
+            note="Before adding (an existing membership is taken over) and on refresh.", group="sharing"),
+    Request("PUT", "/v2/images/{image_id}/members/{member_id}",
+            f"{SHARING} > Updating an Image Member Status (Native OpenStack API)", body=("status",),
+            note="`ImageMemberAcceptance` create, update, and delete (back to `rejected`).", group="sharing"),
+    Request("DELETE", "/v2/images/{image_id}/members/{member_id}",
+            f"{SHARING} > Deleting an Image Member (Native OpenStack API)", note="`ImageMember` delete.",
+            group="sharing"),
     Request("GET", "/v1/cloudimages/os_version", "IMS API Reference > APIs > Image > Querying Supported Image OSs",
             note="At most once per provider process, only for an `os_version` the built-in table does not know."),
 )

@@ -183,6 +183,43 @@ class ImsClient:
             time.sleep(delay)
             delay = min(self.poll_interval * 4, delay * 2)
 
+    # --- members (sharing) ------------------------------------------------------------
+
+    def _members(self, image_id: str, member_id: str | None = None) -> str:
+        path = f"/v2/images/{quote(image_id, safe='')}/members"
+        return path if member_id is None else f"{path}/{quote(member_id, safe='')}"
+
+    def add_member(self, image_id: str, member_id: str, *, budget: Budget | None = None) -> dict[str, Any]:
+        """``POST /v2/images/{id}/members``: share the image with a project (status ``pending``)."""
+        member: dict[str, Any] = self.transport.request(
+            "POST", self._members(image_id), json_body={"member": member_id}, budget=budget,
+            operation=f"share image {image_id} with project {member_id}").json()
+        return member
+
+    def get_member(self, image_id: str, member_id: str, *, budget: Budget | None = None) -> dict[str, Any] | None:
+        """The membership, or ``None`` when the image is not shared with that project (or is gone)."""
+        try:
+            member: dict[str, Any] = self.transport.request(
+                "GET", self._members(image_id, member_id), budget=budget,
+                operation=f"read the membership of project {member_id} in image {image_id}").json()
+        except NotFound:
+            return None
+        return member
+
+    def set_member_status(self, image_id: str, member_id: str, status: str, *,
+                          budget: Budget | None = None) -> dict[str, Any]:
+        """``PUT /v2/images/{id}/members/{member}``: accept or reject a shared image."""
+        member: dict[str, Any] = self.transport.request(
+            "PUT", self._members(image_id, member_id), json_body={"status": status}, budget=budget,
+            operation=f"set the membership of project {member_id} in image {image_id} to {status!r}").json()
+        return member
+
+    def remove_member(self, image_id: str, member_id: str, *, budget: Budget | None = None) -> None:
+        """``DELETE /v2/images/{id}/members/{member}``; a membership or image already gone is fine."""
+        with contextlib.suppress(NotFound):
+            self.transport.request("DELETE", self._members(image_id, member_id), budget=budget,
+                                   operation=f"stop sharing image {image_id} with project {member_id}")
+
     def upload_file(self, image_id: str, chunks: Iterable[bytes], size: int | None) -> None:
         """``PUT /v2/images/{id}/file``: stream the image's bytes (once; see ``Transport.upload``)."""
         self.transport.upload(f"/v2/images/{quote(image_id, safe='')}/file", chunks, size,

@@ -37,6 +37,9 @@ class Services(Protocol):
     def upload_limit(self) -> int | None:
         """The largest request body the configured authentication may send (``None``: no limit)."""
 
+    def project_id(self) -> str:
+        """The configured project id ("" when unknown)."""
+
 
 class OfflineServices:
     """Services with no server: nothing beyond the built-in tables is known (unit tests, docs)."""
@@ -56,6 +59,10 @@ class OfflineServices:
     def upload_limit(self) -> int | None:
         """No credentials known: no limit."""
         return None
+
+    def project_id(self) -> str:
+        """No configuration: unknown."""
+        return ""
 
 
 class Kind:
@@ -396,6 +403,19 @@ class Checksum(Text):
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
         return previous if previous is not None else (image.get(wire) if wire else None)
+
+
+class ProjectDefault(Text):
+    """A project id that defaults to the configured project (``ims:projectId``)."""
+
+    derives = True
+
+    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any],
+               services: Services) -> dict[str, Any]:
+        if checked.get(name) is not None:
+            return {}
+        project = services.project_id()
+        return {name: project} if project else {}
 
 
 class Bookkeeping(Kind):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -133,6 +133,10 @@ class ProviderContext:
         """A warning the CLI shows next to the resource."""
         warn(message)
 
+    def project_id(self) -> str:
+        """The configured project (``ims:projectId``), or "" when none is set."""
+        return self.config.credentials.project_id
+
     def upload_limit(self) -> int | None:
         """AK/SK-signed requests carry at most 12 MB (IMS documents it); token auth has no limit."""
         return content.AKSK_BODY_LIMIT if self.config.credentials.mode == "aksk" else None
@@ -145,13 +149,14 @@ class ProviderContext:
             self._client = None
 
 
-class ImageMetadataProvider(ResourceProvider):
-    """CRUD for ``ImageMetadata``. See the README for the behaviour of each method."""
+class TableProvider(ResourceProvider):
+    """What every provider of this package shares: the context ``configure()`` builds, and
+    ``check``/``diff`` driven by the resource's table."""
 
     # Nothing secret is captured by the instance, so the pickle (module + class name) can be
     # stored as plain text: smaller state, no per-resource encryption.
     serialize_as_secret_always = False
-    table: Table = IMAGE_METADATA
+    table: Table
     # Class-level default: unpickling restores no instance state and never calls __init__.
     _context: ProviderContext | None = None
 
@@ -160,7 +165,7 @@ class ImageMetadataProvider(ResourceProvider):
         return None
 
     @classmethod
-    def with_context(cls, context: ProviderContext) -> ImageMetadataProvider:
+    def with_context(cls: type[P], context: ProviderContext) -> P:
         """A provider working with ``context`` (what ``configure()`` does, for tests and tools)."""
         provider = cls()
         provider._context = context
@@ -188,6 +193,15 @@ class ImageMetadataProvider(ResourceProvider):
         """Compare declared fields only; replacement deletes first (names may be unique)."""
         plan = self.table.plan(olds, news, self.context.profile)
         return DiffResult(changes=plan.changes, replaces=plan.replaces, delete_before_replace=True)
+
+
+P = TypeVar("P", bound=TableProvider)
+
+
+class ImageMetadataProvider(TableProvider):
+    """CRUD for ``ImageMetadata``. See the README for the behaviour of each method."""
+
+    table: Table = IMAGE_METADATA
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create (or adopt) the image and return every output."""

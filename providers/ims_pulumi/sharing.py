@@ -1,0 +1,267 @@
+"""Sharing images between projects: ``ImageMember`` (the owner's side) and
+``ImageMemberAcceptance`` (the consumer's side), on the members API of the image service.
+
+The owner adds a project as a member (``pending``); the member project accepts or rejects it.
+A rejected image disappears from the consumer's image list, but servers already booted from it
+keep working. Both resources are tables of the same framework as ``ImageMetadata``; their
+providers are pickled by reference as ``ims_pulumi.sharing.<class>``: keep the names.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+
+from .errors import ApiError, ImsError, NotFound, PermissionDenied
+from .framework import REPLACE, UPDATE, Failure, Field, Role, Table, contains_unknown
+from .kinds import Computed, ProjectDefault, Services, Text
+from .profiles import ServerProfile
+from .provider import TableProvider
+from .resource import _ORIGINAL_BATCH_SETITEMS
+
+MEMBER_STATUSES = ("accepted", "rejected")
+_IMAGE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+_PROJECT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _v_image_id(value: Any, p: ServerProfile) -> str | None:
+    if not isinstance(value, str) or not _IMAGE_ID.fullmatch(value):
+        return "must be the id of an image (letters, digits and '-')"
+    return None
+
+
+def _v_project_id(value: Any, p: ServerProfile) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a project id"
+    if p.kind == "ims" and not _PROJECT_ID.fullmatch(value):
+        return "must be an IMS project id: 32 lower-case hex characters (the project's ID in the IAM console)"
+    return None
+
+
+def _v_status(value: Any, p: ServerProfile) -> str | None:
+    return None if value in MEMBER_STATUSES else f"must be one of {', '.join(MEMBER_STATUSES)}"
+
+
+def _not_own_project(inputs: Mapping[str, Any], profile: ServerProfile, services: Services) -> list[Failure]:
+    member, own = inputs.get("member_id"), services.project_id()
+    if isinstance(member, str) and own and member == own and not contains_unknown(member):
+        return [Failure("member_id", f"member_id {member!r} is this stack's own project (ims:projectId): an image "
+                                     "cannot be shared with the project that owns it (IMS IMG.0076)")]
+    return []
+
+
+def _member_known(inputs: Mapping[str, Any], profile: ServerProfile, services: Services) -> list[Failure]:
+    if inputs.get("member_id") is None:
+        return [Failure("member_id", "member_id is not set and ims:projectId is not configured: set one of them")]
+    return []
+
+
+_MEMBER_OUTPUTS = tuple(
+    Field(name, Computed(), doc, name, role=Role.OUTPUT) for name, doc in (
+        ("status", "The member project's answer: `pending`, `accepted` or `rejected`."),
+        ("created_at", "When the image was shared, UTC."),
+        ("updated_at", "When the membership last changed, UTC."),
+        ("schema", "API path of the member schema."),
+    ))
+
+IMAGE_MEMBER = Table("ImageMember", (
+    Field("image_id", Text(_v_image_id), "Id of the image to share (an `ImageMetadata`'s `id`).", "image_id",
+          change=REPLACE, required=True),
+    Field("member_id", Text(_v_project_id), "Project id to share the image with (IMS: 32 hex characters; not the "
+          "owner's own project).", "member_id", change=REPLACE, required=True),
+    *_MEMBER_OUTPUTS,
+), relations=(_not_own_project,))
+
+IMAGE_MEMBER_ACCEPTANCE = Table("ImageMemberAcceptance", (
+    Field("image_id", Text(_v_image_id), "Id of the image shared with this project.", "image_id", change=REPLACE,
+          required=True),
+    Field("status", Text(_v_status), "`accepted` or `rejected`, changed in place.", "status", change=UPDATE,
+          default=lambda p: "accepted"),
+    Field("member_id", ProjectDefault(_v_project_id), "The member project (default: this stack's ims:projectId).",
+          "member_id", change=REPLACE),
+    *(f for f in _MEMBER_OUTPUTS if f.name != "status"),
+), relations=(_member_known,))
+
+
+def _member_outputs(table: Table, member: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    return table.outputs_from_image(member, inputs)
+
+
+class ImageMemberProvider(TableProvider):
+    """Owner side: add the member on create, remove it on delete; refresh reads its status."""
+
+    table: Table = IMAGE_MEMBER
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Share the image; a membership that already exists is taken over (safe to repeat)."""
+        api = self.context.client
+        image_id, member_id = str(props["image_id"]), str(props["member_id"])
+        member = api.get_member(image_id, member_id)
+        if member is None:
+            try:
+                member = api.add_member(image_id, member_id)
+            except PermissionDenied as exc:
+                raise _explain_refused_share(exc, image_id) from exc
+        return CreateResult(f"{image_id}/{member_id}", _member_outputs(self.table, member, props))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """The membership as it is now (its status is an output, never a diff); gone if removed."""
+        image_id, member_id = _split(id_, props)
+        member = self.context.client.get_member(image_id, member_id)
+        if member is None:
+            return ReadResult("", {})
+        inputs = {"image_id": image_id, "member_id": member_id}
+        return ReadResult(id_, _member_outputs(self.table, member, inputs), inputs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Stop sharing; a membership or image already gone counts as deleted."""
+        image_id, member_id = _split(id_, props)
+        self.context.client.remove_member(image_id, member_id)
+
+
+class ImageMemberAcceptanceProvider(TableProvider):
+    """Consumer side: set the membership's status on create and update, back to rejected on delete."""
+
+    table: Table = IMAGE_MEMBER_ACCEPTANCE
+
+    def _set(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.context.client
+        image_id, member_id, status = str(props["image_id"]), str(props["member_id"]), str(props["status"])
+        try:
+            member = api.set_member_status(image_id, member_id, status)
+        except (NotFound, PermissionDenied) as exc:
+            raise _not_shared(exc, api.get_image(image_id), image_id, member_id) from exc
+        return _member_outputs(self.table, member, props)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Accept (or reject) the shared image."""
+        outs = self._set(props)
+        return CreateResult(f"{props['image_id']}/{props['member_id']}", outs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Change the answer in place."""
+        return UpdateResult(self._set(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """The membership's current status flows back as an input (drift); gone if the owner removed it."""
+        image_id, member_id = _split(id_, props)
+        member = self.context.client.get_member(image_id, member_id)
+        if member is None:
+            return ReadResult("", {})
+        inputs = {"image_id": image_id, "member_id": member_id, "status": member.get("status")}
+        return ReadResult(id_, _member_outputs(self.table, member, inputs), inputs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Set the membership back to ``rejected``: the image leaves this project's list (servers
+        already booted from it keep working). A membership or image already gone is fine."""
+        image_id, member_id = _split(id_, props)
+        try:
+            self.context.client.set_member_status(image_id, member_id, "rejected")
+        except NotFound:
+            return
+
+
+def _split(id_: str, props: Mapping[str, Any]) -> tuple[str, str]:
+    if props.get("image_id") and props.get("member_id"):
+        return str(props["image_id"]), str(props["member_id"])
+    image_id, _, member_id = id_.partition("/")
+    return image_id, member_id
+
+
+def _explain_refused_share(exc: ApiError, image_id: str) -> ImsError:
+    if "shared" in exc.api_message.lower() or "visibility" in exc.api_message.lower():
+        return ImsError(f"{exc}. On Glance only images with visibility='shared' have members: set "
+                        f"visibility='shared' on the ImageMetadata of image {image_id} and run `pulumi up`")
+    return exc
+
+
+def _not_shared(exc: ApiError, image: Mapping[str, Any] | None, image_id: str, member_id: str) -> ImsError:
+    owner = f"project {image['owner']}" if image and image.get("owner") else "the image's owner"
+    return ImsError(f"{exc}. Image {image_id} is not shared with project {member_id}: {owner} must add it as a "
+                    f"member first (an ImageMember with member_id={member_id!r} in the owner's stack), then run "
+                    "`pulumi up` here again")
+
+
+# --- the resources ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageMemberArgs:
+    """Inputs of :class:`ImageMember`."""
+
+    #: Id of the image to share.
+    image_id: pulumi.Input[str] | None = None
+    #: Project id to share it with.
+    member_id: pulumi.Input[str] | None = None
+
+
+@dataclass
+class ImageMemberAcceptanceArgs:
+    """Inputs of :class:`ImageMemberAcceptance`."""
+
+    #: Id of the image shared with this project.
+    image_id: pulumi.Input[str] | None = None
+    #: ``accepted`` (default) or ``rejected``.
+    status: pulumi.Input[str] | None = None
+    #: The member project; default: this stack's ``ims:projectId``.
+    member_id: pulumi.Input[str] | None = None
+
+
+def _props(table: Table, args: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)} if args else {}
+    values.update(kwargs)
+    props: dict[str, Any] = {f.name: None for f in table.outputs}
+    props.update({k: v for k, v in values.items() if v is not None})
+    for f in table.user_inputs:
+        props.setdefault(f.name, None)
+    return props
+
+
+class ImageMember(Resource, module="ims", name="ImageMember"):
+    """Share an image with another project (the owner's side)::
+
+        share = ImageMember("to-prod", image_id=image.id, member_id="<project id>")
+    """
+
+    if TYPE_CHECKING:
+        image_id: pulumi.Output[str]
+        member_id: pulumi.Output[str]
+        status: pulumi.Output[str]
+        """``pending``, ``accepted`` or ``rejected`` (the member project's answer, read on refresh)."""
+        created_at: pulumi.Output[str]
+        updated_at: pulumi.Output[str]
+        schema: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: ImageMemberArgs | None = None,
+                 opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
+        """Declare the membership; ``image_id`` and ``member_id`` as keywords or in ``args``."""
+        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
+        super().__init__(ImageMemberProvider(), resource_name, _props(IMAGE_MEMBER, args, kwargs), opts)
+
+
+class ImageMemberAcceptance(Resource, module="ims", name="ImageMemberAcceptance"):
+    """Accept (or reject) an image shared with this stack's project (the consumer's side)::
+
+        ok = ImageMemberAcceptance("golden", image_id=owner.get_output("golden_id"), status="accepted")
+    """
+
+    if TYPE_CHECKING:
+        image_id: pulumi.Output[str]
+        status: pulumi.Output[str]
+        member_id: pulumi.Output[str]
+        created_at: pulumi.Output[str]
+        updated_at: pulumi.Output[str]
+        schema: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: ImageMemberAcceptanceArgs | None = None,
+                 opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
+        """Declare the answer; ``image_id``, ``status`` and ``member_id`` as keywords or in ``args``."""
+        props = _props(IMAGE_MEMBER_ACCEPTANCE, args, kwargs)
+        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
+        super().__init__(ImageMemberAcceptanceProvider(), resource_name, props, opts)
