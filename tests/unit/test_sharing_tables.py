@@ -38,7 +38,7 @@ CASES: list[tuple[str, Any, ServerProfile, dict[str, Any], str | None, str]] = [
 @pytest.mark.parametrize("reason,table,profile,inputs,field,text", CASES, ids=[c[0] for c in CASES])
 def test_check(reason: str, table: Any, profile: ServerProfile, inputs: dict[str, Any], field: str | None,
                text: str) -> None:
-    checked, failures = table.check({}, inputs, profile, Project())
+    _, failures = table.check({}, inputs, profile, Project())
     if field is None:
         assert not failures, (reason, failures)
     else:
