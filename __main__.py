@@ -1,8 +1,10 @@
-"""Example stack: a few image metadata records that show the provider's features.
+"""Example stack: a few images that show the provider's features, one of them with its file.
 
 `make up` runs it against the local IMS emulator; point it at Huawei Cloud or Glance with
 stack config (see README "Configuration").
 """
+
+from pathlib import Path
 
 import pulumi
 
@@ -50,7 +52,32 @@ windows = ImageMetadata(
 # Default OS version (Other Linux(64 bit)) and default formats, filled in as IMS does.
 minimal = ImageMetadata("minimal", name=f"{prefix}-minimal")
 
-for key, image in {"ubuntu": ubuntu, "centos": centos, "windows": windows, "minimal": minimal}.items():
+
+
+def tiny_disk(path: Path) -> Path:
+    """A small raw disk image, the same bytes on every run (so it is uploaded once)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        block = b"ims-pulumi example disk\n".ljust(512, b"\0")
+        path.write_bytes(block * 2048)  # 1 MiB
+    return path
+
+
+# Metadata and content: the file is uploaded after the metadata, then the image is `active`.
+# Its identity is the bytes: moving or touching the file changes nothing.
+tiny = ImageMetadata(
+    "tiny",
+    name=f"{prefix}-tiny-raw",
+    os_version="Other Linux(64 bit)",
+    disk_format="raw",
+    min_disk=1,
+    source=pulumi.FileAsset(str(tiny_disk(Path("build") / "tiny.raw"))),
+)
+pulumi.export("tiny_size", tiny.size)
+pulumi.export("tiny_checksum", tiny.checksum)
+
+for key, image in {"ubuntu": ubuntu, "centos": centos, "windows": windows, "minimal": minimal,
+                   "tiny": tiny}.items():
     pulumi.export(f"{key}_id", image.id)
     pulumi.export(f"{key}_status", image.status)
     pulumi.export(f"{key}_os", pulumi.Output.all(image.os_type, image.platform, image.os_bit).apply(

@@ -25,6 +25,7 @@ from emulator import PLATFORM_PROJECT_ID
 from emulator.app import State, build_app
 from emulator.auth import Authenticator, Identity, parse_token
 from emulator.faults import FaultError, FaultRule, Faults
+from emulator.imagedata import ImageFiles
 from emulator.settings import BOOLEAN_SETTINGS, Settings
 from emulator.store import Store
 
@@ -105,6 +106,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="hide the catalogue of public images (emulator/catalogue.py) that every project sees by default",
     )
+    rules.add_argument(
+        "--keep-image-data",
+        action="store_true",
+        help="keep uploaded image data in DATA/images/<id> (default: hash it and throw it away)",
+    )
     faults = p.add_argument_group("faults")
     faults.add_argument(
         "--fault",
@@ -150,6 +156,7 @@ async def serve(args: argparse.Namespace) -> None:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         state = State(
             store=Store(Path(data_dir)),
+            files=ImageFiles(Path(data_dir)),
             settings=settings_from(args),
             auth=Authenticator.build(args.identity, args.token, enabled=not args.no_auth),
             faults=Faults(args.fault, args.fault_seed),

@@ -2,19 +2,22 @@
 
 Pipeline of an API request (one middleware, in this order, mirroring where a real
 deployment would fail): count it -> unknown route (gateway 404) -> ``latency`` ->
-``reset`` -> ``throttle`` -> authentication (gateway 401) -> ``error`` -> ``forbidden`` ->
-handler -> ``drop_response``. ``/_emulator/*`` skips all but the request id.
+``reset`` -> ``throttle`` -> authentication (gateway 413 for an AK/SK body over the limit,
+gateway 401) -> ``error`` -> ``forbidden`` -> handler -> ``drop_response``.
+``/_emulator/*`` skips all but the request id. The upload handler reads its own body, in
+chunks (``STREAMED_ROUTES``); every other body is read whole, at most 12,000,000 bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
+import re
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -22,16 +25,25 @@ from aiohttp.typedefs import Handler
 
 from emulator import PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
 from emulator.auth import BODY_KEY, Authenticator
+from emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, send_continue, too_large
 from emulator.errors import ApiError, Style, bad_request, not_found
 from emulator.faults import FaultError, FaultRule, Faults
+from emulator.imagedata import Digests, ImageFiles
 from emulator.settings import Settings, SettingsError
 from emulator.stats import Stats
 from emulator.store import Store, UnknownMarker
 
-#: AK/SK-signed bodies are limited to 12 MB by the gateway (IMS upload docs); uploads are streamed.
-MAX_BODY = 12 * 1024 * 1024
+#: Largest body read whole (every JSON body): the gateway's AK/SK limit, 12,000,000 bytes
+#: (see ``emulator/body.py``). Uploads are streamed in chunks instead, whatever their size.
+MAX_BODY = AKSK_BODY_LIMIT
+OCTET_STREAM = "application/octet-stream"
+#: Size of the chunks an upload is read, hashed and (optionally) written in.
+UPLOAD_CHUNK = 1 << 20
 PROJECT_KEY = "emulator.project"
 INTERNAL_PREFIX = "/_emulator/"
+#: Routes that read their body themselves, in chunks (authentication must not read it).
+STREAMED_ROUTES = frozenset({("PUT", "/v2/images/{id}/file")})
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -41,11 +53,13 @@ class State:
     store: Store
     settings: Settings
     auth: Authenticator
+    #: Kept image data (setting ``keep_image_data``), under the data directory.
+    files: ImageFiles
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
     #: Start-up settings, restored by ``POST /_emulator/reset``.
     initial_settings: dict[str, Any] = field(default_factory=dict)
-    #: Pending ``saving`` -> ``active`` transitions.
+    #: Pending ``saving`` -> ``active``/``killed`` transitions.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -105,7 +119,8 @@ async def _api_pipeline(request: web.Request, handler: Handler) -> web.StreamRes
             style=Style.GATEWAY,
             headers={"Retry-After": str(retry_after)},
         )
-    request[PROJECT_KEY] = await state.auth.project_of(request)
+    streamed = (request.method, _template(request)) in STREAMED_ROUTES
+    request[PROJECT_KEY] = await state.auth.project_of(request, stream=streamed)
     if request[PROJECT_KEY] == PLATFORM_PROJECT_ID:  # only possible with --no-auth and X-Project-Id
         raise ApiError(403, errors.ROLE_INVALID, "The platform project that owns the public images is not usable.")
     if rule := _fire(request, "error"):
@@ -282,6 +297,7 @@ async def delete_image(request: web.Request) -> web.Response:
     if image["protected"]:
         raise ApiError(state.settings.protected_delete_status, errors.IMAGE_PROTECTED)
     state.store.delete(image["id"])
+    state.files.remove(image["id"])
     return web.Response(status=204)
 
 
@@ -314,50 +330,134 @@ async def delete_tag(request: web.Request) -> web.Response:
 async def upload_file(request: web.Request) -> web.Response:
     """``PUT /v2/images/{id}/file`` -> 204; ``queued`` -> ``saving`` -> ``active``.
 
-    The image is ``saving`` (visible to other requests) while the body streams in and for
-    ``upload_delay`` seconds after the 204, then ``active``; clients poll as with IMS.
+    Checks, in order: ``application/octet-stream`` (415, Glance's answer), the image (404,
+    403 for a public one), ``queued`` (409 IMG.0035). The body is then streamed in chunks
+    (MD5, SHA-512 and size computed on the fly, bytes kept only with ``keep_image_data``)
+    while the image is ``saving``, visible to other requests. Once it is complete the
+    answer is 204 and the image becomes ``active`` after ``upload_delay`` seconds (clients
+    poll as with IMS). A body that breaks off (client gone, shorter than its
+    ``Content-Length``, ``cut_upload`` fault), or an AK/SK body over the limit (413), puts
+    the image back to ``queued``; a ``kill_upload`` fault makes it ``killed`` instead of
+    ``active``.
     """
     state = request.app[STATE]
-    if request.content_type != "application/octet-stream":
-        raise ApiError(415, errors.BAD_BODY, "Image data must be sent as application/octet-stream.")
+    # Glance: 415 unless the header is there and says octet-stream (aiohttp would default a
+    # missing header to application/octet-stream, so the header is checked itself).
+    sent = request.headers.get("Content-Type")
+    if sent is None or request.content_type != OCTET_STREAM:
+        raise ApiError(
+            415,
+            errors.BAD_BODY,
+            f"Unsupported Content-Type {sent!r}: image data must be sent as {OCTET_STREAM}.",
+        )
     project = request[PROJECT_KEY]
-    state.store.replace(rules.start_upload(_own_image(request)))
+    image = _own_image(request)
+    image_id = image["id"]
+    # No await between the status check and this write: of two concurrent uploads, one gets 409.
+    state.store.replace(rules.start_upload(image))
+    cut = _fire(request, "cut_upload")
     try:
-        checksum, size = await _md5(request)
-    except BaseException:  # client gone mid-upload: make the image uploadable again
-        current = state.store.get(project, request.match_info["id"])
-        if current is not None:
-            state.store.replace(rules.abort_upload(current))
+        with ExitStack() as stack:
+            sink = stack.enter_context(state.files.open_partial(image_id)) if state.settings.keep_image_data else None
+            digests = await _receive(
+                request, sink, limit=request.get(LIMIT_KEY), cut_after=cut.params["after_bytes"] if cut else None
+            )
+    except _Cut:
+        _abandon(state, project, image_id)
+        raise _Dropped from None
+    except ApiError:  # 413: the AK/SK limit, with chunked transfer
+        _abandon(state, project, image_id)
         raise
-    current = _own_image(request)  # re-read: the image may have been patched meanwhile
-    finished = rules.finish_upload(current, size, checksum)
-    if state.settings.upload_delay:
-        state.store.replace(finished)
-        state.spawn(_activate_later(state, project, finished["id"], state.settings.upload_delay))
+    except Exception:  # the body broke off: client gone, or closed before its Content-Length
+        _abandon(state, project, image_id)
+        raise _Dropped from None
+    except BaseException:  # cancelled (shutdown)
+        _abandon(state, project, image_id)
+        raise
+
+    current = state.store.get(project, image_id)  # re-read: it may have been patched or deleted meanwhile
+    if current is None:
+        state.files.discard(image_id)
+        raise not_found()
+    if _fire(request, "kill_upload"):
+        state.files.discard(image_id)
+        _settle(state, project, image_id, rules.kill_upload)
     else:
-        state.store.replace(rules.activate(finished))
+        if sink is not None:
+            state.files.commit(image_id)
+        state.store.replace(rules.finish_upload(current, digests.size, digests.md5, digests.sha512))
+        _settle(state, project, image_id, rules.activate)
     return web.Response(status=204)
 
 
-async def _md5(request: web.Request) -> tuple[str, int]:
-    """MD5 and size of the body, streamed unless signature checking already read it."""
-    digest = hashlib.md5(usedforsecurity=False)
-    signed_body = request.get(BODY_KEY)
-    if signed_body is not None:
-        digest.update(signed_body)
-        return digest.hexdigest(), len(signed_body)
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 20):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
+class _Cut(Exception):
+    """A ``cut_upload`` fault fired: drop the connection mid-body."""
 
 
-async def _activate_later(state: State, project: str, image_id: str, delay: float) -> None:
+async def _chunks(request: web.Request) -> AsyncIterator[bytes | memoryview]:
+    """The body in chunks: streamed, or sliced from the copy signature checking read."""
+    body = request.get(BODY_KEY)
+    if body is not None:
+        view = memoryview(body)
+        for start in range(0, len(view), UPLOAD_CHUNK):
+            yield view[start : start + UPLOAD_CHUNK]
+        return
+    await send_continue(request)
+    async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
+        yield chunk
+
+
+async def _receive(
+    request: web.Request, sink: IO[bytes] | None, *, limit: int | None, cut_after: int | None
+) -> Digests:
+    """Hash (and write to ``sink``) the body chunk by chunk, never holding more than one chunk.
+
+    Raises the gateway's 413 once more than ``limit`` bytes arrived, and :class:`_Cut`
+    once ``cut_after`` bytes arrived (or at the end of a shorter body).
+    """
+    digests = Digests()
+    if cut_after == 0:
+        raise _Cut
+    async for received in _chunks(request):
+        chunk = received if cut_after is None else received[: cut_after - digests.size]
+        if limit is not None and digests.size + len(chunk) > limit:
+            raise too_large(limit)
+        digests.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+        if cut_after is not None and digests.size >= cut_after:
+            raise _Cut
+    if cut_after is not None:
+        raise _Cut
+    return digests
+
+
+def _abandon(state: State, project: str, image_id: str) -> None:
+    """An upload broke off: forget its data, and make the image uploadable again (``queued``)."""
+    state.files.discard(image_id)
+    current = state.store.get(project, image_id)
+    if current is not None and current["status"] == "saving":
+        state.store.replace(rules.abort_upload(current))
+
+
+def _settle(state: State, project: str, image_id: str, outcome: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Apply ``outcome`` to the ``saving`` image now, or after ``upload_delay`` seconds."""
+    delay = state.settings.upload_delay
+    if delay:
+        state.spawn(_settle_later(state, project, image_id, delay, outcome))
+        return
+    image = state.store.get(project, image_id)
+    if image is not None:
+        state.store.replace(outcome(image))
+
+
+async def _settle_later(
+    state: State, project: str, image_id: str, delay: float, outcome: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
     await asyncio.sleep(delay)
     image = state.store.get(project, image_id)
     if image is not None and image["status"] == "saving":
-        state.store.replace(rules.activate(image))
+        state.store.replace(outcome(image))
 
 
 # --- static and extension APIs --------------------------------------------------------------
@@ -468,14 +568,26 @@ async def all_images(request: web.Request) -> web.Response:
 
 
 async def delete_all_images(request: web.Request) -> web.Response:
-    """``DELETE /_emulator/images``: remove every user image (the catalogue stays)."""
-    return web.json_response({"deleted": request.app[STATE].store.delete_all()})
+    """``DELETE /_emulator/images``: remove every user image and its kept data (the catalogue stays)."""
+    state = request.app[STATE]
+    state.files.clear()
+    return web.json_response({"deleted": state.store.delete_all()})
+
+
+async def image_data(request: web.Request) -> web.StreamResponse:
+    """``GET /_emulator/images/{id}/file``: the data kept of an upload (``keep_image_data``), or 404."""
+    image_id = request.match_info["id"]
+    path = request.app[STATE].files.path(image_id)
+    if not UUID_RE.fullmatch(image_id) or not path.is_file():
+        raise ApiError(404, errors.IMAGE_NOT_FOUND, f"No image data is kept for {image_id!r}.")
+    return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
 
 
 async def reset_all(request: web.Request) -> web.Response:
     """``POST /_emulator/reset``: no user images, no faults, zero stats, start-up settings (the catalogue stays)."""
     state = request.app[STATE]
     deleted = state.store.delete_all()
+    state.files.clear()
     state.faults.replace([])
     state.stats.reset()
     state.settings.update(state.initial_settings)
@@ -488,6 +600,7 @@ async def reset_all(request: web.Request) -> web.Response:
 async def _settle_uploads(app: web.Application) -> None:
     """Finish what a shutdown interrupted: uploaded data -> active, partial upload -> queued."""
     store = app[STATE].store
+    app[STATE].files.remove_partials()
     for image in store.with_status("saving"):
         store.replace(rules.activate(image) if image["checksum"] else rules.abort_upload(image))
 
@@ -521,7 +634,7 @@ def build_app(state: State) -> web.Application:
     r.add_delete("/v2/images/{id}", delete_image)
     r.add_put("/v2/images/{id}/tags/{tag}", add_tag)
     r.add_delete("/v2/images/{id}/tags/{tag}", delete_tag)
-    r.add_put("/v2/images/{id}/file", upload_file)
+    r.add_put("/v2/images/{id}/file", upload_file, expect_handler=deferred_expect)
     r.add_get("/v2/schemas/image", image_schema)
     r.add_get("/v2/schemas/images", images_schema)
     r.add_get("/v1/cloudimages/os_version", os_versions)
@@ -536,5 +649,6 @@ def build_app(state: State) -> web.Application:
     r.add_patch("/_emulator/config", patch_config)
     r.add_get("/_emulator/images", all_images)
     r.add_delete("/_emulator/images", delete_all_images)
+    r.add_get("/_emulator/images/{id}/file", image_data)
     r.add_post("/_emulator/reset", reset_all)
     return app

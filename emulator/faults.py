@@ -14,6 +14,11 @@ Kinds and what they do (the app decides where each is checked):
 * ``drop_response``: process and commit, then close the connection unanswered.
 * ``unique_names``: enforce IMG.0009 on matching create/rename requests.
 * ``quota`` ``limit``: lower the private-image quota to ``limit``.
+* ``cut_upload`` ``after_bytes``: drop the connection of a matching upload
+  (``PUT /v2/images/{id}/file``) once ``after_bytes`` bytes of its body have arrived, or at
+  its end if it is shorter; the image goes back to ``queued``.
+* ``kill_upload``: receive a matching upload fully and answer 204, but the image ends
+  ``killed`` instead of ``active`` (a failed import).
 
 ``path`` is a route template (``/v2/images/{id}``), an exact path, or a prefix ending in
 ``*`` (``/v2/*``). ``method`` is an HTTP method.
@@ -35,6 +40,8 @@ KINDS: dict[str, dict[str, int]] = {
     "drop_response": {},
     "unique_names": {},
     "quota": {"limit": 0},
+    "cut_upload": {"after_bytes": 0},
+    "kill_upload": {},
 }
 COMMON = ("method", "path", "rate", "count")
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeGuard
 
 from emulator import errors
 from emulator.errors import ApiError, bad_request, conflict, forbidden
+from emulator.imagedata import OS_HASH_ALGO
 from emulator.schemas import lookup_os_version
 from emulator.settings import Settings
 from ims_pulumi.os_versions import DEFAULT_OS_VERSION
@@ -79,6 +80,8 @@ READ_ONLY = SERVER_PROPERTIES | {
     "tags",
     "protected",
     "virtual_env_type",
+    "os_hash_algo",
+    "os_hash_value",
 }
 
 #: Image attributes IMS itself defines (image object of "Querying Image Details") that are
@@ -552,13 +555,20 @@ def start_upload(image: dict[str, Any]) -> dict[str, Any]:
     return {**image, "status": "saving", "updated_at": now()}
 
 
-def finish_upload(image: dict[str, Any], size: int, checksum: str) -> dict[str, Any]:
-    """Record the uploaded data; the image stays ``saving`` until :func:`activate`."""
+def finish_upload(image: dict[str, Any], size: int, checksum: str, os_hash_value: str) -> dict[str, Any]:
+    """Record the uploaded data; the image stays ``saving`` until :func:`activate`.
+
+    ``checksum`` is the MD5 (IMS), ``os_hash_value`` the SHA-512 (Glance's
+    ``os_hash_algo``/``os_hash_value``). ``virtual_size`` stays ``null``: the emulator does
+    not inspect the disk format, and the virtual size of a qcow2/zvhd2 file is not its size.
+    """
     return {
         **image,
         "size": size,
-        "virtual_size": size,
+        "virtual_size": None,
         "checksum": checksum,
+        "os_hash_algo": OS_HASH_ALGO,
+        "os_hash_value": os_hash_value,
         "__image_size": str(size),
         "updated_at": now(),
     }
@@ -568,6 +578,11 @@ def activate(image: dict[str, Any]) -> dict[str, Any]:
     """``saving`` -> ``active`` once the (pretended) conversion is done."""
     stamp = now()
     return {**image, "status": "active", "active_at": stamp, "updated_at": stamp}
+
+
+def kill_upload(image: dict[str, Any]) -> dict[str, Any]:
+    """``saving`` -> ``killed``: the data arrived but the import failed (``kill_upload`` fault)."""
+    return {**image, "status": "killed", "updated_at": now()}
 
 
 def abort_upload(image: dict[str, Any]) -> dict[str, Any]:

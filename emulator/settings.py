@@ -25,6 +25,7 @@ BOOLEAN_SETTINGS = (
     "tag_api_allow_equals",
     "delete_unknown_204",
     "public_images",
+    "keep_image_data",
 )
 
 
@@ -65,6 +66,9 @@ class Settings:
     #: Every project sees the catalogue of public images (``emulator/catalogue.py``) in
     #: list and show, as in a real region; off, it sees its own images only.
     public_images: bool = True
+    #: Write uploaded image data to ``<data>/images/<id>`` instead of only hashing it (see
+    #: ``emulator/imagedata.py``); off, an upload of any size costs no disk and constant memory.
+    keep_image_data: bool = False
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes`` after validating all of them (all or nothing)."""

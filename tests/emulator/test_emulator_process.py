@@ -121,6 +121,8 @@ FLAGS: dict[str, dict[str, Any]] = {
     "TagEquals": {"reason": "--tag-api-allow-equals", "args": ["--tag-api-allow-equals"], "config": {"tag_api_allow_equals": True}},
     "ProtectedPatch": {"reason": "--allow-protected-patch", "args": ["--allow-protected-patch"], "config": {"allow_protected_patch": True}},
     "UploadDelay": {"reason": "--upload-delay", "args": ["--upload-delay", "0"], "config": {"upload_delay": 0}},
+    "KeepImageData": {"reason": "--keep-image-data keeps uploaded bytes", "args": ["--keep-image-data"], "config": {"keep_image_data": True}},
+    "DiscardImageDataByDefault": {"reason": "no flag: uploads are hashed and thrown away", "args": [], "config": {"keep_image_data": False}},
     "NoPublicImages": {"reason": "--no-public-images hides the catalogue", "args": ["--no-public-images"], "config": {"public_images": False}},
     "PublicImagesByDefault": {"reason": "no flag: every project sees the catalogue", "args": [], "config": {"public_images": True}},
 }

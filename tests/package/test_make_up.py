@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 OWN = ("__editable__", "pulumi_ims_image_metadata", "__pycache__")
-EXAMPLE_IMAGES = 4  # the example stack (__main__.py)
+EXAMPLE_IMAGES = 5  # the example stack (__main__.py)
 
 
 def free_port() -> int:
