@@ -15,6 +15,7 @@ repeating it cannot succeed, and the message says which setting fixes it.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import random
 import re
@@ -275,9 +276,9 @@ class Transport:
             extra["Content-Length"] = str(size)
         # the signer hashes the body only to tell an empty one from the rest
         headers = self._headers("PUT", url, extra, b"" if size == 0 else b"\0")
+        body: Any = b"" if size == 0 else (chunks if size is None else _SizedStream(chunks, size))
         try:
-            raw = self.session.put(url, data=chunks if size != 0 else b"", headers=headers,
-                                   timeout=(self._timeout[0], read_timeout))
+            raw = self.session.put(url, data=body, headers=headers, timeout=(self._timeout[0], read_timeout))
         except requests.exceptions.SSLError as exc:
             reason, hint = _describe_tls(exc)
             raise TransportError(f"{operation} failed: {reason} ({self.endpoint}). {hint}", sent=False) from exc
@@ -309,6 +310,33 @@ class Transport:
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
+
+
+class _SizedStream:
+    """Chunks as a readable file of known length: sent with ``Content-Length``, read as it goes
+    (a bare iterator would be sent with ``Transfer-Encoding: chunked``). No ``tell``: requests
+    would take its answer as the length still to send."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = iter(chunks)
+        self._size = size
+        self._buffer = b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(io.DEFAULT_BUFFER_SIZE * 8):
+            yield chunk
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buffer) < n:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            self._buffer += chunk
+        out, self._buffer = (self._buffer, b"") if n < 0 else (self._buffer[:n], self._buffer[n:])
+        return out
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
