@@ -30,7 +30,7 @@ CHUNK = 1024 * 1024
 AKSK_BODY_LIMIT = 12 * 1000 * 1000
 CHECKSUM_PATTERN = re.compile(r"^(md5|sha256|sha512):([0-9a-fA-F]+)$")
 CHECKSUM_LENGTH = {"md5": 32, "sha256": 64, "sha512": 128}
-PROGRESS_EVERY = 5.0  # seconds between progress lines
+PROGRESS_EVERY = float(os.environ.get("IMS_PULUMI_PROGRESS_EVERY") or 5.0)  # seconds between progress lines
 
 
 def cache_dir() -> Path:

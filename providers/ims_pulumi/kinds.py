@@ -361,15 +361,18 @@ class ContentSource(Kind):
         if value.get("missing"):
             return f"names {value['location']}, which is not a readable file"
         limit = services.upload_limit()
-        size = value.get("size")
-        if limit is not None and isinstance(size, int) and size > limit:
-            return (f"is {size:,} bytes, but requests signed with AK/SK may carry at most {limit:,} bytes "
+        size = value.get("size")  # a float when it comes through the engine
+        if limit is not None and isinstance(size, (int, float)) and size > limit:
+            return (f"is {int(size):,} bytes, but requests signed with AK/SK may carry at most {limit:,} bytes "
                     "(IMS \"Uploading an Image\"): authenticate with an IAM token instead "
                     "(`pulumi config set --secret ims:authToken ...`, HW_AUTH_TOKEN) to upload it")
         return None
 
     def normalise(self, value: Any, services: Services) -> Any:
-        return content.describe(value) if isinstance(value, str) else dict(value)
+        described = content.describe(value) if isinstance(value, str) else dict(value)
+        if isinstance(described.get("size"), float):
+            described["size"] = int(described["size"])  # Pulumi numbers arrive as floats
+        return described
 
     def same(self, old: Any, new: Any) -> bool:
         if not old or not new:

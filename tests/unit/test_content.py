@@ -128,3 +128,12 @@ def test_progress_lines(tmp_path: Path) -> None:
     now[0] = 10.0
     progress.advance(512 * 1024 * 1024 - 100)
     assert lines == ["image 'web': uploaded 512.0 MiB of 1.0 GiB (50%) at 51.2 MiB/s"]
+
+
+def test_sizes_that_arrive_as_floats_are_checked_and_stored_as_integers(tmp_path: Path) -> None:
+    """Through the engine every number is a float: the AK/SK limit must still apply (a bug found by the e2e test)."""
+    source = {"kind": "file", "location": str(tmp_path / "x"), "size": 13_000_000.0, "sha256": "a" * 64}
+    _, failures = IMAGE_METADATA.check({}, {"name": "x", "source": source}, IMS, AkSk())
+    assert [f.property for f in failures] == ["source"]
+    checked, _ = IMAGE_METADATA.check({}, {"name": "x", "source": {**source, "size": 5.0}}, IMS)
+    assert checked["source"]["size"] == 5 and isinstance(checked["source"]["size"], int)
