@@ -28,7 +28,7 @@ from tests.support.images import live_by_id, user_tags
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-NAMES = ("multi-image", "consumer", "lookup", "glance")
+NAMES = ("multi-image", "consumer", "lookup", "sharing", "glance")
 JSON = {"Accept": "application/json"}
 
 
