@@ -33,10 +33,10 @@ def expected_requests(scenario: str, n: int) -> dict[str, int]:
     is exactly one GET per image (bounded by ``ims:deleteTimeout`` on a real cloud).
     """
     return {
-        "up": {"POST /v2/images": n, "GET /v2/images": n, "PATCH /v2/images/{id}": n},
+        "up": {"POST /v2/images": n, "GET /v2/images": n + 1, "PATCH /v2/images/{id}": n},
         "preview": {"GET /v2/images": 1},
         "refresh": {"GET /v2/images/{id}": n},
-        "update": {"PATCH /v2/images/{id}": n},
+        "update": {"PATCH /v2/images/{id}": n, "GET /v2/images": 1},
         "destroy": {"DELETE /v2/images/{id}": n, "GET /v2/images/{id}": n},
     }[scenario]
 

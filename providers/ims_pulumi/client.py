@@ -119,15 +119,17 @@ class ImsClient:
             found = self.find_by_token(name, str(token), budget=budget)
             if found:
                 return found
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 image: dict[str, Any] = self.transport.request(
                     "POST", "/v2/images", json_body=dict(body), operation=f"create image {name!r}", budget=budget
                 ).json()
                 return image
             except (ServerError, TransportError) as exc:
-                delay = self.transport.backoff(budget.failures + 1)
-                if not token or not uncertain(exc) or not budget.retry(delay):
+                delay = self.transport.backoff(attempt)
+                if not token or not uncertain(exc) or not budget.retry(delay, attempt):
                     raise
                 found = self.find_by_token(name, str(token), budget=budget)
                 if found:

@@ -401,10 +401,10 @@ class Table:
         An input that ``previous`` lacks is not managed and stays out, unless ``previous`` has
         no declared input at all (a read-only reference: everything is read).
         """
-        reference = not any(previous.get(f.name) is not None for f in self.user_inputs)
+        reference = not any(f.kind.declared(previous.get(f.name)) for f in self.user_inputs)
         out: dict[str, Any] = {}
         for f in self.inputs:
-            if previous.get(f.name) is None and not (reference and f.role is Role.INPUT):
+            if not f.kind.declared(previous.get(f.name)) and not (reference and f.role is Role.INPUT):
                 continue
             value = f.kind.from_wire(f.wire, image, previous.get(f.name))
             if value is not None:

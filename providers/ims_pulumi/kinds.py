@@ -96,6 +96,10 @@ class Kind:
         """A server value at a key this field owns, in the form :meth:`to_wire` produces (``None``: absent)."""
         return value
 
+    def declared(self, value: Any) -> bool:
+        """Whether a value in state means the program declared the field."""
+        return value is not None
+
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
         """The value as the server has it (``previous`` is the value in state, for kinds that need it)."""
         return previous if wire is None else image.get(wire)
@@ -398,6 +402,10 @@ class Checksum(Text):
     def __init__(self) -> None:
         super().__init__(lambda value, profile: content.checksum_problem(value))
 
+    def declared(self, value: Any) -> bool:
+        # "" in state: release 0.1's computed output of an image without data, never a declaration
+        return bool(value)
+
     def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
         return {}
 
@@ -405,7 +413,7 @@ class Checksum(Text):
         return []
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
-        return previous if previous is not None else (image.get(wire) if wire else None)
+        return previous if previous else (image.get(wire) if wire else None)
 
 
 class ProjectDefault(Text):

@@ -293,7 +293,9 @@ def _converge(
     previous = state if state is not None else desired
     keys = table.managed_keys(profile, previous, desired)
     want = table.patch_body(desired, profile)
+    attempt = 0
     while True:
+        attempt += 1
         if server is not None:
             have = table.image_wire(server, keys, profile)
             tags_now: Mapping[str, Any] = table.inputs_from_image(server, desired)
@@ -316,8 +318,8 @@ def _converge(
                                message="the image no longer exists", hint="Run `pulumi refresh`, then `pulumi up`")
             return image
         except ImsError as exc:
-            delay = api.transport.backoff(budget.failures + 1)
-            if not (isinstance(exc, Conflict) or uncertain(exc)) or not budget.retry(delay):
+            delay = api.transport.backoff(attempt)
+            if not (isinstance(exc, Conflict) or uncertain(exc)) or not budget.retry(delay, attempt):
                 raise
             api.transport.sleep(delay)
             server = api.get_image(image_id, budget=budget)

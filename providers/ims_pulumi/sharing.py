@@ -107,7 +107,7 @@ class ImageMemberProvider(TableProvider):
             try:
                 member = api.add_member(image_id, member_id)
             except PermissionDenied as exc:
-                raise _explain_refused_share(exc, image_id) from exc
+                raise _explain_refused_share(exc, api.get_image(image_id), image_id) from exc
         return CreateResult(f"{image_id}/{member_id}", _member_outputs(self.table, member, props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -174,10 +174,14 @@ def _split(id_: str, props: Mapping[str, Any]) -> tuple[str, str]:
     return image_id, member_id
 
 
-def _explain_refused_share(exc: ApiError, image_id: str) -> ImsError:
-    if "shared" in exc.api_message.lower() or "visibility" in exc.api_message.lower():
-        return ImsError(f"{exc}. On Glance only images with visibility='shared' have members: set "
-                        f"visibility='shared' on the ImageMetadata of image {image_id} and run `pulumi up`")
+def _explain_refused_share(exc: ApiError, image: Mapping[str, Any] | None, image_id: str) -> ImsError:
+    """Glance 33 answers 403 "Not allowed to create members for image X." for an image that is not
+    `shared`: read the image to tell that case from a missing permission."""
+    visibility = (image or {}).get("visibility")
+    if visibility not in (None, "shared") and "not allowed to create members" in exc.api_message.lower():
+        return ImsError(f"{exc.operation} failed: HTTP {exc.status}: {exc.api_message.rstrip('.')}. Image {image_id} has "
+                        f"visibility={visibility!r}; on Glance only images with visibility='shared' have members: set "
+                        "visibility='shared' on its ImageMetadata and run `pulumi up`, then add the member")
     return exc
 
 

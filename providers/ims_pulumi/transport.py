@@ -63,7 +63,8 @@ class Credentials:
 class RetryPolicy:
     """Bounded, jittered exponential backoff that honours ``Retry-After``."""
 
-    max_attempts: int = 8
+    max_attempts: int = 8  # per request
+    max_failures: int = 24  # per operation, across all its requests and reconcile rounds
     base_delay: float = 0.25
     max_delay: float = 8.0
     max_retry_after: float = 60.0
@@ -87,8 +88,8 @@ class Budget:
     Every failed attempt of the operation spends from it, whoever handles the failure: the
     transport repeating an idempotent request, the client looking up a create whose response
     was lost, or the provider re-reading an image after a 409. So an operation makes at most
-    ``max_attempts`` failed attempts and waits at most ``budget_seconds`` in total, however
-    its requests are nested.
+    ``max_failures`` failed attempts (and no single request more than ``max_attempts``) and
+    waits at most ``budget_seconds`` in total, however its requests are nested.
     """
 
     def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
@@ -98,11 +99,12 @@ class Budget:
         self._started = clock()
         self._lock = threading.Lock()
 
-    def retry(self, delay: float) -> bool:
-        """Record a failed attempt; whether another attempt, ``delay`` seconds from now, is allowed."""
+    def retry(self, delay: float, attempt: int) -> bool:
+        """Record failed attempt number ``attempt`` of one request (or reconcile round); whether
+        another attempt, ``delay`` seconds from now, is allowed."""
         with self._lock:
             self.failures += 1
-            return (self.failures < self.policy.max_attempts
+            return (attempt < self.policy.max_attempts and self.failures < self.policy.max_failures
                     and self._clock() - self._started + delay <= self.policy.budget_seconds)
 
 
@@ -255,8 +257,8 @@ class Transport:
                 failure = error_for(operation, raw.status_code, raw.content, resp.request_id)
                 retryable = should_retry(method, status=raw.status_code)
                 retry_after = parse_retry_after(raw.headers.get("Retry-After"))
-            delay = self.backoff(budget.failures + 1, retry_after) if retryable else 0.0
-            if not retryable or not budget.retry(delay):
+            delay = self.backoff(attempt, retry_after) if retryable else 0.0
+            if not retryable or not budget.retry(delay, attempt):
                 if isinstance(failure, TransportError):
                     failure = self._unreachable(operation, str(failure), failure.sent, attempt)
                 raise failure

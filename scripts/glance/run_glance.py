@@ -3,7 +3,7 @@
 
 Usage::
 
-    python3 scripts/glance/run_glance.py --state-dir DIR [--port 0] [--install]
+    python3 scripts/glance/run_glance.py --state-dir DIR [--port 0] [--install] [--auth none|trusted-headers]
 
 Steps: render the config templates of ``scripts/glance/templates`` into
 ``DIR/etc``, run ``glance-manage db_sync`` (SQLite ``DIR/glance.sqlite``), start
@@ -14,6 +14,17 @@ the base URL (``http://127.0.0.1:PORT``) as the FIRST stdout line. Everything
 else goes to stderr or to ``DIR/logs``. Runs in the foreground until SIGTERM,
 SIGINT or SIGHUP (or until ``--parent-pid`` dies, or gunicorn exits), then stops
 gunicorn's whole process group and exits 0.
+
+Two modes (``--auth``):
+
+* ``none`` (default): the ``unauthenticated-context`` pipeline; every request is an admin
+  context with no user and no project (``templates/``).
+* ``trusted-headers``: as if behind an authenticating proxy. The pipeline has the
+  ``context`` filter instead (no ``authtoken``) and ``policy.yaml`` is ``{}`` (upstream
+  defaults): each request's identity comes from ``X-Identity-Status: Confirmed``,
+  ``X-Project-Id``, ``X-Roles`` (and ``X-User-Id``) headers, and a request without them gets
+  401 (``templates/trusted-headers/`` overrides those two files). Readiness is then checked
+  with a probe identity, and a request without identity must get 401.
 
 Only the standard library is used, so any Python 3.10+ can run this file; the
 Glance venv (``install.sh``) provides ``glance-manage`` and ``gunicorn``.
@@ -38,6 +49,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 TEMPLATE_FILES = ("glance-api.conf", "glance-api-paste.ini", "policy.yaml")
+AUTH_NONE = "none"
+AUTH_TRUSTED_HEADERS = "trusted-headers"
+AUTH_MODES = (AUTH_NONE, AUTH_TRUSTED_HEADERS)
+"""``--auth`` values; a mode other than ``none`` may override templates in ``templates/<mode>/``."""
+PROBE_IDENTITY = {
+    "X-Identity-Status": "Confirmed",
+    "X-Project-Id": "00000000000000000000000000000000",
+    "X-User-Id": "run-glance-readiness-probe",
+    "X-Roles": "reader",
+}
+"""Identity headers of the readiness probe in ``trusted-headers`` mode (reads only; no image has this owner)."""
 GLANCE_VERSION = "33.0.0"
 
 
@@ -60,13 +82,21 @@ def tail(path: Path, lines: int = 40) -> str:
         return f"(no {path})"
 
 
-def render_config(state_dir: Path) -> Path:
-    """Write glance-api.conf, glance-api-paste.ini and policy.yaml into STATE/etc."""
+def template(name: str, auth: str = AUTH_NONE) -> Path:
+    """The template file ``name`` of mode ``auth``: ``templates/<auth>/name`` if it exists, else ``templates/name``."""
+    override = TEMPLATES / auth / name
+    return override if auth != AUTH_NONE and override.is_file() else TEMPLATES / name
+
+
+def render_config(state_dir: Path, auth: str = AUTH_NONE) -> Path:
+    """Write glance-api.conf, glance-api-paste.ini and policy.yaml (of mode ``auth``) into STATE/etc."""
+    if auth not in AUTH_MODES:
+        raise ValueError(f"unknown auth mode {auth!r}: use one of {', '.join(AUTH_MODES)}")
     etc = state_dir / "etc"
     for sub in ("etc", "logs", "images", "staging", "tasks", "lock"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     for name in TEMPLATE_FILES:
-        text = (TEMPLATES / name).read_text()
+        text = template(name, auth).read_text()
         text = text.replace("@STATE_DIR@", str(state_dir)).replace("@ETC_DIR@", str(etc))
         (etc / name).write_text(text)
     return etc
@@ -100,9 +130,9 @@ def db_sync(venv: Path, etc: Path, state_dir: Path, env: dict[str, str]) -> None
     log(f"db_sync done in {time.monotonic() - started:.1f} s")
 
 
-def http_status(url: str, timeout: float = 5.0) -> int | None:
-    """Status code of GET url, or None when nothing answers."""
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+def http_status(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> int | None:
+    """Status code of GET url (with extra ``headers``), or None when nothing answers."""
+    req = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return int(resp.status)
@@ -139,6 +169,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--venv", type=Path, default=None, help="Glance venv (default: CACHE/venv of install.sh)")
     p.add_argument("--install", action="store_true", help="run install.sh first (no-op when already installed)")
+    p.add_argument("--auth", choices=AUTH_MODES, default=AUTH_NONE,
+                   help="none (default): every request is an unauthenticated admin; trusted-headers: identity "
+                        "from X-Identity-Status/X-Project-Id/X-Roles headers set by an authenticating proxy")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     p.add_argument("--threads", type=int, default=2, help="threads per worker (default 2)")
     p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for readiness")
@@ -183,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     original_ppid = os.getppid()
     started = time.monotonic()
-    etc = render_config(state_dir)
+    etc = render_config(state_dir, args.auth)
     env = clean_env(etc)
     db_sync(venv, etc, state_dir, env)
 
@@ -251,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 rc = 4
                 return rc
-            if http_status(url + "/versions") == 200 and http_status(url + "/v2/images") == 200:
+            if ready(url, args.auth):
                 break
             if time.monotonic() > deadline:
                 log(f"Glance not ready after {args.startup_timeout:.0f} s:\n{tail(logs / 'gunicorn.log')}")
@@ -259,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
                 return rc
             time.sleep(0.25)
 
-        log(f"Glance ready at {url} after {time.monotonic() - started:.1f} s (logs: {logs})")
+        if args.auth == AUTH_TRUSTED_HEADERS:
+            anonymous = http_status(url + "/v2/images")
+            if anonymous != 401:  # the mode must really be in effect: no identity, no access
+                log(f"--auth {args.auth}: GET /v2/images without identity headers answered {anonymous}, not 401; "
+                    f"check {etc / 'glance-api-paste.ini'}")
+                rc = 4
+                return rc
+        log(f"Glance ready at {url} (auth {args.auth}) after {time.monotonic() - started:.1f} s (logs: {logs})")
         print(url, flush=True)
         if args.url_file:
             tmp = args.url_file.with_name(args.url_file.name + ".tmp")
@@ -283,6 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.pid_file:
             args.pid_file.unlink(missing_ok=True)
         log("stopped")
+
+
+def ready(url: str, auth: str) -> bool:
+    """Glance answers: ``/versions`` and ``/v2/images`` give 200 (in ``trusted-headers`` mode the
+    list is asked with the probe identity)."""
+    if http_status(url + "/versions") != 200:
+        return False
+    return http_status(url + "/v2/images", headers=PROBE_IDENTITY if auth == AUTH_TRUSTED_HEADERS else None) == 200
 
 
 def _parent_gone(pid: int, original_ppid: int) -> bool:

@@ -10,13 +10,15 @@
 # (scripts/glance/install.sh; cache dir from GLANCE_CACHE). STATE_DIR holds the
 # config, the SQLite db, the image store and logs/; `start` also writes
 # STATE_DIR/url and STATE_DIR/run_glance.pid. Extra run_glance.py options can be
-# passed in GLANCE_RUN_ARGS (e.g. "--workers 1 --threads 4").
+# passed in GLANCE_RUN_ARGS (e.g. "--workers 1 --threads 4"). GLANCE_RUN_ARGS="--auth
+# trusted-headers" starts the several-projects mode (identity from X-Project-Id/X-Roles headers
+# that an authenticating proxy sets; 401 without them): see README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${GLANCE_LAUNCHER_PYTHON:-python3}"
 
-usage() { sed -n '2,13p' "$0" >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
 log() { printf '[glance-serve] %s\n' "$*" >&2; }
 
 cmd="${1:-}"

@@ -153,8 +153,8 @@ def test_server_gone_fails_clearly_and_the_retry_creates_no_duplicate(emu: Emula
     with pytest.raises(TransportError) as info:
         client.create_image(body)
     message = str(info.value)
-    # one budget per operation: three failed attempts in all, the lost POST and two look-ups
-    assert message.startswith("create image 'gone-000': look-up by create token failed after 2 attempts: "), message
+    # each request gets max_attempts (3) within the operation's budget: the look-up tried three times
+    assert message.startswith("create image 'gone-000': look-up by create token failed after 3 attempts: "), message
     assert "without a response" in message or "reset" in message, message
     assert emu.url in message and "run the command again" in message, message
     assert len(live_images(emu, "gone")) == 1, "the POST was committed"

@@ -109,7 +109,8 @@ def test_wrong_credentials(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> N
                                    secrets={**secrets, "ims:secretKey": "not-the-secret-key-of-this-ak"})
     failed = failed_resources(project.up(check=False))
     for name, messages in failed.items():
-        assert_actionable(messages, what=f"create image 'auth-{name[-3:]}': look-up by create token failed: HTTP 401",
+        # the first check of the run proves the credentials: it fails before any create is attempted
+        assert_actionable(messages, what="check ims:endpoint and the credentials failed: HTTP 401",
                           code="APIGW.0301", todo="Check ims:accessKey/ims:secretKey")
     assert emu.stats()["writes"] == 0, "nothing is written with refused credentials"
     assert_converged(project, emu, 0, "auth")
