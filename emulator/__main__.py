@@ -94,6 +94,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     rules.add_argument("--name-max-length", type=int, choices=(128, 255), default=defaults.name_max_length)
     rules.add_argument("--quota", type=int, default=defaults.quota, help="private images per project (IMG.0015)")
     rules.add_argument(
+        "--member-limit",
+        type=int,
+        default=defaults.member_limit,
+        help="members (projects an image is shared with) per image (IMG.0088; default 256)",
+    )
+    rules.add_argument(
         "--protected-delete-status", type=int, choices=(400, 403), default=defaults.protected_delete_status
     )
     rules.add_argument("--delete-unknown-204", action="store_true", help="DELETE of an unknown image answers 204")
@@ -138,6 +144,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             **{name: getattr(args, name) for name in BOOLEAN_SETTINGS},
             "name_max_length": args.name_max_length,
             "quota": args.quota,
+            "member_limit": args.member_limit,
             "protected_delete_status": args.protected_delete_status,
             "upload_delay": args.upload_delay,
         }

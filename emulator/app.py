@@ -26,7 +26,7 @@ from aiohttp.typedefs import Handler
 from emulator import PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
 from emulator.auth import BODY_KEY, Authenticator
 from emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, send_continue, too_large
-from emulator.errors import ApiError, Style, bad_request, not_found
+from emulator.errors import ApiError, Style, bad_request, conflict, forbidden, member_not_found, not_found
 from emulator.faults import FaultError, FaultRule, Faults
 from emulator.imagedata import Digests, ImageFiles
 from emulator.settings import Settings, SettingsError
@@ -183,20 +183,69 @@ def _public(request: web.Request) -> bool:
     return request.app[STATE].settings.public_images
 
 
-def _image_or_404(request: web.Request) -> dict[str, Any]:
-    """The image of the path: one of the caller's or, when shown, a public one."""
-    image = request.app[STATE].store.get(request[PROJECT_KEY], request.match_info["id"], public=_public(request))
-    if image is None:
+@dataclass(frozen=True)
+class _Seen:
+    """An image the caller sees: its own, a public one, or one shared with it."""
+
+    #: The stored document (the owner's view).
+    image: dict[str, Any]
+    #: The caller's membership status when the image is shared with it, else ``None``.
+    member_status: str | None = None
+
+    @property
+    def view(self) -> dict[str, Any]:
+        """The image as the caller sees it (a member: ``shared``, with ``member_status``)."""
+        return self.image if self.member_status is None else rules.member_view(self.image, self.member_status)
+
+    @property
+    def owned(self) -> bool:
+        """Whether the caller owns the image (neither shared with it nor public)."""
+        return self.member_status is None and not catalogue.is_public(self.image)
+
+
+def _seen(request: web.Request) -> _Seen | None:
+    """The image of the path as the caller sees it, or ``None`` when it does not see it.
+
+    A member sees an image shared with it whatever its membership status: a rejected image
+    leaves the member's list, but it can still be shown (and boot servers, IMS says).
+    """
+    state = request.app[STATE]
+    project, image_id = request[PROJECT_KEY], request.match_info["id"]
+    image = state.store.get(project, image_id, public=_public(request))
+    if image is not None:
+        return _Seen(image)
+    shared = state.store.membership(project, image_id)
+    return _Seen(*shared) if shared is not None else None
+
+
+def _seen_or_404(request: web.Request) -> _Seen:
+    seen = _seen(request)
+    if seen is None:
         raise not_found()
-    return image
+    return seen
+
+
+def _image_or_404(request: web.Request) -> dict[str, Any]:
+    """The image of the path as the caller sees it: its own, a public one, one shared with it."""
+    return _seen_or_404(request).view
 
 
 def _own_image(request: web.Request, code: str = errors.OWNER_ONLY) -> dict[str, Any]:
-    """The image of the path for a write: 404 if unseen, 403 ``code`` if it is a public image."""
-    image = _image_or_404(request)
-    if catalogue.is_public(image):
+    """The image of the path for a write: 404 if unseen, 403 ``code`` if the caller does not own it.
+
+    A public image answers ``code`` (IMG.0047, or IMG.0094 for DELETE); an image shared
+    with the caller answers IMG.0047 (IMG.0092 for DELETE). Both 403s are inferred.
+    """
+    return _owned(_seen_or_404(request), code)
+
+
+def _owned(seen: _Seen, code: str = errors.OWNER_ONLY) -> dict[str, Any]:
+    """``seen``'s stored image if the caller owns it; the 403s of :func:`_own_image` otherwise."""
+    if seen.member_status is not None:
+        raise errors.not_owner(errors.OWNER_ONLY_DELETE if code == errors.PUBLIC_IMAGE_DELETE else errors.OWNER_ONLY)
+    if catalogue.is_public(seen.image):
         raise errors.public_image_write(code)
-    return image
+    return seen.image
 
 
 def _quota(request: web.Request) -> int:
@@ -287,13 +336,12 @@ async def delete_image(request: web.Request) -> web.Response:
         isinstance(body, dict) and set(body) <= {"delete_backup"} and isinstance(body.get("delete_backup", False), bool)
     ):
         raise bad_request(message='The DELETE body may only be {"delete_backup": true|false}.')
-    image = state.store.get(request[PROJECT_KEY], request.match_info["id"], public=_public(request))
-    if image is None:
+    seen = _seen(request)
+    if seen is None:
         if state.settings.delete_unknown_204:
             return web.Response(status=204)
         raise not_found()
-    if catalogue.is_public(image):
-        raise errors.public_image_write(errors.PUBLIC_IMAGE_DELETE)
+    image = _owned(seen, errors.PUBLIC_IMAGE_DELETE)
     if image["protected"]:
         raise ApiError(state.settings.protected_delete_status, errors.IMAGE_PROTECTED)
     state.store.delete(image["id"])
@@ -460,6 +508,109 @@ async def _settle_later(
         state.store.replace(outcome(image))
 
 
+# --- /v2/images/{id}/members ---------------------------------------------------------------
+
+
+def _member_id(request: web.Request) -> str:
+    return request.match_info["member_id"]
+
+
+async def add_member(request: web.Request) -> web.Response:
+    """``POST /v2/images/{id}/members`` ``{"member": "<project id>"}`` -> 200 member, ``pending``.
+
+    Checks, in order: the body (400 IMG.0007/IMG.0001), the image (404), a public image
+    (400 IMG.0089), the owner (403 IMG.0047 for a member project), the owner's own project
+    (400 IMG.0076), an existing membership (409, Glance), the member limit (400 IMG.0088).
+    """
+    state = request.app[STATE]
+    member_id = rules.new_member_id(await _json(request))
+    seen = _seen_or_404(request)
+    if catalogue.is_public(seen.image):
+        raise bad_request(errors.SHARE_PUBLIC_IMAGE)
+    image_id = _owned(seen)["id"]
+    if member_id == request[PROJECT_KEY]:
+        raise bad_request(errors.SHARE_WITH_SELF)
+    # No await from here to the insert: the duplicate and limit checks cannot race (see Store).
+    if state.store.member(image_id, member_id) is not None:
+        raise conflict(f"Member {member_id} is already associated with image {image_id}.")
+    limit = state.settings.member_limit
+    if state.store.count_members(image_id) >= limit:
+        raise bad_request(
+            errors.SHARE_QUOTA,
+            f"{errors.MESSAGES[errors.SHARE_QUOTA]} Image {image_id} already has {limit} members (the limit).",
+        )
+    member = rules.new_member(image_id, member_id)
+    state.store.add_member(member)
+    return web.json_response(member)
+
+
+async def list_members(request: web.Request) -> web.Response:
+    """``GET /v2/images/{id}/members[?limit=N&marker=M]``: the owner sees every member, a member itself.
+
+    Oldest first; ``page_info`` has ``current_count`` and, when more follow,
+    ``next_marker`` (the ``marker`` of the next page).
+    """
+    state = request.app[STATE]
+    query = rules.parse_member_query(request.query.items())
+    seen = _seen_or_404(request)
+    members = state.store.members(seen.image["id"])
+    if not seen.owned:
+        members = [m for m in members if m["member_id"] == request[PROJECT_KEY]]
+    start = 0
+    if query.after is not None:
+        ids = [m["member_id"] for m in members]
+        if query.after not in ids:
+            raise bad_request(message=f"marker {request.query['marker']!r} could not be found.")
+        start = ids.index(query.after) + 1
+    page = members[start : start + query.limit]
+    page_info: dict[str, Any] = {"current_count": len(page)}
+    if start + len(page) < len(members):
+        page_info["next_marker"] = rules.encode_member_marker(page[-1]["member_id"])
+    return web.json_response({"members": page, "schema": "/v2/schemas/members", "page_info": page_info})
+
+
+def _visible_member(request: web.Request, seen: _Seen) -> dict[str, Any]:
+    """The membership of the path: the owner sees every one, a member only its own (404 otherwise)."""
+    image_id, member_id = seen.image["id"], _member_id(request)
+    member = None
+    if seen.owned or member_id == request[PROJECT_KEY]:
+        member = request.app[STATE].store.member(image_id, member_id)
+    if member is None:
+        raise member_not_found(image_id, member_id)
+    return member
+
+
+async def show_member(request: web.Request) -> web.Response:
+    """``GET /v2/images/{id}/members/{member_id}``: for the owner or that member; 404 otherwise."""
+    return web.json_response(_visible_member(request, _seen_or_404(request)))
+
+
+async def update_member(request: web.Request) -> web.Response:
+    """``PUT /v2/images/{id}/members/{member_id}`` ``{"status": "accepted"|"rejected"}`` -> 200 member.
+
+    Only the member project sets its status; the owner gets 403 (Glance), another project
+    404. An optional ``vault_id`` (full-ECS images from CBR) is accepted and ignored.
+    """
+    status = rules.member_status_update(await _json(request))
+    member = _visible_member(request, _seen_or_404(request))
+    if member["member_id"] != request[PROJECT_KEY]:
+        raise forbidden(
+            f"You cannot update image member {member['member_id']}: only the member project itself "
+            "can accept or reject a shared image."
+        )
+    updated = {**member, "status": status, "updated_at": rules.now()}
+    request.app[STATE].store.replace_member(updated)
+    return web.json_response(updated)
+
+
+async def delete_member(request: web.Request) -> web.Response:
+    """``DELETE /v2/images/{id}/members/{member_id}`` -> 204; owner only, 404 when not a member."""
+    image_id = _owned(_seen_or_404(request))["id"]
+    if not request.app[STATE].store.remove_member(image_id, _member_id(request)):
+        raise member_not_found(image_id, _member_id(request))
+    return web.Response(status=204)
+
+
 # --- static and extension APIs --------------------------------------------------------------
 
 
@@ -476,6 +627,16 @@ async def image_schema(request: web.Request) -> web.Response:
 async def images_schema(request: web.Request) -> web.Response:
     """``GET /v2/schemas/images``."""
     return web.json_response(schemas.IMAGES_SCHEMA)
+
+
+async def member_schema(request: web.Request) -> web.Response:
+    """``GET /v2/schemas/member``."""
+    return web.json_response(schemas.MEMBER_SCHEMA)
+
+
+async def members_schema(request: web.Request) -> web.Response:
+    """``GET /v2/schemas/members``."""
+    return web.json_response(schemas.MEMBERS_SCHEMA)
 
 
 async def os_versions(request: web.Request) -> web.Response:
@@ -635,8 +796,15 @@ def build_app(state: State) -> web.Application:
     r.add_put("/v2/images/{id}/tags/{tag}", add_tag)
     r.add_delete("/v2/images/{id}/tags/{tag}", delete_tag)
     r.add_put("/v2/images/{id}/file", upload_file, expect_handler=deferred_expect)
+    r.add_post("/v2/images/{id}/members", add_member)
+    r.add_get("/v2/images/{id}/members", list_members)
+    r.add_get("/v2/images/{id}/members/{member_id}", show_member)
+    r.add_put("/v2/images/{id}/members/{member_id}", update_member)
+    r.add_delete("/v2/images/{id}/members/{member_id}", delete_member)
     r.add_get("/v2/schemas/image", image_schema)
     r.add_get("/v2/schemas/images", images_schema)
+    r.add_get("/v2/schemas/member", member_schema)
+    r.add_get("/v2/schemas/members", members_schema)
     r.add_get("/v1/cloudimages/os_version", os_versions)
     r.add_get("/v1/cloudimages/quota", quota)
     r.add_get("/_emulator/health", health)

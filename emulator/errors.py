@@ -42,6 +42,10 @@ DESCRIPTION_FORMAT = "IMG.0054"
 RAM_DISK_INVALID = "IMG.0055"
 OS_VERSION_INVALID = "IMG.0056"
 FORMAT_UNSUPPORTED = "IMG.0072"
+SHARE_WITH_SELF = "IMG.0076"
+SHARE_QUOTA = "IMG.0088"
+SHARE_PUBLIC_IMAGE = "IMG.0089"
+OWNER_ONLY_DELETE = "IMG.0092"
 PUBLIC_IMAGE_DELETE = "IMG.0094"
 TAG_INVALID = "IMG.0115"
 TAG_QUOTA = "IMG.0116"
@@ -70,6 +74,10 @@ MESSAGES: dict[str, str] = {
     RAM_DISK_INVALID: "The memory or disk size is invalid.",
     OS_VERSION_INVALID: "Invalid OS version.",
     FORMAT_UNSUPPORTED: "The specified image format is not supported.",
+    SHARE_WITH_SELF: "You cannot share an image with yourself.",
+    SHARE_QUOTA: "The number of shared images has reached the maximum allowed.",
+    SHARE_PUBLIC_IMAGE: "The public image or Marketplace image cannot be shared.",
+    OWNER_ONLY_DELETE: "The image can only be deleted by the owner.",
     PUBLIC_IMAGE_DELETE: "The public image cannot be deleted.",
     TAG_INVALID: "The image tag is invalid.",
     TAG_QUOTA: "The number of image tags exceeds the quota.",
@@ -125,6 +133,15 @@ def not_found() -> ApiError:
     return ApiError(404, IMAGE_NOT_FOUND)
 
 
+def member_not_found(image_id: str, member_id: str) -> ApiError:
+    """The 404 for a membership that does not exist, or that the caller may not see.
+
+    IMS documents no code for it; IMG.0027, the emulator's 404 code, is used (INFERRED) with
+    Glance's message, so a client can tell it from a missing image by the message only.
+    """
+    return ApiError(404, IMAGE_NOT_FOUND, f"Member {member_id} not found in the member list of image {image_id}.")
+
+
 def conflict(message: str) -> ApiError:
     """A 409 IMS attribute conflict (PATCH on a missing/present attribute, upload twice)."""
     return ApiError(409, ATTRIBUTE_CONFLICT, message)
@@ -144,6 +161,15 @@ PUBLIC_IMAGE_WRITE_STATUS = 403
 
 def public_image_write(code: str = OWNER_ONLY) -> ApiError:
     """The refusal of a write to a catalogue image: IMG.0047 (IMG.0094 for DELETE), 403 (inferred)."""
+    return ApiError(PUBLIC_IMAGE_WRITE_STATUS, code)
+
+
+def not_owner(code: str = OWNER_ONLY) -> ApiError:
+    """A member project's write to an image shared with it: IMG.0047 (IMG.0092 for DELETE), 403 (inferred).
+
+    Like :func:`public_image_write`: the codes are IMS's, the 403 is Glance's answer to a
+    write by a project that does not own the image.
+    """
     return ApiError(PUBLIC_IMAGE_WRITE_STATUS, code)
 
 

@@ -1,4 +1,4 @@
-"""IMS validation rules: building a new image, PATCH, tags and list parameters.
+"""IMS validation rules: building a new image, PATCH, tags, list parameters and members (sharing).
 
 Pure functions over plain dicts; they raise :class:`~emulator.errors.ApiError` and never
 touch the store. By default each rule is the strictest reading of Huawei's IMS documents;
@@ -9,6 +9,7 @@ rule follows Glance. ``emulator/README.md`` lists every rule and its switch.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from collections.abc import Iterable
@@ -460,6 +461,10 @@ class ListQuery:
     marker: str | None = None
     #: The caller's parameters except ``marker``/``limit``, repeated in ``first``/``next``.
     link_params: list[tuple[str, str]] = field(default_factory=list)
+    #: ``member_status`` filter: ``None`` lists own, public and *accepted* shared images
+    #: (Glance's default); a tuple lists only images shared with the caller whose
+    #: membership has one of these statuses (empty: none).
+    member_status: tuple[str, ...] | None = None
 
 
 def _parse_time_filter(key: str, value: str) -> tuple[str, str, str]:
@@ -542,9 +547,16 @@ def parse_list_query(pairs: Iterable[tuple[str, str]], settings: Settings) -> Li
             query.equals.append((key, _parse_typed(key, value)))
         else:
             query.equals.append((key, value))
-    member_status = any(k == "member_status" for k, _ in query.equals)
-    if not lenient and member_status and ("visibility", "shared") not in query.equals:
+    statuses = {value for key, value in query.equals if key == "member_status"}
+    if statuses and not lenient and ("visibility", "shared") not in query.equals:
         raise bad_request(message="The member_status filter needs visibility=shared.")
+    if statuses:
+        query.equals = [(key, value) for key, value in query.equals if key != "member_status"]
+        if lenient and statuses == {ANY_MEMBER_STATUS}:
+            query.member_status = MEMBER_STATUSES  # Glance's member_status=all
+        else:
+            # Every filter must match: two different statuses match nothing.
+            query.member_status = tuple(statuses) if len(statuses) == 1 else ()
     return query
 
 
@@ -588,3 +600,116 @@ def kill_upload(image: dict[str, Any]) -> dict[str, Any]:
 def abort_upload(image: dict[str, Any]) -> dict[str, Any]:
     """Back to ``queued`` after a failed upload, as Glance does, so it can be retried."""
     return {**image, "status": "queued", "updated_at": now()}
+
+
+# --- members (sharing) -----------------------------------------------------------------------
+
+#: The statuses of a membership; a new one is ``pending``.
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+#: What the member project may set (IMS documents ``accepted`` and ``rejected`` only).
+SETTABLE_MEMBER_STATUSES = ("accepted", "rejected")
+#: A project id as IAM issues them: 32 lower-case hex characters.
+PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
+#: Paging of ``GET /v2/images/{id}/members`` (IMS: ``limit`` 1..1000, default 500).
+MEMBER_DEFAULT_LIMIT = 500
+MEMBER_MAX_LIMIT = 1000
+#: The list-member-status value Glance takes for "any status" (``lenient_list`` only).
+ANY_MEMBER_STATUS = "all"
+
+
+def _body_keys(body: object, allowed: tuple[str, ...], required: str, what: str) -> dict[str, Any]:
+    """A JSON object with ``required`` and no key outside ``allowed`` (400 IMG.0001 otherwise)."""
+    if not isinstance(body, dict):
+        raise bad_request(message=f"The request body of {what} must be a JSON object.")
+    unknown = sorted(key for key in body if key not in allowed)
+    if unknown:
+        names = ", ".join(repr(key) for key in unknown)
+        raise bad_request(
+            errors.UNKNOWN_PARAMETER,
+            f"The request message format is invalid: {names} not supported; {what} takes only {', '.join(allowed)}.",
+        )
+    if required not in body:
+        raise bad_request(message=f"The request message format is invalid: {what} needs {required!r}.")
+    return body
+
+
+def new_member_id(body: object) -> str:
+    """The project of ``POST /v2/images/{id}/members`` ``{"member": "<project id>"}``."""
+    member = _body_keys(body, ("member",), "member", "POST /v2/images/{id}/members")["member"]
+    if not isinstance(member, str) or not PROJECT_ID_RE.fullmatch(member):
+        raise bad_request(
+            message=f"The request message format is invalid: 'member' must be a project id "
+            f"(32 lower-case hex characters), got {member!r}."
+        )
+    return member
+
+
+def member_status_update(body: object) -> str:
+    """The status of ``PUT /v2/images/{id}/members/{member}``; ``vault_id`` is checked and ignored."""
+    fields = _body_keys(body, ("status", "vault_id"), "status", "PUT /v2/images/{id}/members/{member_id}")
+    status = fields["status"]
+    if status not in SETTABLE_MEMBER_STATUSES:
+        raise bad_request(
+            message=f"The request message format is invalid: 'status' must be one of "
+            f"{', '.join(SETTABLE_MEMBER_STATUSES)}, got {status!r}."
+        )
+    if "vault_id" in fields and not isinstance(fields["vault_id"], str):
+        raise bad_request(message="The request message format is invalid: 'vault_id' must be a string.")
+    return str(status)
+
+
+def new_member(image_id: str, member_id: str) -> dict[str, Any]:
+    """A new membership, as ``POST`` answers it: ``pending``."""
+    stamp = now()
+    return {
+        "status": "pending",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "image_id": image_id,
+        "member_id": member_id,
+        "schema": "/v2/schemas/member",
+    }
+
+
+def member_view(image: dict[str, Any], member_status: str) -> dict[str, Any]:
+    """The image as a member project sees it: ``shared``, with its own ``member_status``.
+
+    The stored document (what the owner sees) is never changed by sharing.
+    """
+    return {**image, "visibility": "shared", "__imagetype": "shared", "member_status": member_status}
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    """A validated ``GET /v2/images/{id}/members`` query."""
+
+    limit: int = MEMBER_DEFAULT_LIMIT
+    #: The member id after which the page starts (decoded from the base64 ``marker``).
+    after: str | None = None
+
+
+def encode_member_marker(member_id: str) -> str:
+    """``page_info.next_marker``: the last member id of the page, base64 (URL-safe, unpadded)."""
+    return base64.urlsafe_b64encode(member_id.encode()).decode().rstrip("=")
+
+
+def parse_member_query(pairs: Iterable[tuple[str, str]]) -> MemberQuery:
+    """``limit`` 1..1000 (default 500) and a base64 ``marker``; any other parameter is 400 IMG.0001."""
+    limit, after = MEMBER_DEFAULT_LIMIT, None
+    for key, value in pairs:
+        if key == "limit":
+            if not value.isdigit() or not 1 <= int(value) <= MEMBER_MAX_LIMIT:
+                raise bad_request(message=f"limit must be an integer from 1 to {MEMBER_MAX_LIMIT}, got {value!r}.")
+            limit = int(value)
+        elif key == "marker":
+            try:
+                after = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            except ValueError:
+                raise bad_request(message=f"marker {value!r} is not a marker of this member list.") from None
+        else:
+            raise bad_request(
+                errors.UNKNOWN_PARAMETER,
+                f"The request message format is invalid: query parameter {key!r} is not supported by "
+                "GET /v2/images/{id}/members (only limit and marker).",
+            )
+    return MemberQuery(limit, after)

@@ -97,6 +97,33 @@ IMAGES_SCHEMA: dict[str, Any] = {
     ],
 }
 
+#: Glance's member schema (``GET /v2/schemas/member``), served as is; ``emulator.rules``
+#: holds the real member rules (IMS lets a member set only ``accepted`` or ``rejected``).
+MEMBER_SCHEMA: dict[str, Any] = {
+    "name": "member",
+    "properties": {
+        "member_id": _typed("string", "An identifier for the image member (tenantId)"),
+        "image_id": _typed(
+            "string",
+            "An identifier for the image",
+            pattern="^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$",
+        ),
+        "created_at": _typed("string", "Date and time of image member creation"),
+        "updated_at": _typed("string", "Date and time of last modification of image member"),
+        "status": _typed("string", "The status of this image member", enum=["pending", "accepted", "rejected"]),
+        "schema": {"readOnly": True, "type": "string"},
+    },
+}
+
+MEMBERS_SCHEMA: dict[str, Any] = {
+    "name": "members",
+    "properties": {
+        "members": {"type": "array", "items": MEMBER_SCHEMA},
+        "schema": {"type": "string"},
+    },
+    "links": [{"href": "{schema}", "rel": "describedby"}],
+}
+
 #: ``(id, status, path)`` of ``GET /``; v2.2 is what IMS reports as current.
 VERSIONS = [
     ("v2.2", "CURRENT", "/v2/"),

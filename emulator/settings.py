@@ -57,6 +57,9 @@ class Settings:
     name_max_length: int = 128
     #: Private images per project before IMG.0015.
     quota: int = 100
+    #: Members (projects an image is shared with) per image before IMG.0088; IMS documents
+    #: 256 for system- and data-disk images (10 for full-ECS images, which are not emulated).
+    member_limit: int = 256
     #: Status of a DELETE of a protected image: 403 (Glance) or 400 (IMS error table).
     protected_delete_status: int = 403
     #: Answer 204 instead of 404 to a DELETE of an unknown image (what real IMS may do).
@@ -91,8 +94,10 @@ class Settings:
             raise SettingsError("name_max_length must be 128 or 255")
         if self.protected_delete_status not in (400, 403) or isinstance(self.protected_delete_status, bool):
             raise SettingsError("protected_delete_status must be 400 or 403")
-        if not isinstance(self.quota, int) or isinstance(self.quota, bool) or self.quota < 0:
-            raise SettingsError("quota must be a non-negative integer")
+        for name in ("quota", "member_limit"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SettingsError(f"{name} must be a non-negative integer")
         if (
             not isinstance(self.upload_delay, int | float)
             or isinstance(self.upload_delay, bool)

@@ -15,6 +15,13 @@ start, so it always matches the code. Reads that take ``public=True`` see it nex
 caller's own images; the maintenance calls (:meth:`Store.all`, :meth:`Store.counts`,
 :meth:`Store.delete_all`) leave it out unless asked, so "the images of the users" stays
 what it was before the catalogue existed.
+
+Memberships (an image shared with another project) are rows of ``members``, one JSON
+member object each, keyed by image and member project. They belong to their image: a
+foreign key with ``ON DELETE CASCADE`` removes them in the same statement that deletes
+the image (``delete``, ``delete_all``). A project's reads take its own images plus the
+ones shared with it (:meth:`Store.membership`, :meth:`Store.page`); the document of a
+shared image is never changed, the member's view is made on the way out.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator import PLATFORM_PROJECT_ID
-from emulator.rules import ListQuery
+from emulator.rules import ListQuery, member_view
 
 DB_FILE = "ims-emulator.sqlite3"
 
@@ -44,19 +51,39 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_by_created ON images (project, created_at, id);
 CREATE INDEX IF NOT EXISTS images_by_name ON images (project, name);
+CREATE TABLE IF NOT EXISTS members (
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    member_status TEXT GENERATED ALWAYS AS (json_extract(doc, '$.status')) VIRTUAL,
+    PRIMARY KEY (image_id, member_id)
+);
+CREATE INDEX IF NOT EXISTS members_by_member ON members (member_id, image_id);
 """
 
 #: Sort keys and column filters mapped to columns (``size`` sorts missing sizes first).
+#: Qualified, as lists join the caller's memberships (``m``).
 _COLUMNS = {
-    "id": "id",
-    "name": "name",
-    "status": "status",
-    "container_format": "container_format",
-    "disk_format": "disk_format",
-    "size": "size_key",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
+    "id": "images.id",
+    "name": "images.name",
+    "status": "images.status",
+    "container_format": "images.container_format",
+    "disk_format": "images.disk_format",
+    "size": "images.size_key",
+    "created_at": "images.created_at",
+    "updated_at": "images.updated_at",
 }
+
+#: Attributes whose value depends on who looks: a member project sees an image shared with
+#: it as ``shared`` (see :func:`emulator.rules.member_view`); ``m`` is its membership, if any.
+_VIEW_COLUMNS = {
+    "visibility": "CASE WHEN m.member_status IS NULL THEN json_extract(images.doc, '$.visibility') ELSE 'shared' END",
+    "__imagetype": """CASE WHEN m.member_status IS NULL THEN json_extract(images.doc, '$."__imagetype"') ELSE 'shared' END""",
+}
+
+#: The images a project lists, with its membership of each (``m``); the caller's project is
+#: the first parameter.
+_VISIBLE = "images LEFT JOIN members AS m ON m.image_id = images.id AND m.member_id = ?"
 
 
 class UnknownMarker(LookupError):
@@ -82,6 +109,8 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash; only an OS crash may lose the last commits.
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        # Deleting an image deletes its members (ON DELETE CASCADE), in the same statement.
+        self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -158,19 +187,33 @@ class Store:
     def page(self, project: str, query: ListQuery, *, public: bool = False) -> tuple[list[dict[str, Any]], bool]:
         """One page of the images ``project`` sees matching ``query``, and whether more follow.
 
-        ``public`` adds the catalogue to the project's own images. Raises
-        :class:`UnknownMarker` when the marker is not one of the images the project sees.
+        What a project sees: its own images, the catalogue when ``public``, and the images
+        shared with it. Without a ``member_status`` filter only the shared images it has
+        ``accepted`` are in (Glance's default); with one, only shared images with that
+        membership status. Shared images come as the member sees them
+        (:func:`emulator.rules.member_view`), and ``visibility``/``__imagetype`` filter on
+        that view. Raises :class:`UnknownMarker` when the marker is not one of the images
+        the project sees.
         """
-        scope, scope_params = _scope(project, public)
+        own, own_params = _scope(project, public)
+        own = f"images.{own}"
+        if query.member_status is None:
+            scope, scope_params = f"({own} OR m.member_status = 'accepted')", [project, *own_params]
+        else:
+            marks = ", ".join("?" * len(query.member_status)) or "NULL"
+            scope, scope_params = f"m.member_status IN ({marks})", [project, *query.member_status]
         where = [scope]
         params = list(scope_params)
         for key, value in query.equals:
             if key in _COLUMNS:
                 where.append(f"{_COLUMNS[key]} = ?")
                 params.append(value)
+            elif key in _VIEW_COLUMNS:
+                where.append(f"{_VIEW_COLUMNS[key]} = ?")
+                params.append(value)
             else:
                 # FILTER_KEY_RE keeps keys free of quotes, so the quoted JSON path is safe.
-                where.append("json_extract(doc, ?) = ?")
+                where.append("json_extract(images.doc, ?) = ?")
                 params += [f'$."{key}"', value]
         for tag in query.tags:
             where.append("EXISTS (SELECT 1 FROM json_each(images.doc, '$.tags') WHERE value = ?)")
@@ -183,16 +226,75 @@ class Store:
         direction = "DESC" if query.sort_dir == "desc" else "ASC"
         if query.marker is not None:
             row = self._conn.execute(
-                f"SELECT {column} FROM images WHERE id = ? AND {scope}", (query.marker, *scope_params)
+                f"SELECT {column} FROM {_VISIBLE} WHERE images.id = ? AND {scope}",
+                (scope_params[0], query.marker, *scope_params[1:]),
             ).fetchone()
             if row is None:
                 raise UnknownMarker(query.marker)
             # Row values give the exact "after the marker" position with the id tiebreak.
-            where.append(f"({column}, id) {'<' if direction == 'DESC' else '>'} (?, ?)")
+            where.append(f"({column}, images.id) {'<' if direction == 'DESC' else '>'} (?, ?)")
             params += [row[0], query.marker]
 
         sql = (
-            f"SELECT doc FROM images WHERE {' AND '.join(where)} ORDER BY {column} {direction}, id {direction} LIMIT ?"
+            f"SELECT images.doc, m.member_status FROM {_VISIBLE} WHERE {' AND '.join(where)} "
+            f"ORDER BY {column} {direction}, images.id {direction} LIMIT ?"
         )
         rows = self._conn.execute(sql, [*params, query.limit + 1]).fetchall()
-        return [json.loads(doc) for (doc,) in rows[: query.limit]], len(rows) > query.limit
+        images = [_as_seen(doc, status) for doc, status in rows[: query.limit]]
+        return images, len(rows) > query.limit
+
+    # --- members -----------------------------------------------------------------------------
+
+    def membership(self, project: str, image_id: str) -> tuple[dict[str, Any], str] | None:
+        """The image shared with ``project`` and the membership's status, if ``project`` is a member."""
+        row = self._conn.execute(
+            "SELECT images.doc, m.member_status FROM images JOIN members AS m ON m.image_id = images.id "
+            "WHERE images.id = ? AND m.member_id = ?",
+            (image_id, project),
+        ).fetchone()
+        return (json.loads(row[0]), row[1]) if row else None
+
+    def add_member(self, doc: dict[str, Any]) -> None:
+        """Add a membership (its image must exist)."""
+        self._conn.execute(
+            "INSERT INTO members (image_id, member_id, doc) VALUES (?, ?, ?)",
+            (doc["image_id"], doc["member_id"], _dump(doc)),
+        )
+
+    def member(self, image_id: str, member_id: str) -> dict[str, Any] | None:
+        """One membership of an image."""
+        row = self._conn.execute(
+            "SELECT doc FROM members WHERE image_id = ? AND member_id = ?", (image_id, member_id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def members(self, image_id: str) -> list[dict[str, Any]]:
+        """Every membership of an image, oldest first (ties by member id)."""
+        rows = self._conn.execute(
+            "SELECT doc FROM members WHERE image_id = ? "
+            "ORDER BY json_extract(doc, '$.created_at'), member_id",
+            (image_id,),
+        ).fetchall()
+        return [json.loads(doc) for (doc,) in rows]
+
+    def count_members(self, image_id: str) -> int:
+        """How many members an image has."""
+        return int(self._conn.execute("SELECT count(*) FROM members WHERE image_id = ?", (image_id,)).fetchone()[0])
+
+    def replace_member(self, doc: dict[str, Any]) -> None:
+        """Overwrite an existing membership with ``doc`` (same image and member)."""
+        self._conn.execute(
+            "UPDATE members SET doc = ? WHERE image_id = ? AND member_id = ?",
+            (_dump(doc), doc["image_id"], doc["member_id"]),
+        )
+
+    def remove_member(self, image_id: str, member_id: str) -> bool:
+        """Remove a membership; whether there was one."""
+        cursor = self._conn.execute("DELETE FROM members WHERE image_id = ? AND member_id = ?", (image_id, member_id))
+        return cursor.rowcount > 0
+
+
+def _as_seen(doc: str, member_status: str | None) -> dict[str, Any]:
+    """A listed image: as stored, or as a member sees it when ``member_status`` is set."""
+    image: dict[str, Any] = json.loads(doc)
+    return image if member_status is None else member_view(image, member_status)

@@ -237,6 +237,8 @@ IMAGE_METADATA = Table("ImageMetadata", (
     Field("__create_token", TokenTag(CREATE_TOKEN_TAG), "Bookkeeping: identifies the image this resource created "
           "(set by the resource class; sent on create as the tag `pulumi-create-token=<token>`).", "tags",
           role=Role.BOOKKEEPING),
+    Field("create_token", Bookkeeping(), "Release 0.1's name of `__create_token`, kept in the state of images it "
+          "made (refresh leaves it as it was; never compared).", role=Role.BOOKKEEPING),
     Field("__adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
           "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),
     *_OUTPUTS,

@@ -413,7 +413,8 @@ class Checksum(Text):
         return []
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
-        return previous if previous else (image.get(wire) if wire else None)
+        # as an output: "" while the image has no data, as release 0.1 reported it
+        return previous if previous else ((image.get(wire) or "") if wire else None)
 
 
 class ProjectDefault(Text):

@@ -217,7 +217,7 @@ def test_stats_count_every_request(api: Api, emu: Emulator) -> None:
 def test_runtime_config(emu: Emulator) -> None:
     config = emu.configure(unique_names=True, name_max_length=255)
     assert config["unique_names"] is True and config["name_max_length"] == 255
-    for bad in ({"name_max_length": 200}, {"quota": -1}, {"unique_names": "yes"}, {"nothing": 1}):
+    for bad in ({"name_max_length": 200}, {"quota": -1}, {"member_limit": -1}, {"member_limit": "256"}, {"unique_names": "yes"}, {"nothing": 1}):
         response = requests.patch(emu.url + "/_emulator/config", json=bad, timeout=10)
         assert response.status_code == 400, bad
     emu.reset()

@@ -116,6 +116,8 @@ FLAGS: dict[str, dict[str, Any]] = {
     "StrictByDefault": {"reason": "no flag: every lenient switch is off", "args": [], "config": {"lenient_create": False, "lenient_patch": False, "lenient_list": False}},
     "NameMax255": {"reason": "--name-max-length 255", "args": ["--name-max-length", "255"], "config": {"name_max_length": 255}},
     "Quota": {"reason": "--quota", "args": ["--quota", "3"], "config": {"quota": 3}},
+    "MemberLimit": {"reason": "--member-limit", "args": ["--member-limit", "2"], "config": {"member_limit": 2}},
+    "MemberLimitDefault": {"reason": "no flag: IMS's 256 members per image", "args": [], "config": {"member_limit": 256}},
     "ProtectedDelete400": {"reason": "--protected-delete-status 400", "args": ["--protected-delete-status", "400"], "config": {"protected_delete_status": 400}},
     "DeleteUnknown204": {"reason": "--delete-unknown-204", "args": ["--delete-unknown-204"], "config": {"delete_unknown_204": True}},
     "TagEquals": {"reason": "--tag-api-allow-equals", "args": ["--tag-api-allow-equals"], "config": {"tag_api_allow_equals": True}},
@@ -147,6 +149,8 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "LenientCreate": {"reason": "custom attributes on create", "config": {"lenient_create": True}, "call": ("POST", "/v2/images", {"k": "v"}), "want": (201, None)},
     "LenientPatch": {"reason": "IMS attributes as custom ones", "config": {"lenient_patch": True}, "call": ("PATCH", "{protected}", None), "want": (200, None)},
     "LenientList": {"reason": "any attribute as a filter", "config": {"lenient_list": True}, "call": ("GET", "/v2/images", None), "params": {"k": "v"}, "want": (200, None)},
+    "MemberLimitZero": {"reason": "member_limit 0: no image can be shared (IMG.0088)", "config": {"member_limit": 0}, "call": ("POST", "{protected}/members", {"member": "e5" * 16}), "want": (400, "IMG.0088")},
+    "MemberLimitOne": {"reason": "member_limit 1: the first member fits", "config": {"member_limit": 1}, "call": ("POST", "{protected}/members", {"member": "e5" * 16}), "want": (200, None)},
 }
 # fmt: on
 
