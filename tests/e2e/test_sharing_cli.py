@@ -44,8 +44,11 @@ def test_owner_and_consumer_stacks(tmp_path: Path, pulumi_cli: None) -> None:
         consumer.preview("--expect-no-changes")
 
         owner.refresh("--yes")
-        assert owner.outputs()["share_status"] == "accepted", "the consumer's answer, read by the owner's refresh"
+        (member,) = owner.resources("ImageMember")
+        assert member["outputs"]["status"] == "accepted", "the consumer's answer, read by the owner's refresh"
         owner.preview("--expect-no-changes")
+        owner.up()
+        assert owner.outputs()["share_status"] == "accepted"
 
         # the owner stops sharing: the consumer's refresh shows the acceptance gone
         owner.run("config", "rm", "sharing:consumerProject")
