@@ -364,8 +364,11 @@ class ContentSource(Kind):
         value = content.describe(value) if isinstance(value, str) else value
         if value.get("missing"):
             return f"names {value['location']}, which is not a readable file"
-        limit = services.upload_limit()
         size = value.get("size")  # a float when it comes through the engine
+        if profile.max_file_bytes and isinstance(size, (int, float)) and size >= profile.max_file_bytes:
+            return (f"is {int(size):,} bytes; {profile.display} takes image files smaller than "
+                    f"{profile.max_file_bytes:,} bytes (\"Uploading an Image\"): split the data or shrink the image")
+        limit = services.upload_limit()
         if limit is not None and isinstance(size, (int, float)) and size > limit:
             return (f"is {int(size):,} bytes, but requests signed with AK/SK may carry at most {limit:,} bytes "
                     "(IMS \"Uploading an Image\"): authenticate with an IAM token instead "

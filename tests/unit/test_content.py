@@ -137,3 +137,11 @@ def test_sizes_that_arrive_as_floats_are_checked_and_stored_as_integers(tmp_path
     assert [f.property for f in failures] == ["source"]
     checked, _ = IMAGE_METADATA.check({}, {"name": "x", "source": {**source, "size": 5.0}}, IMS)
     assert checked["source"]["size"] == 5 and isinstance(checked["source"]["size"], int)
+
+
+def test_ims_refuses_files_of_128_gb_or_more_at_preview(tmp_path: Path) -> None:
+    source = {"kind": "file", "location": str(tmp_path / "huge"), "size": 128 * 1000**3, "sha256": "a" * 64}
+    _, failures = IMAGE_METADATA.check({}, {"name": "x", "source": source}, IMS)
+    assert [f.property for f in failures] == ["source"] and "smaller than 128,000,000,000 bytes" in failures[0].reason
+    from ims_pulumi.profiles import GLANCE
+    assert not IMAGE_METADATA.check({}, {"name": "x", "source": source}, GLANCE)[1], "Glance documents no limit"
