@@ -108,7 +108,7 @@ def test_wrong_credentials(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> N
     project = PulumiProject.create(tmp_path, images_program(2, "auth"), config=config,
                                    secrets={**secrets, "ims:secretKey": "not-the-secret-key-of-this-ak"})
     failed = failed_resources(project.up(check=False))
-    for name, messages in failed.items():
+    for _name, messages in failed.items():
         # the first check of the run proves the credentials: it fails before any create is attempted
         assert_actionable(messages, what="check ims:endpoint and the credentials failed: HTTP 401",
                           code="APIGW.0301", todo="Check ims:accessKey/ims:secretKey")

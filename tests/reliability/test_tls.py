@@ -46,7 +46,7 @@ def test_verification_is_on_by_default_and_fails_fast_naming_ca_bundle(
     assert up.returncode != 0
     failed = {k: v for k, v in diagnostics(up.stdout).items() if k.startswith("img-")}
     assert failed, up.output[-3000:]
-    for name, messages in failed.items():
+    for _name, messages in failed.items():
         (message,) = messages
         # the credentials check of the first check() meets the handshake first
         assert "check ims:endpoint and the credentials failed" in message, message
