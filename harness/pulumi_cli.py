@@ -81,8 +81,13 @@ class PulumiProject:
         files: dict[str, str] | None = None,
         backend: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        backend_url: str | None = None,
     ) -> PulumiProject:
-        """Write the project, init the stack and set its config."""
+        """Write the project, init the stack and set its config.
+
+        The state goes to the file backend ``backend`` (default ``tmp/state``), or to
+        ``backend_url`` when given (any backend URL: ``postgres://...``, ``s3://...``).
+        """
         project_dir = tmp / name
         project_dir.mkdir(parents=True, exist_ok=True)
         (project_dir / "Pulumi.yaml").write_text(
@@ -93,14 +98,15 @@ class PulumiProject:
             (project_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             (project_dir / rel).write_text(textwrap.dedent(text))
         state = backend or tmp / "state"
-        state.mkdir(parents=True, exist_ok=True)
+        if backend_url is None:
+            state.mkdir(parents=True, exist_ok=True)
         home = tmp / "pulumi-home"
         home.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HW_", "PULUMI_"))}
         env.update({
             "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '')}",
             "PULUMI_HOME": str(home),
-            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_BACKEND_URL": backend_url or f"file://{state}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
