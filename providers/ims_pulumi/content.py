@@ -16,7 +16,9 @@ import os
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +52,11 @@ def file_digests(path: Path, *, cache: Path | None = None) -> dict[str, Any]:
             return cached
     except (OSError, ValueError):
         pass
-    hashes = Hashes()
+    hashes = Hashes(("md5", "sha256"))
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             hashes.update(chunk)
-    found = {"size": hashes.size, "sha256": hashes.sha256.hexdigest(), "md5": hashes.md5.hexdigest()}
+    found = {"size": hashes.size, "sha256": hashes.hexdigest("sha256"), "md5": hashes.hexdigest("md5")}
     try:
         where.parent.mkdir(parents=True, exist_ok=True)
         tmp = where.with_suffix(f".{os.getpid()}.tmp")
@@ -107,25 +109,48 @@ def checksum_problem(value: Any) -> str | None:
 
 
 class Hashes:
-    """MD5 (IMS ``checksum``), SHA-256 (the source's identity) and SHA-512 (Glance's ``os_hash_value``)."""
+    """Digests of bytes as they pass: MD5 (IMS ``checksum``), SHA-256 (the source's identity) and,
+    where the server reports it, SHA-512 (Glance's ``os_hash_value``)."""
 
-    def __init__(self) -> None:
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.sha256 = hashlib.sha256()
-        self.sha512 = hashlib.sha512()
+    def __init__(self, algorithms: tuple[str, ...] = ("md5", "sha256", "sha512")) -> None:
+        self.algorithms = algorithms
+        self._digests = {a: hashlib.new(a, usedforsecurity=False) for a in algorithms}
         self.size = 0
 
     def update(self, chunk: bytes) -> None:
         """Add bytes."""
-        self.md5.update(chunk)
-        self.sha256.update(chunk)
-        self.sha512.update(chunk)
+        for digest in self._digests.values():
+            digest.update(chunk)
         self.size += len(chunk)
 
     def hexdigest(self, algorithm: str) -> str:
-        """The hex digest of ``md5``, ``sha256`` or ``sha512``."""
-        digest: str = getattr(self, algorithm).hexdigest()
-        return digest
+        """The hex digest of one of ``algorithms``."""
+        return self._digests[algorithm].hexdigest()
+
+
+class Hasher:
+    """Feeds :class:`Hashes` on a worker thread while the caller sends the same chunks: hashlib
+    releases the GIL for large buffers, so hashing and sending overlap. At most ``ahead`` chunks
+    wait for the hasher, so memory stays bounded."""
+
+    def __init__(self, hashes: Hashes, ahead: int = 4) -> None:
+        self.hashes = hashes
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ims-hash")
+        self._pending: deque[Future[None]] = deque()
+        self._ahead = ahead
+
+    def feed(self, chunk: bytes) -> None:
+        """Hash ``chunk`` after the ones fed before it (one worker keeps the order)."""
+        self._pending.append(self._pool.submit(self.hashes.update, chunk))
+        while len(self._pending) > self._ahead:
+            self._pending.popleft().result()
+
+    def finish(self) -> Hashes:
+        """Wait for every chunk fed; the digests."""
+        while self._pending:
+            self._pending.popleft().result()
+        self._pool.shutdown(wait=True)
+        return self.hashes
 
 
 def verify_declared(source: dict[str, Any], checksum: str) -> str | None:
@@ -134,7 +159,7 @@ def verify_declared(source: dict[str, Any], checksum: str) -> str | None:
     if algorithm in ("sha256", "md5") and source.get(algorithm):
         have = str(source[algorithm])
     else:
-        hashes = Hashes()
+        hashes = Hashes((algorithm,))
         for chunk in read_file(Path(source["location"])):
             hashes.update(chunk)
         have = hashes.hexdigest(algorithm)

@@ -36,6 +36,8 @@ class ServerProfile:
     #: The keys a create request may carry (``None``: any). On IMS only the nine fields that
     #: "Creating Image Metadata" documents: everything else is set by a PATCH right after.
     create_keys: frozenset[str] | None
+    #: Digests the server reports for uploaded data, which the provider compares with what it sent.
+    reported_hashes: tuple[str, ...]
     #: The largest image file the server takes (``None``: no documented limit).
     max_file_bytes: int | None
     #: Whether ``__os_version`` must be a value of the IMS OS version table.
@@ -77,6 +79,7 @@ IMS = ServerProfile(
     min_disk_max=1024,
     create_keys=frozenset({"__os_version", "visibility", "name", "protected", "container_format", "disk_format",
                            "tags", "min_ram", "min_disk"}),
+    reported_hashes=("md5",),  # checksum
     max_file_bytes=128 * 1000**3,  # "Uploading an Image": smaller than 128 GB (the stricter reading)
     os_version_table=True,
 )
@@ -100,6 +103,7 @@ GLANCE = ServerProfile(
     min_disk_min=0,
     min_disk_max=2**31 - 1,
     create_keys=None,  # Glance takes custom properties on create
+    reported_hashes=("md5", "sha512"),  # checksum, os_hash_value
     max_file_bytes=None,
     os_version_table=False,
 )

@@ -211,13 +211,13 @@ class ImageMetadataProvider(TableProvider):
         desired = _inputs(table, props)
         if desired.get("adopt_id") and not desired.get("__adopted"):
             image = _adopt(table, api, desired, profile, budget)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile)
         else:
             image = api.create_image(table.create_body(desired, profile), budget=budget)
             # An image found by its create token (an interrupted earlier run) may predate a
             # change of the declared values: bring it to them, from what the server has.
             image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile)
         return CreateResult(image["id"], table.outputs_from_image(image, desired))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -243,7 +243,7 @@ class ImageMetadataProvider(TableProvider):
         desired = _inputs(table, news)
         image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
         if desired.get("source") and image.get("status") == "queued":
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile)
         return UpdateResult(table.outputs_from_image(image, desired))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
@@ -329,7 +329,7 @@ def _converge(
 
 
 def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], timeout: float, *,
-          fresh: bool) -> dict[str, Any]:
+          fresh: bool, profile: ServerProfile) -> dict[str, Any]:
     """Upload the declared source into a ``queued`` image, wait for ``active`` and verify the bytes.
 
     Safe to repeat: an image that is already ``active`` is verified, not uploaded again. An
@@ -348,13 +348,15 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
         problem = content.verify_declared(dict(source), str(declared))
         if problem:
             raise ImsError(f"upload to image {image_id}: {problem}")
-    hashes = content.Hashes()
+    declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
+    algorithms = tuple(dict.fromkeys(("sha256", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
+    hasher = content.Hasher(content.Hashes(algorithms))
     stream = content.open_source(dict(source))
     progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
 
     def chunks() -> Iterator[bytes]:
         for chunk in stream.chunks:
-            hashes.update(chunk)
+            hasher.feed(chunk)
             progress.advance(len(chunk))
             yield chunk
 
@@ -368,6 +370,7 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
                            "again to upload again into it (no second image is made)") from exc
     finally:
         stream.close()
+        hashes = hasher.finish()
     after = api.wait_for_data(image_id, timeout)
     if after.get("status") != "active":
         _discard_killed(api, image_id, after, fresh)
@@ -389,7 +392,7 @@ def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], 
     image_id = str(image["id"])
     expected: dict[str, str] = {}
     if sent is not None:
-        expected = {a: sent.hexdigest(a) for a in ("md5", "sha256", "sha512")}
+        expected = {a: sent.hexdigest(a) for a in sent.algorithms}
     else:
         expected = {a: str(source[a]) for a in ("md5", "sha256") if source.get(a)}
     if declared:

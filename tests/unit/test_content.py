@@ -145,3 +145,15 @@ def test_ims_refuses_files_of_128_gb_or_more_at_preview(tmp_path: Path) -> None:
     assert [f.property for f in failures] == ["source"] and "smaller than 128,000,000,000 bytes" in failures[0].reason
     from ims_pulumi.profiles import GLANCE
     assert not IMAGE_METADATA.check({}, {"name": "x", "source": source}, GLANCE)[1], "Glance documents no limit"
+
+
+def test_the_background_hasher_sees_every_chunk_in_order() -> None:
+    chunks = [os.urandom(n) for n in (1, 70_000, 3, 1024 * 1024, 17)] * 3
+    hasher = content.Hasher(content.Hashes(("md5", "sha256")), ahead=2)
+    for chunk in chunks:
+        hasher.feed(chunk)
+    hashes = hasher.finish()
+    joined = b"".join(chunks)
+    assert hashes.size == len(joined)
+    assert hashes.hexdigest("sha256") == hashlib.sha256(joined).hexdigest()
+    assert hashes.hexdigest("md5") == hashlib.md5(joined).hexdigest()
