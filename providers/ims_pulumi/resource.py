@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from . import content
+from .framework import Table
 from .image_metadata import IMAGE_METADATA
 from .provider import ImageMetadataProvider
 
@@ -52,6 +54,24 @@ class ImageMetadataArgs:
     checksum: pulumi.Input[str] | None = None
     #: Id of an existing image to adopt instead of creating one.
     adopt_id: pulumi.Input[str] | None = None
+
+
+def registration_props(table: Table, args: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties a resource class registers: its declared inputs (typed ``args`` and/or keywords;
+    unknown keywords reach check(), which names them), ``None`` for every other user input, and a
+    ``None`` placeholder per output so that the outputs exist as attributes."""
+    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)} if args else {}
+    values.update(kwargs)
+    props: dict[str, Any] = {f.name: None for f in table.outputs}
+    props.update({k: v for k, v in values.items() if v is not None})
+    for f in table.user_inputs:
+        props.setdefault(f.name, None)
+    return props
+
+
+def reset_pickler() -> None:
+    """Undo the SDK's per-resource wrapping of ``_batch_setitems`` (see ``_ORIGINAL_BATCH_SETITEMS``)."""
+    pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
 
 
 def create_token(resource_name: str) -> str:
@@ -154,20 +174,15 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
             args: Typed inputs; keyword arguments of the same names are accepted instead.
             opts: Resource options.
         """
-        values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(ImageMetadataArgs)} if args else {}
-        values.update(kwargs)  # unknown keywords reach check(), which names them
-        if values.get("source") is not None:
+        props = registration_props(IMAGE_METADATA, args, kwargs)
+        if props.get("source") is not None:
             # An asset cannot be a dynamic provider's input (pulumi/pulumi#6802): register the
             # source as a plain map identified by its bytes instead.
-            values["source"] = pulumi.Output.from_input(values["source"]).apply(content.describe) \
-                if isinstance(values["source"], pulumi.Output) else content.describe(values["source"])
-        props: dict[str, Any] = {f.name: None for f in IMAGE_METADATA.outputs}
-        props.update({k: v for k, v in values.items() if v is not None})
-        for f in IMAGE_METADATA.user_inputs:
-            props.setdefault(f.name, None)
+            props["source"] = pulumi.Output.from_input(props["source"]).apply(content.describe) \
+                if isinstance(props["source"], pulumi.Output) else content.describe(props["source"])
         if not (opts and opts.id):
             props["__create_token"] = create_token(resource_name)
-        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
+        reset_pickler()
         super().__init__(ImageMetadataProvider(), resource_name, props, opts)
 
     @staticmethod

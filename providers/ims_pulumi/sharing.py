@@ -9,10 +9,9 @@ providers are pickled by reference as ``ims_pulumi.sharing.<class>``: keep the n
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -23,7 +22,7 @@ from .framework import REPLACE, UPDATE, Failure, Field, Role, Table, contains_un
 from .kinds import Computed, ProjectDefault, Services, Text
 from .profiles import ServerProfile
 from .provider import TableProvider
-from .resource import _ORIGINAL_BATCH_SETITEMS
+from .resource import registration_props, reset_pickler
 
 MEMBER_STATUSES = ("accepted", "rejected")
 _IMAGE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
@@ -217,16 +216,6 @@ class ImageMemberAcceptanceArgs:
     member_id: pulumi.Input[str] | None = None
 
 
-def _props(table: Table, args: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)} if args else {}
-    values.update(kwargs)
-    props: dict[str, Any] = {f.name: None for f in table.outputs}
-    props.update({k: v for k, v in values.items() if v is not None})
-    for f in table.user_inputs:
-        props.setdefault(f.name, None)
-    return props
-
-
 class ImageMember(Resource, module="ims", name="ImageMember"):
     """Share an image with another project (the owner's side)::
 
@@ -245,8 +234,8 @@ class ImageMember(Resource, module="ims", name="ImageMember"):
     def __init__(self, resource_name: str, args: ImageMemberArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
         """Declare the membership; ``image_id`` and ``member_id`` as keywords or in ``args``."""
-        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
-        super().__init__(ImageMemberProvider(), resource_name, _props(IMAGE_MEMBER, args, kwargs), opts)
+        reset_pickler()
+        super().__init__(ImageMemberProvider(), resource_name, registration_props(IMAGE_MEMBER, args, kwargs), opts)
 
 
 class ImageMemberAcceptance(Resource, module="ims", name="ImageMemberAcceptance"):
@@ -266,6 +255,6 @@ class ImageMemberAcceptance(Resource, module="ims", name="ImageMemberAcceptance"
     def __init__(self, resource_name: str, args: ImageMemberAcceptanceArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
         """Declare the answer; ``image_id``, ``status`` and ``member_id`` as keywords or in ``args``."""
-        props = _props(IMAGE_MEMBER_ACCEPTANCE, args, kwargs)
-        pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
+        props = registration_props(IMAGE_MEMBER_ACCEPTANCE, args, kwargs)
+        reset_pickler()
         super().__init__(ImageMemberAcceptanceProvider(), resource_name, props, opts)
