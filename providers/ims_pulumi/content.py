@@ -198,28 +198,61 @@ def open_source(source: dict[str, Any], *, timeout: float = 60.0) -> Stream:
 
 
 class Progress:
-    """Progress lines of a long upload (bytes, percent, rate), at most every ``PROGRESS_EVERY`` seconds."""
+    """Progress messages of an upload: bytes, percent and rate.
+
+    The first message goes out with the first bytes (so even a short upload shows one), the next ones
+    at most every ``PROGRESS_EVERY`` seconds, and a last one, with the exact byte count and the time
+    taken, when all bytes are sent (or at :meth:`finish` when the size is unknown). By default they
+    are the resource's status in the ``pulumi up`` display (ephemeral messages through the engine,
+    when this runs in a Create/Update call of :mod:`ims_pulumi.dynamic_server`), else stderr lines.
+    """
 
     def __init__(self, label: str, total: int | None, clock: Callable[[], float] = time.monotonic,
                  out: Callable[[str], None] | None = None) -> None:
         self.label, self.total, self.clock = label, total, clock
-        self.out = out or (lambda line: print(line, file=sys.stderr, flush=True))
-        self.started = self.last = clock()
+        # chosen now, in the thread of the provider call that owns the URN
+        self.out = out if out is not None else _progress_out()
+        self.started = clock()
+        self.last: float | None = None  # when the last message went out (None: none yet)
         self.done = 0
+        self.finished = False
 
     def advance(self, count: int) -> None:
-        """Note ``count`` more bytes sent; print a line when it is time."""
+        """Note ``count`` more bytes sent; send a message when it is time."""
         self.done += count
+        if self.finished:
+            return
         now = self.clock()
-        if now - self.last >= PROGRESS_EVERY:
-            self.last = now
+        if self.total is not None and self.done >= self.total:
+            self.finish(now)
+        elif self.last is None or now - self.last >= max(0.0, PROGRESS_EVERY):
             self.out(self.line(now))
+            self.last = now
 
-    def line(self, now: float) -> str:
-        """The current progress as one line."""
-        rate = self.done / max(now - self.started, 1e-6)
+    def finish(self, now: float | None = None) -> None:
+        """Send the last message (once): everything sent, how many bytes and how long it took."""
+        if not self.finished:
+            self.finished = True
+            now = self.clock() if now is None else now
+            self.out(f"{self.line(now, rate=True)} ({self.done:,} bytes in {now - self.started:.2f} s)")
+
+    def line(self, now: float, *, rate: bool | None = None) -> str:
+        """The current progress as one line; the rate is left out of the first (nothing measured yet)."""
         of = f" of {_size(self.total)} ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        return f"{self.label}: uploaded {_size(self.done)}{of} at {_size(rate)}/s"
+        with_rate = self.last is not None if rate is None else rate
+        speed = f" at {_size(self.done / max(now - self.started, 1e-6))}/s" if with_rate else ""
+        return f"{self.label}: uploaded {_size(self.done)}{of}{speed}"
+
+
+def _progress_out() -> Callable[[str], None]:
+    """The resource's status line when a Create/Update call of the provider server is current, else stderr."""
+    from .dynamic_server import status_sink  # the process's server wrapper knows the call's URN
+
+    return status_sink() or _to_stderr
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _size(count: float) -> str:

@@ -1,11 +1,13 @@
 """Image content with the real CLI: FileAsset on the second and third runs (pulumi/pulumi#6802),
-identity by bytes, a URL source, the AK/SK limit at preview, and progress in the engine's event stream (`pulumi up --json`)."""
+identity by bytes, a URL source, the AK/SK limit at preview, and progress as the image's status in the
+engine's event stream (`pulumi up --event-log`)."""
 
 from __future__ import annotations
 
 import http.server
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,21 +122,52 @@ def test_aksk_and_a_13_mb_file_fail_at_preview(tmp_path: Path, emu: Emulator, pu
     assert emu.stats()["writes"] == 0
 
 
-def test_progress_appears_in_the_event_stream(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
-    disk = tmp_path / "slow.raw"
-    disk.write_bytes(os.urandom(8 * 1024 * 1024))
+def progress_events(log: Path) -> tuple[str, set[str], list[dict[str, object]]]:
+    """From an event log: the image's URN, the operations on it, and the diagnostics that report upload progress."""
+    urn, ops = "", set[str]()
+    progress: list[dict[str, object]] = []
+    for line in log.read_text().splitlines():
+        event = json.loads(line)
+        meta = event.get("resourcePreEvent", {}).get("metadata", {})
+        if meta.get("type", "").endswith(":ImageMetadata"):
+            urn = meta["urn"]
+            ops.add(meta["op"])
+        diagnostic = event.get("diagnosticEvent") or {}
+        if ": uploaded " in str(diagnostic.get("message", "")):
+            progress.append(diagnostic)
+    return urn, ops, progress
+
+
+def test_progress_is_the_resource_status_in_the_event_stream(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    """Upload progress reaches the engine as ephemeral status messages of the image resource, on create and update."""
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(os.urandom(10 * 1024 * 1024))  # 10 chunks of 1 MiB, under the 12 MB AK/SK limit
     config, secrets = ims_config(emu.url)
-    # a progress line for every chunk: the local upload is faster than any real period
-    project = PulumiProject.create(tmp_path, program(f"pulumi.FileAsset({str(disk)!r})"), config=config,
-                                   secrets=secrets, extra_env={"IMS_PULUMI_PROGRESS_EVERY": "0",
-                                                               "IMS_PULUMI_DIGEST_CACHE": str(tmp_path / "cache")})
-    result = project.up("--json")  # the engine's event stream, as JSON lines
-    events = []
-    for line in result.stdout.splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    text = json.dumps(events)
-    assert "uploaded" in text and "MiB" in text, result.stdout[-3000:]
+    project = PulumiProject.create(tmp_path, program("None"), config=config, secrets=secrets, extra_env={
+        # a message for every chunk: a local upload is over long before any real period
+        "IMS_PULUMI_PROGRESS_EVERY": "0",
+        "IMS_PULUMI_DIGEST_CACHE": str(tmp_path / "cache"),
+        "PULUMI_DEBUG_COMMANDS": "true",  # the CLI registers --event-log only with this set
+    })
+    project.up()  # metadata only: a queued image
+    project.write_program(program(f"pulumi.FileAsset({str(disk)!r})"))
+    update_log, create_log = tmp_path / "update.jsonl", tmp_path / "create.jsonl"
+    updated = project.up("--event-log", str(update_log))  # a source added to a queued image: Update uploads
+    data = bytearray(disk.read_bytes())
+    data[0] ^= 0xFF
+    disk.write_bytes(bytes(data))
+    project.up("--event-log", str(create_log))  # different bytes: a new image, Create uploads
+
+    for log, op in ((update_log, "update"), (create_log, "create-replacement")):
+        image_urn, ops, progress = progress_events(log)
+        assert op in ops and image_urn.endswith("ImageMetadata::web"), (ops, image_urn)
+        assert len(progress) == 10, [d["message"] for d in progress]
+        assert all(d.get("ephemeral") is True and d.get("urn") == image_urn and d.get("severity") == "info"
+                   for d in progress), progress
+        messages = [str(d["message"]).strip() for d in progress]
+        assert messages[0].endswith("uploaded 1.0 MiB of 10.0 MiB (10%)"), messages[0]
+        assert re.search(r"uploaded 5\.0 MiB of 10\.0 MiB \(50%\) at [0-9.]+ [KMG]i?B/s$", messages[4]), messages[4]
+        assert re.search(r"\(100%\) at [0-9.]+ [KMG]i?B/s \(10,485,760 bytes in [0-9.]+ s\)$", messages[-1]), messages
+    # the display shows them in the image's row (the last one stays there once the image is done)
+    assert re.search(r"ImageMetadata web updated .*uploaded 10\.0 MiB of 10\.0 MiB \(100%\)", updated.stdout), updated.stdout
     project.destroy()

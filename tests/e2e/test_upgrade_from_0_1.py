@@ -13,19 +13,27 @@ in the outputs of untouched resources, deletes every image.
 
 from __future__ import annotations
 
-import base64
 import json
-import pickletools
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
-from emulator import DEMO_SK, DEMO_TOKEN
+from emulator import DEMO_SK
 from emulator.process import Emulator
-from harness.pulumi_cli import PulumiProject, Result
+from harness.pulumi_cli import PulumiProject
+from tests.support import upgrade
 from tests.support.images import live_by_id
+from tests.support.upgrade import (
+    api,
+    by_name,
+    deployed,
+    last_changes,
+    preview_json,
+    providers_of,
+    recreate,
+    rewrite_state,
+    user_inputs,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,114 +42,21 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "release-0.1"
 FIXTURE_PASSPHRASE = "ims-release-0.1-fixture"
 #: Project and stack of the fixture: URNs and create tokens depend on them.
 PROJECT, STACK = "ims-image-metadata", "dev"
-IMAGE_TYPE = "pulumi-python:dynamic/ims:ImageMetadata"
 OLD_PROVIDER = "providers.ims.provider.ImageMetadataProvider"
 NEW_PROVIDER = "ims_pulumi.provider.ImageMetadataProvider"
 NAMES = ("ubuntu", "centos", "windows", "minimal")
-#: The fields POST /v2/images documents; everything else is set by a PATCH afterwards.
-POST_FIELDS = {"name": "name", "__os_version": "os_version", "visibility": "visibility", "protected": "protected",
-               "container_format": "container_format", "disk_format": "disk_format", "tags": "tags",
-               "min_ram": "min_ram", "min_disk": "min_disk"}
-PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 #: Image attributes that differ between the 0.1 image and its re-creation by nature.
 VOLATILE = {"id", "created_at", "updated_at", "self", "file"}
 DESCRIPTION_OLD = 'description="Legacy workloads; retire by 2027"'
 DESCRIPTION_NEW = 'description="Legacy workloads; retire by 2028"'
 
 
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def pickled_class(value: str) -> str:
-    """``module.Class`` of a pickled-by-reference provider (``__provider``: base64 of a dill pickle)."""
-    strings: list[str] = []
-    for op, arg, _pos in pickletools.genops(base64.b64decode(value)):
-        if isinstance(arg, str):
-            strings.append(arg)
-        if op.name == "STACK_GLOBAL":
-            return ".".join(strings[-2:])
-        if op.name == "GLOBAL":
-            return str(arg).replace(" ", ".")
-    raise AssertionError(f"no class reference in the pickled provider {value!r}")
-
-
-def by_name(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Image resources of a deployment, by resource name."""
-    return {r["urn"].rsplit("::", 1)[1]: r for r in resources if r["type"] == IMAGE_TYPE}
-
-
-def deployed(project: PulumiProject) -> dict[str, dict[str, Any]]:
-    """The image resources of the project's stack now, by resource name."""
-    return by_name(project.export()["deployment"].get("resources") or [])
-
-
-def providers_of(resources: dict[str, dict[str, Any]], where: str) -> dict[str, str]:
-    """Resource name -> the provider class pickled into its ``inputs`` or ``outputs``."""
-    return {name: pickled_class(r[where]["__provider"]) for name, r in resources.items()}
-
-
-def user_inputs(resource: dict[str, Any]) -> dict[str, Any]:
-    """A resource's inputs without the pickled provider (which legitimately changes)."""
-    return {k: v for k, v in resource["inputs"].items() if k != "__provider"}
-
-
-def api() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.headers["X-Auth-Token"] = DEMO_TOKEN
-    return session
-
-
-def recreate(http: requests.Session, url: str, outputs: dict[str, Any]) -> dict[str, Any]:
-    """The image 0.1 created, made again from its state outputs: POST the documented fields, PATCH the rest."""
-    body = {wire: outputs[name] for wire, name in POST_FIELDS.items()}
-    body["min_ram"], body["min_disk"] = int(body["min_ram"]), int(body["min_disk"])
-    if body["min_disk"] == 0:
-        del body["min_disk"]  # 0.1 sent 0; IMS documents 1-1024, and no value gives the server's default (0)
-    created = http.post(f"{url}/v2/images", json=body, timeout=10)
-    assert created.status_code == 201, f"POST {body}: {created.status_code} {created.text}"
-    ops = [{"op": "add", "path": f"/{key}", "value": value} for key, value in sorted(outputs["properties"].items())]
-    if outputs.get("description"):
-        ops.append({"op": "add", "path": "/__description", "value": outputs["description"]})
-    ops.append({"op": "add", "path": "/pulumi_create_token", "value": outputs["create_token"]})
-    patched = http.patch(f"{url}/v2/images/{created.json()['id']}", data=json.dumps(ops),
-                         headers={"Content-Type": PATCH_V21}, timeout=10)
-    assert patched.status_code == 200, f"PATCH {ops}: {patched.status_code} {patched.text}"
-    image: dict[str, Any] = patched.json()
-    return image
-
-
-def preview_json(project: PulumiProject, *args: str) -> tuple[dict[str, int], dict[str, dict[str, Any]], Result]:
-    """``pulumi preview --json ARGS``: the change summary, the image steps that do something (by resource
-    name; ``same`` steps are not listed by the CLI), and the run."""
-    result = project.preview("--json", *args, check=False)
-    try:
-        digest = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"`pulumi preview --json {' '.join(args)}` printed no JSON:\n"
-                             f"{result.output[-6000:]}") from None
-    found = {s["urn"].rsplit("::", 1)[1]: s for s in digest.get("steps", []) if f"::{IMAGE_TYPE}::" in s["urn"]}
-    return digest.get("changeSummary") or {}, found, result
+# --- helpers (shared with the other upgrade tests: tests/support/upgrade.py) ------------------
 
 
 def assert_no_changes(project: PulumiProject, when: str) -> None:
-    """``pulumi preview --expect-no-changes``, with the offending steps in the message if it fails."""
-    summary, found, result = preview_json(project, "--expect-no-changes")
-    changed = {name: (s["op"], s.get("diffReasons"), s.get("replaceReasons"))
-               for name, s in found.items() if s["op"] != "same"}
-    assert not changed, f"{when}: the current code wants to change 0.1 resources: {changed}\n{result.output[-4000:]}"
-    assert summary == {"same": 5}, f"{when}: preview summary {summary}, expected 5 unchanged\n{result.output[-4000:]}"
-    assert result.returncode == 0, f"{when}: `pulumi preview --expect-no-changes` failed:\n{result.output[-6000:]}"
-
-
-def last_changes(project: PulumiProject, kind: str = "update") -> dict[str, int]:
-    """``resourceChanges`` of the latest operation of ``kind`` in ``pulumi stack history``."""
-    history = json.loads(project.run("stack", "history", "--json", "--stack", project.stack).stdout)
-    updates = [h for h in history if h.get("kind") == kind]
-    assert updates, f"no {kind} in the stack history: {history}"
-    latest = max(updates, key=lambda h: h.get("version", 0))
-    changes: dict[str, int] = latest.get("resourceChanges") or {}
-    return changes
+    """``pulumi preview --expect-no-changes`` on the 0.1 stack: its 5 resources unchanged."""
+    upgrade.assert_no_changes(project, when, release="0.1", resources=5)
 
 
 # --- the test -----------------------------------------------------------------------------------
@@ -171,11 +86,7 @@ def test_stack_of_release_0_1_upgrades_in_place(tmp_path: Path, emu: Emulator, p
         expected = {k: v for k, v in before.items() if k not in VOLATILE}
         assert same == expected, f"{name}: the re-created image differs from the one 0.1 made"
         new_ids[name] = image["id"]
-    for name, resource in old.items():
-        assert state_text.count(resource["id"]) >= 3, f"{name}: its id is not where expected in the state"
-        state_text = state_text.replace(resource["id"], new_ids[name])
-    assert old_endpoint in state_text
-    state_text = state_text.replace(old_endpoint, emu.url)  # the same endpoint, before and after the upgrade
+    state_text = rewrite_state(state_text, old, new_ids, old_endpoint, emu.url, min_count=3)
     imported = tmp_path / "state-0.1.json"
     imported.write_text(state_text)
     expected_outputs = by_name(json.loads(state_text)["deployment"]["resources"])
@@ -209,8 +120,7 @@ def test_stack_of_release_0_1_upgrades_in_place(tmp_path: Path, emu: Emulator, p
     for name in NAMES:
         assert user_inputs(refreshed[name]) == user_inputs(old[name]), f"{name}: refresh changed the inputs"
         now, then = refreshed[name]["outputs"], expected_outputs[name]["outputs"]
-        drift = sorted(k for k in now.keys() | then.keys()
-                       if k not in ("created_at", "updated_at") and now.get(k) != then.get(k))
+        drift = upgrade.output_drift(now, then, frozenset({"created_at", "updated_at"}))
         assert drift == [], f"{name}: refresh read outputs that differ from the 0.1 state: {drift}"
     assert set(providers_of(refreshed, "outputs").values()) == {OLD_PROVIDER}
     assert_no_changes(project, "preview after refresh")

@@ -1,26 +1,41 @@
-"""The two patches of the provider process (threads, readable errors) and the RecursionError guard."""
+"""The three patches of the provider process (threads, readable errors, the call's URN for status
+messages), the engine log client, and the RecursionError guard."""
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import os
+import subprocess
+import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc  # type: ignore[import-untyped]
 import pytest
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
+from pulumi.dynamic import CreateResult, ResourceProvider
+from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2, provider_pb2_grpc
 
-from ims_pulumi import dynamic_server
+from ims_pulumi import content, dynamic_server
 from ims_pulumi.errors import QuotaExceeded
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def restore() -> Iterator[None]:
     pool, fmt = concurrent.futures.ThreadPoolExecutor, traceback.format_exc
+    register = provider_pb2_grpc.add_ResourceProviderServicer_to_server
     yield
     concurrent.futures.ThreadPoolExecutor = pool  # type: ignore[misc]
     traceback.format_exc = fmt
+    provider_pb2_grpc.add_ResourceProviderServicer_to_server = register
 
 
 def test_thread_pool_is_raised(restore: None) -> None:
@@ -40,6 +55,200 @@ def test_sdk_still_creates_its_pool_the_way_we_patch() -> None:
     source = Path(spec.origin).read_text()
     assert "futures.ThreadPoolExecutor(max_workers=4)" in source, "SDK changed: revisit dynamic_server"
     assert "traceback.format_exc()" in source, "SDK changed: revisit dynamic_server"
+
+
+def test_sdk_still_registers_its_servicer_the_way_we_patch() -> None:
+    """patch_call_urn wraps Create/Update where the SDK registers its servicer; the URN is in their requests."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pulumi.dynamic.__main__")
+    assert spec and spec.origin
+    source = Path(spec.origin).read_text()
+    assert "from pulumi.runtime.proto import provider_pb2_grpc" in source, "SDK changed: revisit dynamic_server"
+    assert "provider_pb2_grpc.add_ResourceProviderServicer_to_server(monitor, server)" in source, \
+        "SDK changed: revisit dynamic_server.patch_call_urn"
+    for method in dynamic_server.URN_METHODS:
+        assert f"def {method}(self, request, context):" in source, "SDK changed: revisit dynamic_server.URN_METHODS"
+    assert "urn" in provider_pb2.CreateRequest.DESCRIPTOR.fields_by_name
+    assert "urn" in provider_pb2.UpdateRequest.DESCRIPTOR.fields_by_name
+    assert {"urn", "ephemeral", "severity", "message"} <= set(engine_pb2.LogRequest.DESCRIPTOR.fields_by_name)
+
+
+class Recorder(provider_pb2_grpc.ResourceProviderServicer):
+    """A servicer that answers with the URN its code sees (as ``provider.create`` would)."""
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=10)
+
+    def Create(self, request: Any, context: Any) -> Any:
+        self.barrier.wait()  # two calls at once: each sees its own URN
+        return provider_pb2.CreateResponse(id=dynamic_server.current_urn() or "none")
+
+    def Update(self, request: Any, context: Any) -> Any:
+        return provider_pb2.UpdateResponse(properties=struct_pb2.Struct(fields={
+            "urn": struct_pb2.Value(string_value=dynamic_server.current_urn() or "none")}))
+
+    def Delete(self, request: Any, context: Any) -> Any:
+        assert dynamic_server.current_urn() is None, "only the calls that upload are wrapped"
+        return empty_pb2.Empty()
+
+
+def test_create_and_update_see_their_call_urn(restore: None) -> None:
+    dynamic_server.patch_call_urn()
+    dynamic_server.patch_call_urn()  # idempotent
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+    provider_pb2_grpc.add_ResourceProviderServicer_to_server(Recorder(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                ids = list(pool.map(lambda urn: stub.Create(provider_pb2.CreateRequest(urn=urn)).id, ["urn:a", "urn:b"]))
+            assert ids == ["urn:a", "urn:b"]
+            updated = stub.Update(provider_pb2.UpdateRequest(urn="urn:c"))
+            assert updated.properties.fields["urn"].string_value == "urn:c"
+            stub.Delete(provider_pb2.DeleteRequest(urn="urn:d"))
+    finally:
+        server.stop(0)
+    assert dynamic_server.current_urn() is None
+
+
+@pytest.mark.parametrize("argv,address", [
+    (["x", "127.0.0.1:4321"], "127.0.0.1:4321"),
+    (["x", "--logtostderr", "-v=9", "--tracing=http://t", "127.0.0.1:4321"], "127.0.0.1:4321"),
+    (["x"], None),
+    (["x", "--logflow"], None),
+])
+def test_engine_address_is_the_last_argument(argv: list[str], address: str | None) -> None:
+    assert dynamic_server.engine_address(argv) == address
+
+
+class Engine(engine_pb2_grpc.EngineServicer):
+    """The engine's log service, recording what it is sent."""
+
+    def __init__(self) -> None:
+        self.logs: list[Any] = []
+
+    def Log(self, request: Any, context: Any) -> Any:
+        self.logs.append(request)
+        return empty_pb2.Empty()
+
+
+@pytest.fixture
+def engine() -> Iterator[tuple[Engine, str]]:
+    service = Engine()
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=2))
+    engine_pb2_grpc.add_EngineServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield service, f"127.0.0.1:{port}"
+    server.stop(0)
+
+
+def test_status_messages_are_ephemeral_logs_for_the_urn(engine: tuple[Engine, str],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    service, address = engine
+    log = dynamic_server.EngineLog(address)
+    log.status("urn:pulumi:dev::p::t::web", "uploaded 1.0 MiB")
+    log.status("urn:pulumi:dev::p::t::web", "uploaded 2.0 MiB")
+    assert [(r.urn, r.message, r.ephemeral, r.severity) for r in service.logs] == [
+        ("urn:pulumi:dev::p::t::web", "uploaded 1.0 MiB", True, engine_pb2.INFO),
+        ("urn:pulumi:dev::p::t::web", "uploaded 2.0 MiB", True, engine_pb2.INFO)]
+    assert capsys.readouterr().err == ""
+
+
+def test_a_status_message_that_cannot_be_sent_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """A status message never fails (or keeps slowing) an upload: stderr instead, and the engine is not tried again."""
+    with socket_nobody_listens_on() as address:
+        log = dynamic_server.EngineLog(address, timeout=0.5)
+        log.status("urn:x", "uploaded 1.0 MiB")
+        started = time.monotonic()
+        log.status("urn:x", "uploaded 2.0 MiB")
+        assert time.monotonic() - started < 0.1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"(status messages to the engine at {address} failed: ")
+    assert err[1:] == ["uploaded 1.0 MiB", "uploaded 2.0 MiB"]
+    dynamic_server.EngineLog(None).status("urn:x", "no engine")
+    dynamic_server.EngineLog("not an address").status("urn:x", "bad engine")
+    assert "no engine" in capsys.readouterr().err
+
+
+class socket_nobody_listens_on:
+    """A local address that refuses connections (a port bound, never listened on)."""
+
+    def __enter__(self) -> str:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def test_status_sink_only_inside_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, str]] = []
+
+    class Log:
+        def status(self, urn: str, message: str) -> None:
+            sent.append((urn, message))
+
+    monkeypatch.setattr(dynamic_server, "engine_log", Log)
+    assert dynamic_server.status_sink() is None
+
+    class Request:
+        urn = "urn:web"
+
+    def create(request: object, context: object) -> None:
+        sink = dynamic_server.status_sink()
+        assert sink is not None
+        sink("hello")
+
+    dynamic_server._with_urn(create)(Request(), None)
+    assert sent == [("urn:web", "hello")] and dynamic_server.status_sink() is None
+
+
+class ProgressProvider(ResourceProvider):
+    """Uploads nothing, but reports progress as ``provider._fill`` does."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        progress = content.Progress("image 'web' (id-1)", 2 * content.CHUNK)
+        progress.advance(content.CHUNK)
+        progress.advance(content.CHUNK)
+        return CreateResult("id-1", {})
+
+
+def test_the_provider_process_reports_progress_to_its_engine(engine: tuple[Engine, str]) -> None:
+    """The process as the engine starts it (the launcher runs this module as ``__main__``, the engine's
+    address as its last argument): progress of a Create reaches the engine as the resource's status."""
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    service, address = engine
+    # the provider class is pickled by reference to this module, imported by pytest from its directory
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(REPO / "providers")]),
+           "IMS_PULUMI_PROGRESS_EVERY": "0"}
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "ims_pulumi.dynamic_server", "--logflow", address],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        provider = serialize_provider(ProgressProvider())
+        assert ProgressProvider.__module__.encode() in base64.b64decode(provider), "pickled by reference"
+        properties = struct_pb2.Struct(fields={"__provider": struct_pb2.Value(string_value=provider)})
+        urn = "urn:pulumi:dev::e2e::pulumi-python:dynamic/ims:ImageMetadata::web"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            created = provider_pb2_grpc.ResourceProviderStub(channel).Create(
+                provider_pb2.CreateRequest(urn=urn, properties=properties), timeout=30)
+        assert created.id == "id-1"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    messages = [r.message for r in service.logs if r.urn == urn and r.ephemeral]
+    assert messages[0] == "image 'web' (id-1): uploaded 1.0 MiB of 2.0 MiB (50%)", (service.logs, err)
+    assert messages[1].startswith("image 'web' (id-1): uploaded 2.0 MiB of 2.0 MiB (100%) at ")
+    assert len(messages) == 2 and "uploaded" not in err
 
 
 def test_expected_errors_lose_their_traceback(restore: None) -> None:
