@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:
 
 from ims_pulumi import api_surface, lookup  # noqa: E402
 from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
-from ims_pulumi.framework import Table  # noqa: E402
+from ims_pulumi.framework import Role, Table  # noqa: E402
 from ims_pulumi.image_metadata import IMAGE_METADATA  # noqa: E402
 from ims_pulumi.profiles import GLANCE, IMS, ServerProfile  # noqa: E402
 
@@ -67,9 +67,17 @@ def inputs_section(table: Table = IMAGE_METADATA) -> str:
 
 def outputs_section(table: Table = IMAGE_METADATA) -> str:
     """The sentence about echoed inputs and the table of computed outputs."""
-    intro = ("Every input is also an output, as the server applied it (defaults filled in). "
+    intro = ("Every input is also an output, as the server applied it (defaults filled in; the stored "
+             "inputs hold only what the program declares). An output the server does not report (empty, "
+             "or not on this server) is left out of the state, and its attribute resolves to `None`. "
+             "`self`, `file` and `schema` are not outputs: they follow from the `id` (see Changelog). "
              "Computed outputs:")
-    return intro + "\n\n" + markdown_table(("output", "wire name", "type", "meaning"), table.output_rows())
+    infos = table.output_rows(Role.INFO)
+    lookup = ("" if not infos else "\n\nReported by lookups (`get_image`, `get_images`: `ImageInfo`) and not kept in "
+              "a resource's state (constants of a region, or a copy of another field; to read them for a managed "
+              "image: `get_image_output(id=image.id)`):\n\n"
+              + markdown_table(("lookup field", "wire name", "type", "meaning"), infos))
+    return intro + "\n\n" + markdown_table(("output", "wire name", "type", "meaning"), table.output_rows()) + lookup
 
 
 def config_row(s: Setting) -> tuple[str, str, str, str, str]:

@@ -8,6 +8,7 @@ docstring of :mod:`ims_pulumi.transport`).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -34,6 +35,8 @@ class ImsClient:
         self.transport = transport
         self.delete_timeout = delete_timeout
         self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._import_methods: frozenset[str] | None = None
 
     @classmethod
     def from_config(cls, config: ProviderConfig) -> ImsClient:
@@ -246,6 +249,73 @@ class ImsClient:
                 raise ApiError(operation=f"upload to image {image_id}", status=200,
                                message=f"the image is still {image.get('status')!r} {timeout:.0f}s after the upload",
                                hint="Raise ims:uploadTimeout, or run `pulumi refresh` later and `pulumi up` again")
+            time.sleep(delay)
+            delay = min(self.poll_interval * 4, delay * 2)
+
+    # --- image import (Glance only: IMS does not document these requests) ---------------
+
+    def import_methods(self) -> frozenset[str]:
+        """The import methods the server offers (``GET /v2/info/import``), e.g. ``web-download``.
+
+        Read once per client, so once per provider process: the server's configuration does not
+        change during a run, and a create response's ``OpenStack-image-import-methods`` header would
+        say the same thing but is not there for an image found again or adopted. A server without
+        the request (404) offers none. Glance only: never ask IMS, which does not document it.
+        """
+        with self._lock:
+            if self._import_methods is not None:
+                return self._import_methods
+        try:
+            info = self.transport.request("GET", "/v2/info/import", operation="read the server's import methods").json()
+            methods = frozenset(str(m) for m in ((info or {}).get("import-methods") or {}).get("value") or [])
+        except NotFound:
+            methods = frozenset()
+        with self._lock:
+            self._import_methods = methods
+        return methods
+
+    def import_image(self, image_id: str, uri: str, *, budget: Budget | None = None) -> None:
+        """``POST /v2/images/{id}/import`` with ``web-download``: the server fetches ``uri`` itself (202;
+        the import runs as a task: see :meth:`wait_for_import`). Glance only."""
+        self.transport.request("POST", f"/v2/images/{quote(image_id, safe='')}/import",
+                               json_body={"method": {"name": "web-download", "uri": uri}}, ok=(202,),
+                               operation=f"import {uri} into image {image_id} (web-download)", budget=budget)
+
+    def wait_for_import(self, image_id: str, timeout: float, *, budget: Budget | None = None) -> dict[str, Any]:
+        """Poll an image whose import was accepted until the import ends; the image as it ends.
+
+        Glance takes the image's import lock (the property ``os_glance_import_task``) before it
+        answers 202, then runs the task: ``queued`` -> ``importing`` -> ``active``. A failed task
+        sets ``os_glance_failed_import``, puts the image back to ``queued`` and drops the lock. So
+        the import is over when the image is ``active`` (or ``killed``), or ``queued`` with no lock,
+        or ``queued`` with a failed store after it was seen ``importing`` (a ``os_glance_failed_import``
+        seen before that is a previous attempt's). Raises when ``timeout`` seconds pass first.
+        """
+        deadline = time.monotonic() + timeout
+        delay = min(0.05, self.poll_interval)
+        seen_importing = False
+        while True:
+            try:
+                image: dict[str, Any] = self.transport.request(
+                    "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}",
+                    budget=budget).json()
+            except NotFound:
+                raise NotFound(operation=f"import into image {image_id}", status=404,
+                               message="the image disappeared while the server was importing its data",
+                               hint="Run `pulumi refresh`, then `pulumi up`") from None
+            status = image.get("status")
+            if status in ("importing", "saving", "uploading"):
+                seen_importing = True
+            else:
+                failed = seen_importing and image.get("os_glance_failed_import")
+                if status != "queued" or not image.get("os_glance_import_task") or failed:
+                    return image
+            if time.monotonic() >= deadline:
+                raise ApiError(operation=f"import into image {image_id}", status=200,
+                               message=f"the image is still {status!r} {timeout:.0f}s after the server accepted "
+                                       "the import",
+                               hint="Raise ims:uploadTimeout, or run `pulumi up` again later: it waits for this "
+                                    "import instead of starting another")
             time.sleep(delay)
             delay = min(self.poll_interval * 4, delay * 2)
 

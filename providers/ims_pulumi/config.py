@@ -51,7 +51,12 @@ SETTINGS: tuple[Setting, ...] = (
             "(offline previews).", default="false"),
     Setting("uploadTimeout", "HW_IMS_UPLOAD_TIMEOUT", "Seconds to wait for an uploaded image to become `active`.",
             default="1800"),
+    Setting("urlImport", "HW_IMS_URL_IMPORT",
+            "How a URL `source` reaches a Glance server: `auto` hands the URL to Glance's `web-download` import "
+            "where the server offers it (else the provider streams it), `stream` always streams it through the "
+            "provider. IMS: always streamed.", default="auto"),
 )
+URL_IMPORT_MODES = ("auto", "stream")
 BY_KEY = {s.key: s for s in SETTINGS}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -69,6 +74,7 @@ class ProviderConfig:
     delete_timeout: float = 120.0
     upload_timeout: float = 1800.0
     validate_credentials: bool = True
+    url_import: str = "auto"
 
 
 def _name(s: Setting) -> str:
@@ -153,6 +159,10 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
             timeouts[key] = float(get(key))
         except ValueError:
             raise ConfigError(f"{_name(BY_KEY[key])} must be a number of seconds, not {get(key)!r}") from None
+    url_import = get("urlImport").lower()
+    if url_import not in URL_IMPORT_MODES:
+        raise ConfigError(f"{_name(BY_KEY['urlImport'])} must be one of {', '.join(URL_IMPORT_MODES)}, "
+                          f"not {url_import!r}")
     return ProviderConfig(
         endpoint=endpoint.rstrip("/"),
         profile=profile,
@@ -162,4 +172,5 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
         delete_timeout=timeouts["deleteTimeout"],
         upload_timeout=timeouts["uploadTimeout"],
         validate_credentials=not _bool(BY_KEY["skipCredentialsValidation"], get("skipCredentialsValidation")),
+        url_import=url_import,
     )

@@ -124,7 +124,8 @@ class Role(Enum):
 
     INPUT = "input"  # declared in the program
     BOOKKEEPING = "bookkeeping"  # an input the resource class or check() sets; never compared
-    OUTPUT = "output"  # computed by the server
+    OUTPUT = "output"  # computed by the server, kept in the state
+    INFO = "info"  # computed by the server, reported by lookups only: not worth its bytes in every state entry
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class Field:
     @property
     def is_input(self) -> bool:
         """Whether the field is an input (declared or bookkeeping)."""
-        return self.role is not Role.OUTPUT
+        return self.role not in (Role.OUTPUT, Role.INFO)
 
 
 @dataclass
@@ -163,8 +164,9 @@ class Failure:
 
 
 #: A rule between fields of one resource (a declared checksum against the source's bytes):
-#: given the checked inputs, the failures. Unknown values must be let through.
-Relation = Callable[[Mapping[str, Any], ServerProfile, Services], list["Failure"]]
+#: given the checked inputs (defaults not applied), the profile, the services and the previous
+#: inputs (empty on create), the failures. Unknown values must be let through.
+Relation = Callable[[Mapping[str, Any], ServerProfile, Services, Mapping[str, Any]], list["Failure"]]
 
 
 @dataclass
@@ -216,6 +218,7 @@ class Table:
         self.inputs = tuple(f for f in self.fields if f.is_input)
         self.user_inputs = tuple(f for f in self.fields if f.role is Role.INPUT)
         self.outputs = tuple(f for f in self.fields if f.role is Role.OUTPUT)
+        self.infos = tuple(f for f in self.fields if f.role is Role.INFO)
         self._output_names = frozenset(f.name for f in self.outputs)
         self._input_names = frozenset(f.name for f in self.inputs)
         # Only kinds that derive bookkeeping are asked to (check runs for every resource of every run).
@@ -247,10 +250,7 @@ class Table:
             if value is None:
                 if f.required:
                     failures.append(Failure(f.name, f"{f.name} is required ({f.doc})"))
-                    continue
-                value = f.default(profile) if f.default is not None else None
-            if value is None:
-                continue
+                continue  # a default is applied where it is used (effective), never stored
             if contains_unknown(value):
                 out[f.name] = value  # validated at `up`, when the value is known
                 continue
@@ -267,7 +267,7 @@ class Table:
                     out[key] = derived
         if not failures:
             for relation in self.relations:
-                failures += relation(out, profile, svc)
+                failures += relation(out, profile, svc, olds)
         for key, value in news.items():
             if key.startswith("__") and key not in self._input_names:
                 out[key] = value  # __provider and other engine-owned keys
@@ -275,15 +275,29 @@ class Table:
             failures += self.blocked(olds, out, profile)
         return out, failures
 
+    def effective(self, inputs: Mapping[str, Any], profile: ServerProfile) -> dict[str, Any]:
+        """``inputs`` with the default of every user input they lack: the values the server is
+        asked for. Stored inputs hold only what the program declares (a default is a fact of
+        the table and the server, not of the stack), so create, update and diff call this."""
+        out = dict(inputs)
+        for f in self.user_inputs:
+            if out.get(f.name) is None and f.default is not None:
+                value = f.default(profile)
+                if value is not None:
+                    out[f.name] = value
+        return out
+
     # --- diff -------------------------------------------------------------------------
 
     def plan(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile) -> Plan:
         """Compare the fields the user declares (never server-added attributes).
 
-        ``olds`` are the previous outputs (which echo the inputs), ``news`` the checked inputs.
+        ``olds`` are the previous outputs (which echo the inputs), ``news`` the checked inputs
+        (an input they lack counts with its default: removing a declaration resets the value).
         """
         changed: list[str] = []
         replaces: list[str] = []
+        news = self.effective(news, profile)
         for f in self.user_inputs:
             old, new = olds.get(f.name), news.get(f.name)
             if new is None:
@@ -304,7 +318,7 @@ class Table:
         guards = [f for f in self.user_inputs if f.guards_replacement and olds.get(f.name)]
         if not guards:
             return []
-        p = self.plan(olds, news, profile)
+        p = self.plan(self.effective(olds, profile), news, profile)  # olds: previous inputs, defaults not stored
         if not p.replaces:
             return []
         guard = guards[0]
@@ -411,15 +425,21 @@ class Table:
                 out[f.name] = value
         return out
 
-    def outputs_from_image(self, image: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """All outputs: every input as the server applied it (declared or not), plus every computed field."""
+    def outputs_from_image(self, image: Mapping[str, Any], inputs: Mapping[str, Any], *,
+                           info: bool = False) -> dict[str, Any]:
+        """All outputs: every input as the server applied it (declared or not), plus every computed
+        field the server reports (with ``info``, the lookup-only ones too). Absent and empty values
+        are left out: the state pays for every byte of every resource at every step
+        (BENCHMARKS.md, issue 16), and the attribute of an absent output resolves to ``None``."""
         outs: dict[str, Any] = {}
         for f in self.inputs:
             value = f.kind.from_wire(f.wire, image, inputs.get(f.name))
             if value is not None:
                 outs[f.name] = value
-        for f in self.outputs:
-            outs[f.name] = f.kind.from_wire(f.wire, image, None)
+        for f in (*self.outputs, *self.infos) if info else self.outputs:
+            value = f.kind.from_wire(f.wire, image, None)
+            if value is not None and value != "":
+                outs[f.name] = value
         return outs
 
     # --- docs -------------------------------------------------------------------------
@@ -436,7 +456,7 @@ class Table:
             rows.append((f"`{f.name}`", f.kind.type_name, default, f.change.describe(profiles), f.doc))
         return rows
 
-    def output_rows(self) -> list[tuple[str, str, str, str]]:
-        """README rows of the computed outputs: name, wire name, type, doc."""
+    def output_rows(self, role: Role = Role.OUTPUT) -> list[tuple[str, str, str, str]]:
+        """README rows of the computed fields of ``role`` (outputs, or lookup-only): name, wire name, type, doc."""
         return [(f"`{f.name}`", f"`{f.wire}`" if f.wire else "", f.kind.type_name,
-                 f.doc + (" Empty on Glance." if f.huawei_only else "")) for f in self.outputs]
+                 f.doc + (" Absent on Glance." if f.huawei_only else "")) for f in self.fields if f.role is role]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import content, os_versions
+from . import content, formats, os_versions
 from .framework import REPLACE, UPDATE, Apply, ByProfile, ByState, Failure, Field, Role, Table, contains_unknown
 from .kinds import (
     Bookkeeping,
@@ -51,10 +51,12 @@ MIN_RAM_MAX = 2**31 - 1  # MB; IMS documents no bound: only what a JSON integer 
 DESCRIPTION_MAX = 1024
 PROPERTY_VALUE_MAX = 1024
 RESERVED_PROPERTY_PREFIXES = ("__", "os_glance_")
-#: Image attributes of IMS and Glance that are not fields of this table.
+#: Image attributes of IMS and Glance that are not fields of this table. ``self``, ``file`` and
+#: ``schema`` were outputs until release 0.2: they are ``/v2/images/{id}``, ``/v2/images/{id}/file``
+#: and ``/v2/schemas/image`` for every image (README "Changelog").
 OTHER_IMAGE_ATTRIBUTES = frozenset({
     "id", "locations", "location", "direct_url", "deleted", "deleted_at", "stores", "os_hash_algo",
-    "os_hash_value", "os_hidden", "members",
+    "os_hash_value", "os_hidden", "members", "self", "file", "schema",
 })
 
 
@@ -177,34 +179,39 @@ _FIELDS: tuple[Field, ...] = (
           "or CR, as the update document says. On IMS it is set by a PATCH right after the create.", "__description", change=UPDATE,
           default=_const("")),
 )
+# Computed fields. OUTPUT rows are kept in every resource's state; INFO rows (constants of a
+# region, or a copy of another field) only in a lookup's answer (ImageInfo): a resource's state
+# pays for its bytes at every step of every run (issue 16, README "Changelog").
 _OUTPUTS: tuple[Field, ...] = tuple(
-    Field(name, Computed(type_name), doc, wire, role=Role.OUTPUT, huawei_only=huawei)
-    for name, wire, type_name, huawei, doc in (
-        ("status", "status", "str", False, "Image status: `queued` for metadata only, `active` once data is uploaded."),
-        ("os_type", "__os_type", "str", True, "OS type derived from `os_version` (`Linux`, `Windows`, `Other`)."),
-        ("platform", "__platform", "str", True, "OS platform derived from `os_version` (e.g. `Ubuntu`)."),
-        ("os_bit", "__os_bit", "str", True, "`32` or `64`, derived from `os_version`."),
-        ("image_type", "__imagetype", "str", True, "`private`, `shared` or `gold`."),
-        ("virtual_env_type", "virtual_env_type", "str", True, "Virtualisation environment (`FusionCompute`, ...)."),
-        ("is_registered", "__isregistered", "str", True, '`"true"` when the image is registered.'),
-        ("image_size", "__image_size", "str", True, 'Image size in bytes, as a string (`"0"` until data is uploaded).'),
-        ("image_source_type", "__image_source_type", "str", True, "Backend storage (`uds`, `swift`)."),
-        ("root_origin", "__root_origin", "str", True, "Origin of the root disk (`file`)."),
-        ("owner", "owner", "str", False, "Project id that owns the image."),
-        ("created_at", "created_at", "str", False, "Creation time, UTC."),
-        ("updated_at", "updated_at", "str", False, "Last update time, UTC."),
-        ("self_link", "self", "str", False, "API path of the image."),
-        ("file", "file", "str", False, "API path of the image file."),
-        ("schema", "schema", "str", False, "API path of the image schema."),
-        ("size", "size", "int", False, "Image file size in bytes, once uploaded."),
-        ("virtual_size", "virtual_size", "int", False, "Virtual disk size in bytes, once known."),
+    Field(name, Computed(type_name), doc, wire, role=role, huawei_only=huawei)
+    for name, wire, type_name, huawei, role, doc in (
+        ("status", "status", "str", False, Role.OUTPUT, "Image status: `queued` for metadata only, `active` once data "
+         "is uploaded."),
+        ("os_type", "__os_type", "str", True, Role.OUTPUT, "OS type derived from `os_version` (`Linux`, `Windows`, "
+         "`Other`)."),
+        ("platform", "__platform", "str", True, Role.OUTPUT, "OS platform derived from `os_version` (e.g. `Ubuntu`)."),
+        ("os_bit", "__os_bit", "str", True, Role.OUTPUT, "`32` or `64`, derived from `os_version`."),
+        ("image_type", "__imagetype", "str", True, Role.INFO, "`private`, `shared` or `gold`."),
+        ("virtual_env_type", "virtual_env_type", "str", True, Role.INFO, "Virtualisation environment (`FusionCompute`, "
+         "...)."),
+        ("is_registered", "__isregistered", "str", True, Role.INFO, '`"true"` when the image is registered.'),
+        ("image_size", "__image_size", "str", True, Role.INFO, 'Image size in bytes, as a string (`"0"` until data is '
+         'uploaded); `size` as a number.'),
+        ("image_source_type", "__image_source_type", "str", True, Role.INFO, "Backend storage (`uds`, `swift`)."),
+        ("root_origin", "__root_origin", "str", True, Role.INFO, "Origin of the root disk (`file`)."),
+        ("owner", "owner", "str", False, Role.OUTPUT, "Project id that owns the image."),
+        ("created_at", "created_at", "str", False, Role.OUTPUT, "Creation time, UTC."),
+        ("updated_at", "updated_at", "str", False, Role.OUTPUT, "Last update time, UTC."),
+        ("size", "size", "int", False, Role.OUTPUT, "Image file size in bytes, once uploaded."),
+        ("virtual_size", "virtual_size", "int", False, Role.OUTPUT, "Virtual disk size in bytes, once known."),
     )
 )
 
 #: Attribute names a custom property may not take (they are image attributes).
 RESERVED_NAMES = frozenset({f.wire for f in (*_FIELDS, *_OUTPUTS) if f.wire}) | OTHER_IMAGE_ATTRIBUTES | {CREATE_TOKEN_PROPERTY}
 
-def _checksum_matches_source(inputs: Mapping[str, Any], profile: ServerProfile, services: Services) -> list[Failure]:
+def _checksum_matches_source(inputs: Mapping[str, Any], profile: ServerProfile, services: Services,
+                             olds: Mapping[str, Any]) -> list[Failure]:
     """A declared checksum against the digests the resource class computed (files only; sha512
     and URLs are checked by the provider before and while it sends)."""
     declared, source = inputs.get("checksum"), inputs.get("source")
@@ -242,4 +249,4 @@ IMAGE_METADATA = Table("ImageMetadata", (
     Field("__adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
           "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),
     *_OUTPUTS,
-), relations=(_checksum_matches_source,))
+), relations=(_checksum_matches_source, formats.disk_format_matches_source))

@@ -416,8 +416,8 @@ class Checksum(Text):
         return []
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
-        # as an output: "" while the image has no data, as release 0.1 reported it
-        return previous if previous else ((image.get(wire) or "") if wire else None)
+        # as an output: the declared value, else the server's MD5 once the image has data
+        return previous if previous else ((image.get(wire) or None) if wire else None)
 
 
 class ProjectDefault(Text):
@@ -467,7 +467,7 @@ class TokenTag(Bookkeeping):
 
 
 class Computed(Kind):
-    """A value only the server sets. Strings are never ``None`` in outputs (``""`` instead)."""
+    """A value only the server sets; strings as strings (``"4096"`` stays text, numbers become text)."""
 
     def __init__(self, type_name: str = "str") -> None:
         self.type_name = type_name

@@ -90,7 +90,7 @@ class ImageInfo:
     def from_image(cls, image: Mapping[str, Any]) -> ImageInfo:
         """The info of one image object of the API."""
         custom = {k: str(v) for k, v in image.items() if _is_custom(k) and isinstance(v, (str, int, float, bool))}
-        outs = IMAGE_METADATA.outputs_from_image(image, {"properties": custom})
+        outs = IMAGE_METADATA.outputs_from_image(image, {"properties": custom}, info=True)
         values: dict[str, Any] = {"id": str(image["id"]), "member_status": str(image.get("member_status") or "")}
         for f in fields(cls):
             if f.name in outs and f.name not in values:
@@ -101,6 +101,9 @@ class ImageInfo:
         for name in ("min_disk", "min_ram"):
             values[name] = int(outs.get(name) or 0)
         values["protected"] = bool(outs.get("protected"))
+        # Not outputs of ImageMetadata (derivable from the id), still part of a lookup's answer.
+        values.update(self_link=str(image.get("self") or ""), file=str(image.get("file") or ""),
+                      schema=str(image.get("schema") or ""))
         for name in ("name", "disk_format", "container_format", "visibility"):
             values[name] = str(outs.get(name) or "")
         return cls(**values)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+import requests
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -208,16 +209,18 @@ class ImageMetadataProvider(TableProvider):
         ctx, table = self.context, self.table
         api, profile = ctx.client, ctx.profile
         budget = api.budget()
-        desired = _inputs(table, props)
+        desired = table.effective(_inputs(table, props), profile)
         if desired.get("adopt_id") and not desired.get("__adopted"):
             image = _adopt(table, api, desired, profile, budget)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
+                          url_import=ctx.config.url_import)
         else:
             image = api.create_image(table.create_body(desired, profile), budget=budget)
             # An image found by its create token (an interrupted earlier run) may predate a
             # change of the declared values: bring it to them, from what the server has.
             image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile,
+                          url_import=ctx.config.url_import)
         return CreateResult(image["id"], table.outputs_from_image(image, desired))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -240,10 +243,11 @@ class ImageMetadataProvider(TableProvider):
         """One PATCH (plus tag calls where tags change in place); returns complete outputs."""
         ctx, table = self.context, self.table
         api = ctx.client
-        desired = _inputs(table, news)
+        desired = table.effective(_inputs(table, news), ctx.profile)
         image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
         if desired.get("source") and image.get("status") == "queued":
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile)
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
+                          url_import=ctx.config.url_import)
         return UpdateResult(table.outputs_from_image(image, desired))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
@@ -329,25 +333,41 @@ def _converge(
 
 
 def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], timeout: float, *,
-          fresh: bool, profile: ServerProfile) -> dict[str, Any]:
+          fresh: bool, profile: ServerProfile, url_import: str = "auto") -> dict[str, Any]:
     """Upload the declared source into a ``queued`` image, wait for ``active`` and verify the bytes.
 
-    Safe to repeat: an image that is already ``active`` is verified, not uploaded again. An
-    upload that breaks off leaves the image ``queued`` and the next ``pulumi up`` uploads again
-    into the same image. An image the server ``killed`` is deleted when this step created it
-    (``fresh``), so the next run starts over with exactly one image.
+    Safe to repeat: an image that is already ``active`` is verified, not uploaded again; one that
+    an earlier run left ``saving`` or ``importing`` is waited for. An upload that breaks off leaves
+    the image ``queued`` and the next ``pulumi up`` uploads again into the same image. An image
+    the server ``killed`` is deleted when this step created it (``fresh``), so the next run
+    starts over with exactly one image.
+
+    A URL source goes to Glance's own ``web-download`` import where :func:`_url_transfer` says so
+    (``ims:urlImport``); otherwise, and always on IMS, the provider streams it from the URL to the
+    server (constant memory, no local file).
     """
     source: Mapping[str, Any] | None = desired.get("source")
     image_id = str(image["id"])
     if not source:
         return image
-    if image.get("status") == "active":
-        return _verified(api, image, source, desired.get("checksum"), None, fresh)
     declared = desired.get("checksum")
+    if image.get("status") in ("saving", "importing"):
+        # An earlier run's upload or import is still being saved: its outcome decides, not a second one.
+        image = api.wait_for_import(image_id, timeout) if image.get("status") == "importing" else \
+            api.wait_for_data(image_id, timeout)
+    if image.get("status") == "active":
+        if source.get("kind") == "url":
+            return _verified_unseen(api, image, source, declared, fresh)
+        return _verified(api, image, source, declared, None, fresh)
     if declared and source.get("kind") == "file":
         problem = content.verify_declared(dict(source), str(declared))
         if problem:
             raise ImsError(f"upload to image {image_id}: {problem}")
+    how, _why = _url_transfer(source, declared, profile, url_import, api.import_methods)
+    if how == "import":
+        imported = _import(api, image, source, declared, timeout, fresh)
+        if imported is not None:
+            return imported
     declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
     algorithms = tuple(dict.fromkeys(("sha256", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
     hasher = content.Hasher(content.Hashes(algorithms))
@@ -362,6 +382,7 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
 
     try:
         api.upload_file(image_id, chunks(), stream.size)
+        progress.finish()  # the last message for a stream of unknown size (a URL without Content-Length)
     except ImsError as exc:
         after = api.get_image(image_id)
         if after is None or after.get("status") not in ("active", "saving"):
@@ -378,6 +399,132 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
                        f"receiving {hashes.size:,} bytes. Check the file's format against disk_format, then run "
                        "`pulumi up` again")
     return _verified(api, after, source, declared, hashes, fresh)
+
+
+#: The import method that fetches a URL (Glance's interoperable image import).
+WEB_DOWNLOAD = "web-download"
+
+
+def _url_transfer(source: Mapping[str, Any], declared: Any, profile: ServerProfile, url_import: str,
+                  methods: Callable[[], frozenset[str]]) -> tuple[str, str]:
+    """How a source's bytes reach the server: ``("import", why)`` or ``("stream", why)``.
+
+    The server's own ``web-download`` import only for a URL, only on Glance (IMS documents no
+    import request, so none is ever sent to it, not even the question which methods it offers),
+    only with ``ims:urlImport auto``, only when the server offers the method (``methods`` is
+    asked last, once per process), and only when the result can be checked as well as a streamed
+    upload's: the provider does not see the bytes of an import, so a declared checksum must be
+    one the server reports (MD5 ``checksum``, SHA-512 ``os_hash_value``), or one the source's
+    descriptor carries beside a digest the server reports. A declared ``sha256:`` of a URL is
+    neither: the provider streams it, hashing as it goes, to check it.
+    """
+    if source.get("kind") != "url":
+        return "stream", "a file is streamed by the provider"
+    if profile.kind != "glance":
+        return "stream", f"{profile.display} documents no image import: the provider streams the URL"
+    if url_import == "stream":
+        return "stream", "ims:urlImport is 'stream'"
+    if declared:
+        algorithm, want = content.parse_checksum(str(declared))
+        reported = set(profile.reported_hashes)
+        via_source = source.get(algorithm) == want and any(source.get(a) for a in reported)
+        if algorithm not in reported and not via_source:
+            return "stream", (f"{profile.display} does not report the {algorithm} of imported data: the provider "
+                              f"streams the URL to check the declared checksum")
+    try:
+        offered = methods()
+    except ImsError as exc:
+        warn(f"could not read the import methods of the server ({exc}): URL sources are streamed by the provider")
+        return "stream", "the server's import methods are unknown"
+    if WEB_DOWNLOAD not in offered:
+        return "stream", f"the server does not offer {WEB_DOWNLOAD} (it offers {', '.join(sorted(offered)) or 'none'})"
+    return "import", f"the server offers {WEB_DOWNLOAD}"
+
+
+def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any, timeout: float,
+            fresh: bool) -> dict[str, Any] | None:
+    """Hand a URL to the server's ``web-download`` import, wait for the result and verify it.
+
+    ``None`` when the server refused the request itself (a URL its ``[import_filtering_opts]``
+    does not allow, a policy, a server error before the task started): the image is still
+    ``queued`` and the caller streams the URL instead. A task that fails leaves the image
+    ``queued`` (Glance puts it back): the next ``pulumi up`` imports again into the same image.
+    """
+    image_id, url = str(image["id"]), str(source["location"])
+    try:
+        api.import_image(image_id, url)
+    except (AuthenticationFailed, NotFound):
+        raise
+    except Conflict:
+        # Another import holds the image (an earlier run's, still running): wait for that one.
+        current = api.get_image(image_id)
+        if current is None or not (current.get("status") in ("importing", "active")
+                                   or current.get("os_glance_import_task")):
+            raise
+    except ImsError as exc:
+        warn(f"image {image.get('name', '')!r} ({image_id}): the server refused to import {url} itself ({exc}); "
+             "the provider streams it instead (`ims:urlImport stream` skips the attempt)")
+        return None
+    after = api.wait_for_import(image_id, timeout)
+    status = after.get("status")
+    if status != "active":
+        _discard_killed(api, image_id, after, fresh)
+        failed = after.get("os_glance_failed_import")
+        gone = " and was deleted: the next `pulumi up` starts over" if fresh and status == "killed" else ""
+        raise ImsError(
+            f"image {image_id}: the server could not import {url} ({WEB_DOWNLOAD}): the image is {status!r} "
+            f"again{f' (os_glance_failed_import: {failed})' if failed else ''}{gone}; {_probe(url)}. Check that "
+            "the URL answers 200 from the server's network, then run `pulumi up` again (it imports into the same "
+            "image, no second image is made), or set `ims:urlImport stream` to stream the URL through the provider")
+    return _verified_unseen(api, after, source, declared, fresh)
+
+
+def _probe(url: str) -> str:
+    """What the URL answers from the provider's machine, for an error message."""
+    try:
+        with requests.get(url, stream=True, timeout=10) as response:
+            return f"from the provider's machine the URL answers {response.status_code} {response.reason}".rstrip()
+    except requests.RequestException as exc:
+        return f"from the provider's machine the URL cannot be read either ({type(exc).__name__})"
+
+
+def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
+                     fresh: bool) -> dict[str, Any]:
+    """Verify data whose bytes the provider did not see pass: a ``web-download`` import, or a URL
+    source whose image was already ``active``.
+
+    There are no hashes of sent bytes to compare with, so the server's report (MD5 ``checksum``,
+    ``os_hash_value`` in its ``os_hash_algo``, ``size``) is compared with what the provider does
+    know: the declared ``checksum`` and the digests and size the source's descriptor carries
+    (those the resource class computed and the resource's identity is based on; a URL's
+    descriptor has none today). With neither, there is nothing to compare: the server's hashes
+    are of the bytes it read from the URL.
+    """
+    image_id, location = str(image["id"]), source.get("location")
+    expected: dict[str, tuple[str, str]] = {a: (str(source[a]), "the source was identified by its")
+                                            for a in ("md5", "sha256", "sha512") if source.get(a)}
+    if declared:
+        algorithm, want = content.parse_checksum(str(declared))
+        if expected.get(algorithm, (want, ""))[0] != want:
+            raise ImsError(f"image {image_id}: checksum declares {algorithm} {want}, but {location} was identified by "
+                           f"{algorithm} {expected[algorithm][0]}: fix the checksum or the source")
+        expected[algorithm] = (want, "checksum declares")
+    reported = {"md5": image.get("checksum")}
+    if image.get("os_hash_algo"):
+        reported[str(image["os_hash_algo"])] = image.get("os_hash_value")
+    problems = [f"the server reports {a} {value}, but {expected[a][1]} {a} {expected[a][0]}"
+                for a, value in reported.items() if value and a in expected and value != expected[a][0]]
+    size = source.get("size")
+    if isinstance(size, (int, float)) and image.get("size") is not None and int(image["size"]) != int(size):
+        problems.append(f"the server reports {image['size']:,} bytes, but the source was identified with {int(size):,}")
+    if problems:
+        if fresh:
+            api.delete_image(image_id)
+        raise ImsError(f"image {image_id}: the data read from {location} is not the declared content: "
+                       f"{'; '.join(problems)}. " + ("The image was deleted: fix the URL or the checksum and run "
+                                                     "`pulumi up` again" if fresh else
+                                                     "Fix the URL or the checksum and run `pulumi up --replace`"))
+    return image
 
 
 def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> None:

@@ -131,30 +131,12 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         """``__platform`` (e.g. ``Ubuntu``); empty on Glance."""
         os_bit: pulumi.Output[str]
         """``__os_bit`` (``32`` or ``64``); empty on Glance."""
-        image_type: pulumi.Output[str]
-        """``__imagetype``."""
-        virtual_env_type: pulumi.Output[str]
-        """``virtual_env_type``."""
-        is_registered: pulumi.Output[str]
-        """``__isregistered``."""
-        image_size: pulumi.Output[str]
-        """``__image_size``."""
-        image_source_type: pulumi.Output[str]
-        """``__image_source_type``."""
-        root_origin: pulumi.Output[str]
-        """``__root_origin``."""
         owner: pulumi.Output[str]
         """Owning project id."""
         created_at: pulumi.Output[str]
         """Creation time."""
         updated_at: pulumi.Output[str]
         """Last update time."""
-        self_link: pulumi.Output[str]
-        """``self``: API path of the image."""
-        file: pulumi.Output[str]
-        """API path of the image file."""
-        schema: pulumi.Output[str]
-        """API path of the schema."""
         size: pulumi.Output[int | None]
         """File size in bytes."""
         virtual_size: pulumi.Output[int | None]

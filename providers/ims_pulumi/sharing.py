@@ -47,7 +47,8 @@ def _v_status(value: Any, p: ServerProfile) -> str | None:
     return None if value in MEMBER_STATUSES else f"must be one of {', '.join(MEMBER_STATUSES)}"
 
 
-def _not_own_project(inputs: Mapping[str, Any], profile: ServerProfile, services: Services) -> list[Failure]:
+def _not_own_project(inputs: Mapping[str, Any], profile: ServerProfile, services: Services,
+                     olds: Mapping[str, Any]) -> list[Failure]:
     member, own = inputs.get("member_id"), services.project_id()
     if isinstance(member, str) and own and member == own and not contains_unknown(member):
         return [Failure("member_id", f"member_id {member!r} is this stack's own project (ims:projectId): an image "
@@ -55,7 +56,8 @@ def _not_own_project(inputs: Mapping[str, Any], profile: ServerProfile, services
     return []
 
 
-def _member_known(inputs: Mapping[str, Any], profile: ServerProfile, services: Services) -> list[Failure]:
+def _member_known(inputs: Mapping[str, Any], profile: ServerProfile, services: Services,
+                  olds: Mapping[str, Any]) -> list[Failure]:
     if inputs.get("member_id") is None:
         return [Failure("member_id", "member_id is not set and ims:projectId is not configured: set one of them")]
     return []
@@ -66,7 +68,6 @@ _MEMBER_OUTPUTS = tuple(
         ("status", "The member project's answer: `pending`, `accepted` or `rejected`."),
         ("created_at", "When the image was shared, UTC."),
         ("updated_at", "When the membership last changed, UTC."),
-        ("schema", "API path of the member schema."),
     ))
 
 IMAGE_MEMBER = Table("ImageMember", (
@@ -129,8 +130,9 @@ class ImageMemberAcceptanceProvider(TableProvider):
 
     table: Table = IMAGE_MEMBER_ACCEPTANCE
 
-    def _set(self, props: Mapping[str, Any]) -> dict[str, Any]:
+    def _set(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         api = self.context.client
+        props = self.table.effective(inputs, self.context.profile)
         image_id, member_id, status = str(props["image_id"]), str(props["member_id"]), str(props["status"])
         try:
             member = api.set_member_status(image_id, member_id, status)
@@ -229,7 +231,6 @@ class ImageMember(Resource, module="ims", name="ImageMember"):
         """``pending``, ``accepted`` or ``rejected`` (the member project's answer, read on refresh)."""
         created_at: pulumi.Output[str]
         updated_at: pulumi.Output[str]
-        schema: pulumi.Output[str]
 
     def __init__(self, resource_name: str, args: ImageMemberArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
@@ -250,7 +251,6 @@ class ImageMemberAcceptance(Resource, module="ims", name="ImageMemberAcceptance"
         member_id: pulumi.Output[str]
         created_at: pulumi.Output[str]
         updated_at: pulumi.Output[str]
-        schema: pulumi.Output[str]
 
     def __init__(self, resource_name: str, args: ImageMemberAcceptanceArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:

@@ -21,6 +21,13 @@ Environment variables:
 * ``IMS_SKIP_GLANCE=1``: :func:`glance_available` says no (tests skip).
 * ``GLANCE_PYTHON``: interpreter used to build the venv (default ``python3``, >= 3.11).
 
+Image import (``web-download``): every server started here takes ``web-download`` URLs on any
+port of ``127.0.0.1``/``localhost`` (see :data:`IMPORT_FILTERING`), so a test can serve an image
+from an :mod:`http.server` on an ephemeral loopback port; ``GlanceServer.start(web_download=False)``
+starts one that neither offers nor accepts ``web-download``. An import runs as a Glance task, which
+needs a project: without identities (``auth="none"``) Glance offers ``web-download`` but answers
+the import request 500 ("NOT NULL constraint failed: tasks.owner"); use :class:`GlanceProjects`.
+
 Several projects (``auth="trusted-headers"``): Glance runs as if behind an authenticating
 proxy (the paste ``context`` filter, no ``authtoken``, ``policy.yaml`` ``{}``) and takes each
 request's identity from ``X-Identity-Status``/``X-Project-Id``/``X-Roles`` headers.
@@ -71,6 +78,44 @@ AUTH_NONE = "none"
 """``GlanceServer.start(auth=...)``: every request is an admin with no project (the default)."""
 AUTH_TRUSTED_HEADERS = "trusted-headers"
 """``GlanceServer.start(auth=...)``: identity from trusted headers; put an :class:`AuthProxy` in front."""
+
+
+IMPORT_CONFIG = "glance-image-import.conf"
+"""The optional config file Glance's WSGI app reads (before ``glance-api.conf``) from
+``$OS_GLANCE_CONFIG_DIR`` (``glance/common/wsgi_app.py``): the launcher renders the templates into
+``STATE/etc`` and leaves this file alone, so the settings below are added without touching them."""
+
+IMPORT_FILTERING = {
+    # Glance 33's defaults only allow ports 80 and 443, and drop loopback addresses unless the
+    # host is in allowed_hosts (glance/common/utils.py resolve_pinned_address). An empty
+    # allowed_ports list means "every port not in disallowed_ports" (also empty).
+    "allowed_schemes": "[http, https]",
+    "allowed_hosts": "[127.0.0.1, localhost]",
+    "allowed_ports": "[]",
+    "disallowed_ports": "[]",
+}
+"""``[import_filtering_opts]`` of the test Glance (``glance/async_/flows/_internal_plugins/__init__.py``):
+``web-download`` from an HTTP server on any port of the loopback host, as tests start them."""
+
+ALL_IMPORT_METHODS = "[glance-direct, web-download, copy-image]"
+"""Glance 33's default ``enabled_import_methods``."""
+WITHOUT_WEB_DOWNLOAD = "[glance-direct, copy-image]"
+
+
+def write_import_config(etc: Path, *, web_download: bool = True) -> Path:
+    """Write ``etc/glance-image-import.conf``: the import filtering of :data:`IMPORT_FILTERING`
+    and the enabled import methods (without ``web-download`` when ``web_download`` is false)."""
+    etc.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by tests/support/glance.py: web-download from test HTTP servers on loopback ports.",
+             "[DEFAULT]",
+             f"enabled_import_methods = {ALL_IMPORT_METHODS if web_download else WITHOUT_WEB_DOWNLOAD}",
+             "",
+             "[import_filtering_opts]",
+             *(f"{key} = {value}" for key, value in IMPORT_FILTERING.items()),
+             ""]
+    path = etc / IMPORT_CONFIG
+    path.write_text("\n".join(lines))
+    return path
 
 
 class GlanceError(RuntimeError):
@@ -175,6 +220,7 @@ class GlanceServer:
         threads: int = 2,
         timeout: float = STARTUP_TIMEOUT,
         auth: str = AUTH_NONE,
+        web_download: bool = True,
     ) -> GlanceServer:
         """Install Glance if needed, then start it with its state in ``state_dir``.
 
@@ -186,6 +232,8 @@ class GlanceServer:
             timeout: seconds to wait until Glance answers.
             auth: ``none`` (default: no identity, every request an admin) or ``trusted-headers``
                 (identity from ``X-Identity-Status``/``X-Project-Id``/``X-Roles``; 401 without).
+            web_download: offer the ``web-download`` import method (Glance's default); its URLs
+                may name any port of the loopback host either way (:data:`IMPORT_FILTERING`).
 
         Raises:
             GlanceError: install or startup failed (the message has the log tail).
@@ -193,6 +241,7 @@ class GlanceServer:
         venv = install()
         state_dir = Path(state_dir).resolve()
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        write_import_config(state_dir / "etc", web_download=web_download)
         launcher_log = state_dir / "logs" / "run_glance.log"
         cmd = [
             sys.executable,

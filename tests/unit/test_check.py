@@ -84,14 +84,24 @@ def test_invalid_inputs_fail_with_an_actionable_message(reason: str, inputs: dic
 def test_defaults_are_what_ims_applies() -> None:
     inputs, failures = check_inputs({}, {"name": "x"}, IMS)
     assert not failures
-    assert {k: v for k, v in inputs.items() if k != "name"} == {
+    effective = IMAGE_METADATA.effective(inputs, IMS)
+    assert {k: v for k, v in effective.items() if k != "name"} == {
         "os_version": "Other Linux(64 bit)", "disk_format": "zvhd2", "container_format": "bare", "min_ram": 0, "tags": [], "protected": False, "visibility": "private", "description": "", "properties": {},
     }
 
 
+def test_defaults_are_not_stored_in_inputs() -> None:
+    # Issue 16: a default is a fact of the table and the server; storing it in every resource's
+    # inputs cost state bytes at every step. Only what the program declares is stored.
+    inputs, failures = check_inputs({}, {"name": "x", "min_ram": 0}, IMS)
+    assert not failures
+    assert inputs == {"name": "x", "min_ram": 0}, "declared values are kept, even when equal to the default"
+
+
 def test_glance_defaults_leave_formats_unset() -> None:
     inputs, _ = check_inputs({}, {"name": "x"}, GLANCE)
-    assert "disk_format" not in inputs and inputs["visibility"] == "shared"
+    effective = IMAGE_METADATA.effective(inputs, GLANCE)
+    assert "disk_format" not in effective and effective["visibility"] == "shared"
 
 
 @pytest.mark.parametrize("field,value,normalised,reason", [
@@ -161,7 +171,7 @@ class TestImpossibleChanges:
     """Changes with no path fail at preview, with what to do."""
 
     RAW = {"name": "x", "protected": True, "disk_format": "qcow2"}
-    OLD = check_inputs({}, RAW, IMS)[0]  # olds are checked inputs, defaults filled
+    OLD = IMAGE_METADATA.effective(check_inputs({}, RAW, IMS)[0], IMS)  # olds: outputs, with defaults
 
     def test_unprotect_on_ims_fails_with_guidance(self) -> None:
         _, failures = check_inputs(self.OLD, {**self.OLD, "protected": False}, IMS)
@@ -169,12 +179,12 @@ class TestImpossibleChanges:
         assert "ims:protectedInPlace" in failures[0].reason
 
     def test_unprotect_on_glance_is_an_update(self) -> None:
-        old = check_inputs({}, self.RAW, GLANCE)[0]
+        old = IMAGE_METADATA.effective(check_inputs({}, self.RAW, GLANCE)[0], GLANCE)
         _, failures = check_inputs(old, {**old, "protected": False}, GLANCE)
         assert not failures
 
     def test_replacing_a_protected_image_fails_with_two_step_advice(self) -> None:
-        old = check_inputs({}, self.RAW, GLANCE)[0]
+        old = IMAGE_METADATA.effective(check_inputs({}, self.RAW, GLANCE)[0], GLANCE)
         _, failures = check_inputs(old, {**old, "disk_format": "raw"}, GLANCE)
         assert failures and "first run `pulumi up` with only protected=False" in failures[0].reason
 

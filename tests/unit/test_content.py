@@ -102,7 +102,7 @@ def test_aksk_refuses_a_file_over_12_mb_at_preview(tmp_path: Path) -> None:
 
 def olds(status: str, source: dict[str, Any] | None) -> dict[str, Any]:
     inputs, _ = IMAGE_METADATA.check({}, {"name": "x", **({"source": source} if source else {})}, IMS)
-    return {**inputs, "status": status}
+    return {**IMAGE_METADATA.effective(inputs, IMS), "status": status}
 
 
 @pytest.mark.parametrize("status,had_source,replaces,reason", [
@@ -119,15 +119,100 @@ def test_source_change_rule_follows_the_status(tmp_path: Path, status: str, had_
     assert plan.changed == ["source"] and plan.replaces == replaces, reason
 
 
-def test_progress_lines(tmp_path: Path) -> None:
+MIB = 1024 * 1024
+
+
+def test_progress_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first message with the first bytes, then at most one every PROGRESS_EVERY seconds, and a last one."""
+    monkeypatch.setattr(content, "PROGRESS_EVERY", 5.0)
+    now = [100.0]
+    lines: list[str] = []
+    progress = content.Progress("image 'web'", 1024 * MIB, clock=lambda: now[0], out=lines.append)
+    now[0] = 100.5
+    progress.advance(MIB)
+    assert lines == ["image 'web': uploaded 1.0 MiB of 1.0 GiB (0%)"], "at once, without a rate (nothing measured)"
+    for _ in range(4):  # 4.5 s later: still within the period
+        now[0] += 1.0
+        progress.advance(MIB)
+    assert len(lines) == 1
+    now[0] = 105.5  # 5 s after the first message
+    progress.advance(507 * MIB)
+    assert lines[-1] == "image 'web': uploaded 512.0 MiB of 1.0 GiB (50%) at 93.1 MiB/s"
+    now[0] = 108.0
+    progress.advance(256 * MIB)
+    assert len(lines) == 2, "the period counts from the last message"
+    now[0] = 110.5
+    progress.advance(255 * MIB)
+    assert lines[-1] == "image 'web': uploaded 1023.0 MiB of 1.0 GiB (100%) at 97.4 MiB/s"
+    now[0] = 111.0
+    progress.advance(MIB)  # the last bytes: the last message, whatever the period
+    assert lines[-1] == "image 'web': uploaded 1.0 GiB of 1.0 GiB (100%) at 93.1 MiB/s (1,073,741,824 bytes in 11.00 s)"
+    progress.advance(0)
+    progress.finish()
+    assert len(lines) == 4, "the last message goes out once"
+
+
+def test_progress_period_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(content, "PROGRESS_EVERY", 0.0)  # IMS_PULUMI_PROGRESS_EVERY=0: every chunk
     now = [0.0]
     lines: list[str] = []
-    progress = content.Progress("image 'web'", 1024 * 1024 * 1024, clock=lambda: now[0], out=lines.append)
-    progress.advance(100)
-    assert lines == [], "nothing before 5 s"
+    progress = content.Progress("x", 3 * MIB, clock=lambda: now[0], out=lines.append)
+    for _ in range(3):
+        now[0] += 0.25
+        progress.advance(MIB)
+    assert lines == [
+        "x: uploaded 1.0 MiB of 3.0 MiB (33%)",
+        "x: uploaded 2.0 MiB of 3.0 MiB (67%) at 4.0 MiB/s",
+        "x: uploaded 3.0 MiB of 3.0 MiB (100%) at 4.0 MiB/s (3,145,728 bytes in 0.75 s)",
+    ]
+
+
+def test_progress_of_a_stream_of_unknown_size() -> None:
+    """A URL without Content-Length: no percent, and the last message when the caller says the end came."""
+    now = [0.0]
+    lines: list[str] = []
+    progress = content.Progress("x", None, clock=lambda: now[0], out=lines.append)
+    progress.advance(MIB)
     now[0] = 10.0
-    progress.advance(512 * 1024 * 1024 - 100)
-    assert lines == ["image 'web': uploaded 512.0 MiB of 1.0 GiB (50%) at 51.2 MiB/s"]
+    progress.advance(MIB)
+    now[0] = 20.0
+    progress.finish()
+    progress.finish()
+    assert lines == ["x: uploaded 1.0 MiB", "x: uploaded 2.0 MiB at 204.8 KiB/s",
+                     "x: uploaded 2.0 MiB at 102.4 KiB/s (2,097,152 bytes in 20.00 s)"]
+
+
+def test_progress_goes_to_stderr_outside_a_provider_call(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = content.Progress("image 'web' (id)", 10)
+    progress.advance(10)
+    assert capsys.readouterr().err.startswith("image 'web' (id): uploaded 10 B of 10 B (100%) at ")
+
+
+def test_progress_goes_to_the_resource_status_inside_a_provider_call(monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """In a Create/Update call of the provider server, the messages are the resource's ephemeral status."""
+    from ims_pulumi import dynamic_server
+
+    sent: list[tuple[str, str]] = []
+
+    class Engine:
+        def status(self, urn: str, message: str) -> None:
+            sent.append((urn, message))
+
+    monkeypatch.setattr(dynamic_server, "engine_log", Engine)
+
+    class Request:
+        urn = "urn:pulumi:dev::e2e::pulumi-python:dynamic:Resource::web"
+
+    def create(request: object, context: object) -> None:
+        progress = content.Progress("image 'web' (id)", 10)
+        progress.advance(10)
+
+    dynamic_server._with_urn(create)(Request(), None)
+    assert [urn for urn, _ in sent] == [Request.urn] and "uploaded 10 B of 10 B (100%)" in sent[0][1]
+    assert capsys.readouterr().err == ""
+    content.Progress("after the call", 1).advance(1)
+    assert len(sent) == 1 and "after the call" in capsys.readouterr().err
 
 
 def test_sizes_that_arrive_as_floats_are_checked_and_stored_as_integers(tmp_path: Path) -> None:

@@ -25,7 +25,12 @@ def patch_ops(old: dict[str, Any], new: dict[str, Any], profile: ServerProfile) 
 
 pytestmark = pytest.mark.unit
 
-OLD, _ = check_inputs({}, {"name": "img", "tags": ["a=1"], "properties": {"k": "v"}, "description": "d"}, IMS)
+def stored(raw: dict[str, Any], profile: ServerProfile) -> dict[str, Any]:
+    """What the state holds after a create: outputs echo every input with its default applied."""
+    return IMAGE_METADATA.effective(check_inputs({}, raw, profile)[0], profile)
+
+
+OLD = stored({"name": "img", "tags": ["a=1"], "properties": {"k": "v"}, "description": "d"}, IMS)
 
 # (field, new value, on IMS: "update"|"replace", on Glance: ..., reason)
 CHANGES = [
@@ -47,8 +52,7 @@ CHANGES = [
 @pytest.mark.parametrize("field,new,ims,glance,reason", CHANGES, ids=[c[0] for c in CHANGES])
 def test_update_or_replace_per_field(field: str, new: Any, ims: str | None, glance: str, reason: str) -> None:
     for profile, expected in ((IMS, ims), (GLANCE, glance)):
-        old = check_inputs({}, {"name": "img", "tags": ["a=1"], "properties": {"k": "v"}, "description": "d"},
-                           profile)[0]
+        old = stored({"name": "img", "tags": ["a=1"], "properties": {"k": "v"}, "description": "d"}, profile)
         result = plan(old, {**old, field: new}, profile)
         if expected is None:
             assert not result.changes, reason

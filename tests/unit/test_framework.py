@@ -31,9 +31,10 @@ TABLE = Table("ImageMetadata", (
 
 
 def checked(**news: Any) -> dict[str, Any]:
+    """The inputs check stores, with the defaults applied (what create and the outputs see)."""
     inputs, failures = TABLE.check({}, {"name": "img", **news}, IMS)
     assert not failures, failures
-    return inputs
+    return TABLE.effective(inputs, IMS)
 
 
 def test_check_fills_the_default_and_validates_with_the_rows_rule() -> None:
@@ -71,7 +72,8 @@ def test_create_body_patch_and_outputs_use_the_wire_name() -> None:
     image = {"id": "i", "name": "img", "hw_architecture": "aarch64", "hw_cores": 2, "__region": "cn-north-4"}
     outs = TABLE.outputs_from_image(image, new)
     assert (outs["architecture"], outs["cores"], outs["region_hint"]) == ("aarch64", 2, "cn-north-4")
-    assert TABLE.outputs_from_image({"id": "i"}, new)["region_hint"] == "", "a missing computed string is empty"
+    assert "region_hint" not in TABLE.outputs_from_image({"id": "i"}, new), "a missing computed value is no output"
+    assert "architecture" not in TABLE.check({}, {"name": "img"}, IMS)[0], "the row's default is not stored"
 
 
 def test_docs_rows_come_from_the_row() -> None:

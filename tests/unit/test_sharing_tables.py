@@ -47,13 +47,16 @@ def test_check(reason: str, table: Any, profile: ServerProfile, inputs: dict[str
 
 def test_acceptance_defaults() -> None:
     checked, _ = IMAGE_MEMBER_ACCEPTANCE.check({}, {"image_id": "img-1"}, IMS, Project())
+    assert "status" not in checked, "a default is applied where it is used, not stored"
+    checked = IMAGE_MEMBER_ACCEPTANCE.effective(checked, IMS)
     assert (checked["status"], checked["member_id"]) == ("accepted", OWN)
     _, failures = IMAGE_MEMBER_ACCEPTANCE.check({}, {"image_id": "img-1"}, IMS, OfflineServices())
     assert failures and "ims:projectId" in failures[0].reason, "no project configured: say what to set"
 
 
 def test_status_changes_in_place_and_the_ids_replace() -> None:
-    old, _ = IMAGE_MEMBER_ACCEPTANCE.check({}, {"image_id": "img-1"}, IMS, Project())
+    old = IMAGE_MEMBER_ACCEPTANCE.effective(IMAGE_MEMBER_ACCEPTANCE.check({}, {"image_id": "img-1"}, IMS, Project())[0],
+                                            IMS)
     assert IMAGE_MEMBER_ACCEPTANCE.plan(old, {**old, "status": "rejected"}, IMS).replaces == []
     assert IMAGE_MEMBER_ACCEPTANCE.plan(old, {**old, "image_id": "img-2"}, IMS).replaces == ["image_id"]
     member, _ = IMAGE_MEMBER.check({}, {"image_id": "img-1", "member_id": OTHER}, IMS, Project())
