@@ -49,8 +49,9 @@ from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import AuthenticationFailed, Conflict, ImsError, NotFound
+from ims_pulumi.profiles import GLANCE
 from ims_pulumi.provider import ProviderContext
-from ims_pulumi.sharing import ImageMemberAcceptanceProvider, ImageMemberProvider
+from ims_pulumi.sharing import IMAGE_MEMBER_ACCEPTANCE, ImageMemberAcceptanceProvider, ImageMemberProvider
 from ims_pulumi.transport import Credentials, Transport
 from tests.support.glance import AuthProxy, GlanceProjects, Identity, dechunk, free_port, is_identity_header
 
@@ -317,7 +318,8 @@ def test_share_accept_reject_remove(projects: dict[str, Project], owner: Project
     # B accepts (ImageMemberAcceptance create): its plain list shows it
     accept = b.acceptance()
     acc_inputs = checked(accept, {"image_id": image_id})
-    assert (acc_inputs["member_id"], acc_inputs["status"]) == (b.project_id, "accepted"), "defaults"
+    assert acc_inputs["member_id"] == b.project_id and "status" not in acc_inputs, "derived; default not stored"
+    assert IMAGE_MEMBER_ACCEPTANCE.effective(acc_inputs, GLANCE)["status"] == "accepted", "the default"
     accepted = accept.create(acc_inputs)
     assert accepted.id == f"{image_id}/{b.project_id}" and outs(accepted)["status"] == "accepted"
     assert image_id in b.ids() and image_id in b.ids(visibility="shared")

@@ -541,8 +541,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if identity is None:
             for _ in self._request_body():  # read it, so that the connection stays usable
                 pass
-            self._refuse()
+            # recorded before answering: a client that has its answer finds the exchange recorded
             proxy.record(Exchange(self.command, self.path, None, 401))
+            self._refuse()
             return
         headers = [(k, v) for k, v in self.headers.items()
                    if k.lower() not in HOP_BY_HOP and not is_identity_header(k)]
@@ -564,11 +565,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 upstream = conn.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 self.close_connection = True
-                self._json_error(502, "Bad Gateway", f"Glance did not answer: {exc}")
                 proxy.record(Exchange(self.command, self.path, identity.project_id, 502))
+                self._json_error(502, "Bad Gateway", f"Glance did not answer: {exc}")
                 return
-            self._relay(upstream)
             proxy.record(Exchange(self.command, self.path, identity.project_id, upstream.status))
+            self._relay(upstream)
         finally:
             conn.close()
 
