@@ -181,6 +181,7 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
         "state_shaped_floor": shaped,
     }
     out["goals"] = goals(out, sizes)
+    out["lean"] = analyse_lean(results)
     return out
 
 
@@ -421,6 +422,7 @@ def table(results: dict[str, Any]) -> str:
     lines.append("## Goals")
     for name, goal in results["goals"].items():
         lines.append(f"- {name}: {goal}")
+    lines += lean_table(results.get("lean") or {})
     return "\n".join(lines)
 
 
@@ -524,3 +526,254 @@ def _frame(frame: str) -> str:
             file = where.split(marker, 1)[1].split(":")[0]
             break
     return f"{name} ({file})" if file else name
+
+
+# --- issue 16: lean resources -------------------------------------------------------------------
+
+LEAN_KINDS = ("provider", "minimal", "floor", "floor_sized", "minimal_nostack")
+LEAN_SCENARIOS = ("up", "update", "refresh", "destroy")
+LEAN_NAMES = {"provider": "ImageMetadata", "minimal": "minimal no-op", "floor": "9-property floor",
+              "floor_sized": "state-shaped floor", "minimal_nostack": "minimal, no stackTrace"}
+LEAN_MODES = {"checkpoints": "checkpoints", "skip_checkpoints": "PULUMI_SKIP_CHECKPOINTS"}
+LEAN_CPU_ROLES = ("cli", "language_host", "program", "provider", "emulator")
+GOAL_LEAN_TIME = 1.20
+GOAL_LEAN_STATE = 1.25
+GOAL_LEAN_PROGRAM_CPU = 1.5
+
+
+def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 16's figures from ``lean_runs``: each kind against the minimal no-op, per mode, N and command.
+
+    Seconds are the minimum over the repeats (``k``; also their median, and the median of the ratios
+    paired by repeat); CPU seconds per process are medians. State bytes come from ``pulumi stack
+    export`` after ``up`` (checkpoint mode preferred; the entry is the same in both modes).
+    """
+    runs = results.get("lean_runs") or []
+    if not runs:
+        return {}
+    entries: dict[tuple[str, int, str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    exports: dict[tuple[str, int], dict[str, Any]] = {}
+    ok: dict[str, bool] = {}
+    for rec in runs:
+        kind, mode, n = rec["kind"], rec["mode"], rec["n"]
+        ok[f"{kind}/{mode}/{n}"] = ok.get(f"{kind}/{mode}/{n}", True) and rec["ok"]
+        for scenario, entry in rec["scenarios"].items():
+            if entry["returncode"] != 0:
+                continue
+            entries[(mode, n, scenario, kind)].append((rec["repeat"], entry))
+            exp = entry.get("export")
+            if scenario == "up" and exp and "error" not in exp:
+                prev = exports.get((kind, n))
+                if prev is None or (mode == "checkpoints" and prev["mode"] != "checkpoints"):
+                    exports[(kind, n)] = {**{k: v for k, v in exp.items() if k != "sample_entry"}, "mode": mode,
+                                          "file_bytes_per_resource": (entry.get("state") or {}).get(
+                                              "file_bytes_per_image")}
+    modes = [m for m in LEAN_MODES if any(key[0] == m for key in entries)]
+    sizes = sorted({key[1] for key in entries})
+    times: dict[str, Any] = {}
+    for mode in modes:
+        for n in sizes:
+            for scenario in LEAN_SCENARIOS:
+                cell: dict[str, Any] = {}
+                for kind in LEAN_KINDS:
+                    got = entries.get((mode, n, scenario, kind))
+                    if not got:
+                        continue
+                    secs = [e["seconds"] for _, e in got]
+                    cpu = {r: _median([float((e.get("cpu_seconds") or {}).get(r) or 0) for _, e in got])
+                           for r in LEAN_CPU_ROLES}
+                    cell[kind] = {
+                        "k": len(secs), "min": round(min(secs), 3), "median": _median(secs), "all": secs,
+                        "cpu_seconds": cpu,
+                        "program_cpu_ms_per_resource": round(1000 * (cpu["program"] or 0) / n, 3),
+                        "provider_rss_mb": round(max(e["peak_rss"].get("provider", 0) for _, e in got) / 2**20, 1),
+                    }
+                base = cell.get("minimal")
+                if base:
+                    base_by_repeat = {r: e["seconds"] for r, e in entries[(mode, n, scenario, "minimal")]}
+                    for kind, c in cell.items():
+                        c["ratio_to_minimal"] = _ratio(c["min"], base["min"])
+                        paired = [e["seconds"] / base_by_repeat[r] for r, e in entries[(mode, n, scenario, kind)]
+                                  if base_by_repeat.get(r)]
+                        c["paired_ratio_median"] = round(statistics.median(paired), 3) if paired else None
+                        if scenario in ("up", "update"):
+                            c["program_cpu_ratio_to_minimal"] = _ratio(c["cpu_seconds"]["program"],
+                                                                       base["cpu_seconds"]["program"])
+                    prov = cell.get("provider")
+                    if prov:  # where the gap goes: ImageMetadata minus the minimal no-op, per process
+                        prov["gap_to_minimal"] = {
+                            "wall_s": round(prov["min"] - base["min"], 2),
+                            "cpu_s": {r: round((prov["cpu_seconds"][r] or 0) - (base["cpu_seconds"][r] or 0), 2)
+                                      for r in LEAN_CPU_ROLES},
+                        }
+                prov = cell.get("provider")
+                if prov:
+                    for floor in ("floor", "floor_sized"):
+                        if floor in cell:
+                            prov[f"ratio_to_{floor}"] = _ratio(prov["min"], cell[floor]["min"])
+                if cell:
+                    times.setdefault(mode, {}).setdefault(str(n), {})[scenario] = cell
+    state: dict[str, Any] = {}
+    for (kind, n), exp in sorted(exports.items(), key=lambda kv: (kv[0][1], LEAN_KINDS.index(kv[0][0]))):
+        base_exp = exports.get(("minimal", n))
+        state.setdefault(str(n), {})[kind] = {
+            "entry_bytes": exp["entry_bytes"],
+            "ratio_to_minimal": _ratio(exp["entry_bytes"], base_exp["entry_bytes"]) if base_exp else None,
+            "export_bytes_per_resource": exp["export_bytes_per_resource"],
+            "file_bytes_per_resource": exp["file_bytes_per_resource"],
+            "resources": exp["resources"],
+            "anatomy": exp["anatomy"],
+        }
+    program_side = results.get("lean_program_side") or {}
+    anatomy: dict[str, Any] = {}
+    if state:
+        smallest = state[min(state, key=int)]
+        for kind, s in smallest.items():
+            anatomy[kind] = {**s["anatomy"], "registered": (program_side.get(kind) or {}).get("registered"),
+                             "none_placeholders": (program_side.get(kind) or {}).get("none_placeholders")}
+    goals_: dict[str, Any] = {"time": {}, "state": {}, "program_cpu": {}}
+    for mode, by_n in times.items():
+        for n, rows in by_n.items():
+            for scenario, cell in rows.items():
+                r = (cell.get("provider") or {}).get("ratio_to_minimal")
+                goals_["time"].setdefault(mode, {}).setdefault(n, {})[scenario] = {
+                    "ratio": r, "target": GOAL_LEAN_TIME, "met": _le(r, GOAL_LEAN_TIME)}
+                if scenario in ("up", "update"):
+                    rc = (cell.get("provider") or {}).get("program_cpu_ratio_to_minimal")
+                    goals_["program_cpu"].setdefault(mode, {}).setdefault(n, {})[scenario] = {
+                        "ratio": rc, "target": GOAL_LEAN_PROGRAM_CPU, "met": _le(rc, GOAL_LEAN_PROGRAM_CPU)}
+    for n, kinds in state.items():
+        r = (kinds.get("provider") or {}).get("ratio_to_minimal")
+        goals_["state"][n] = {"ratio": r, "target": GOAL_LEAN_STATE, "met": _le(r, GOAL_LEAN_STATE)}
+    return {"times": times, "state": state, "anatomy": anatomy, "program_side": program_side,
+            "all_succeeded": ok, "goals": goals_}
+
+
+def lean_table(lean: dict[str, Any]) -> list[str]:
+    """Issue 16's tables (markdown)."""
+    if not lean:
+        return []
+    present = [k for k in LEAN_KINDS if any(k in cell for by_n in lean["times"].values() for rows in by_n.values()
+                                            for cell in rows.values())]
+    others = [k for k in present if k != "minimal"]
+    floors = [f for f in ("floor", "floor_sized") if f in present and "provider" in present]
+    lines = ["", "## Issue 16: lean resources: ImageMetadata against the minimal no-op (seconds, min of k runs)",
+             "| mode | N | command | k | " + " | ".join(LEAN_NAMES[k] for k in present) + " | "
+             + " | ".join(f"**{LEAN_NAMES[k]} ÷ minimal**" if k == "provider" else f"{LEAN_NAMES[k]} ÷ minimal"
+                          for k in others)
+             + "".join(f" | ImageMetadata ÷ {LEAN_NAMES[f]}" for f in floors) + " |",
+             "|---|---:|---|---:|" + "---:|" * (len(present) + len(others) + len(floors))]
+    for mode, by_n in lean["times"].items():
+        for n, rows in by_n.items():
+            for scenario, cell in rows.items():
+                k = min(c["k"] for c in cell.values())
+                secs = [_s(cell[kind]["min"]) if kind in cell else "-" for kind in present]
+                ratios = [_s(cell.get(kind, {}).get("ratio_to_minimal")) for kind in others]
+                ratios = [f"**{r}**" if kind == "provider" else r for kind, r in zip(others, ratios, strict=True)]
+                vs_floors = [_s(cell.get("provider", {}).get(f"ratio_to_{f}")) for f in floors]
+                lines.append(f"| {LEAN_MODES[mode]} | {n} | {LABELS[scenario]} | {k} | "
+                             + " | ".join(secs + ratios + vs_floors) + " |")
+    lines += ["", "### Per resource: state entry (stack export, compact JSON), program CPU, provider process",
+              "| N | kind | state entry bytes | ÷ minimal | checkpoint file bytes ÷ N | "
+              "program CPU ms/resource, up (checkpoints / skip) | ÷ minimal | "
+              "in-place change (checkpoints / skip) | ÷ minimal | provider peak RSS MB |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    times = lean["times"]
+    for n in sorted({n for by_n in times.values() for n in by_n} | set(lean["state"]), key=int):
+        for kind in LEAN_KINDS:
+            s = lean["state"].get(n, {}).get(kind)
+            cells = {(m, sc): times.get(m, {}).get(n, {}).get(sc, {}).get(kind) for m in LEAN_MODES
+                     for sc in ("up", "update")}
+            if s is None and not any(cells.values()):
+                continue
+
+            def cpu(sc: str, key: str, cells: dict[tuple[str, str], Any] = cells) -> str:
+                return " / ".join(_s((cells[(m, sc)] or {}).get(key)) for m in LEAN_MODES)
+
+            rss = max((c or {}).get("provider_rss_mb") or 0 for c in cells.values())
+            lines.append(f"| {n} | {LEAN_NAMES[kind]} | {s['entry_bytes'] if s else '-'} | "
+                         f"{_s(s['ratio_to_minimal']) if s else '-'} | "
+                         f"{(s or {}).get('file_bytes_per_resource') or '-'} | "
+                         f"{cpu('up', 'program_cpu_ms_per_resource')} | {cpu('up', 'program_cpu_ratio_to_minimal')} | "
+                         f"{cpu('update', 'program_cpu_ms_per_resource')} | "
+                         f"{cpu('update', 'program_cpu_ratio_to_minimal')} | {rss or '-'} |")
+    gaps = []
+    for mode, by_n in times.items():
+        for n, rows in by_n.items():
+            for scenario, cell in rows.items():
+                gap = (cell.get("provider") or {}).get("gap_to_minimal")
+                if gap:
+                    cpu_gap = " | ".join(_s(gap["cpu_s"][r]) for r in LEAN_CPU_ROLES)
+                    gaps.append(f"| {LEAN_MODES[mode]} | {n} | {LABELS[scenario]} | {_s(gap['wall_s'])} | {cpu_gap} |")
+    if gaps:
+        lines += ["", "### Where ImageMetadata's extra time goes: ImageMetadata minus minimal no-op "
+                  "(wall s, min; CPU s per process, medians)",
+                  "| mode | N | command | wall | CLI (engine) | language host | program | provider process | emulator |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|", *gaps]
+    if lean["anatomy"]:
+        lines += ["", "### State entry anatomy (bytes of compact JSON, one resource) and properties registered",
+                  "| kind | entry | inputs (keys) | outputs (keys) | stackTrace (frames) | sourcePosition | "
+                  "propertyDependencies | rest | registered by the program (of which None placeholders) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for kind in LEAN_KINDS:
+            a = lean["anatomy"].get(kind)
+            if a:
+                lines.append(f"| {LEAN_NAMES[kind]} | {a['total']} | {a['inputs']} ({a['input_keys']}) | "
+                             f"{a['outputs']} ({a['output_keys']}) | {a['stackTrace']} ({a['stack_frames']}) | "
+                             f"{a['sourcePosition']} | {a['propertyDependencies']} | {a['rest']} | "
+                             f"{a.get('registered')} ({a.get('none_placeholders')}) |")
+    g = lean["goals"]
+    lines += ["", "### Goals (issue 16)"]
+    for mode, by_n in g["time"].items():
+        for n, rows in by_n.items():
+            lines.append(f"- {LEAN_MODES[mode]}, N={n}: ImageMetadata ÷ minimal ≤ {GOAL_LEAN_TIME}: " + ", ".join(
+                f"{sc} {_s(v['ratio'])} ({_met(v['met'])})" for sc, v in rows.items()))
+    for n, v in g["state"].items():
+        lines.append(f"- state entry ÷ minimal's ≤ {GOAL_LEAN_STATE}, N={n}: {_s(v['ratio'])} ({_met(v['met'])})")
+    for mode, by_n in g["program_cpu"].items():
+        for n, rows in by_n.items():
+            lines.append(f"- program CPU per resource ÷ minimal's ≤ {GOAL_LEAN_PROGRAM_CPU}, {LEAN_MODES[mode]}, "
+                         f"N={n}: " + ", ".join(f"{sc} {_s(v['ratio'])} ({_met(v['met'])})" for sc, v in rows.items()))
+    return lines
+
+
+def _met(value: bool | None) -> str:
+    return "not measured" if value is None else "met" if value else "missed"
+
+
+def lean_compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Issue 16 before and after, side by side: ImageMetadata ÷ minimal no-op per mode, N and command."""
+    if not before or not after:
+        return []
+    lines = ["", "## Issue 16: before and after (ImageMetadata ÷ minimal no-op; seconds, min of k runs)",
+             "| mode | N | command | before: ImageMetadata | minimal | **ratio** | after: ImageMetadata | minimal | "
+             "**ratio** | target |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    keys = {(mode, n, sc) for side in (before, after) for mode, by_n in side["times"].items()
+            for n, rows in by_n.items() for sc in rows}
+    for mode, n, sc in sorted(keys, key=lambda k: (list(LEAN_MODES).index(k[0]), int(k[1]),
+                                                   LEAN_SCENARIOS.index(k[2]))):
+        cells = []
+        for side in (before, after):
+            cell = side["times"].get(mode, {}).get(n, {}).get(sc, {})
+            prov, base = cell.get("provider") or {}, cell.get("minimal") or {}
+            cells += [_s(prov.get("min")), _s(base.get("min")), f"**{_s(prov.get('ratio_to_minimal'))}**"]
+        lines.append(f"| {LEAN_MODES[mode]} | {n} | {LABELS[sc]} | {' | '.join(cells)} | ≤ {GOAL_LEAN_TIME} |")
+    lines += ["", "| per resource | N | before | after | target |", "|---|---:|---:|---:|---:|"]
+    for n in sorted(set(before["state"]) | set(after["state"]), key=int):
+        b, a = ((side["state"].get(n) or {}).get("provider") or {} for side in (before, after))
+        lines.append(f"| state entry bytes ÷ minimal's (ImageMetadata bytes) | {n} | {_s(b.get('ratio_to_minimal'))} "
+                     f"({b.get('entry_bytes', '-')}) | {_s(a.get('ratio_to_minimal'))} ({a.get('entry_bytes', '-')}) "
+                     f"| ≤ {GOAL_LEAN_STATE} |")
+    for mode in LEAN_MODES:
+        for n in sorted({n for side in (before, after) for n in side["times"].get(mode, {})}, key=int):
+            b, a = ((side["times"].get(mode, {}).get(n, {}).get("up", {}).get("provider") or {})
+                    for side in (before, after))
+            lines.append(f"| program CPU per resource ÷ minimal's, up, {LEAN_MODES[mode]} (ms) | {n} | "
+                         f"{_s(b.get('program_cpu_ratio_to_minimal'))} ({_s(b.get('program_cpu_ms_per_resource'))}) | "
+                         f"{_s(a.get('program_cpu_ratio_to_minimal'))} ({_s(a.get('program_cpu_ms_per_resource'))}) | "
+                         f"≤ {GOAL_LEAN_PROGRAM_CPU} |")
+    ba, aa = (side.get("anatomy", {}).get("provider") or {} for side in (before, after))
+    if ba or aa:
+        lines.append(f"| properties registered per ImageMetadata (None placeholders) | | {ba.get('registered')} "
+                     f"({ba.get('none_placeholders')}) | {aa.get('registered')} ({aa.get('none_placeholders')}) | |")
+    return lines

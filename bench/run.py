@@ -12,7 +12,9 @@ provider against the local emulator, with a no-op dynamic provider (the engine f
 and with the project's ``ImsClient`` directly (the API floor). It also measures
 concurrency under injected latency, peak RSS and state size, calls the provider's methods
 in-process under cProfile and, with ``--profile``, samples the provider and program
-processes with py-spy. Results: a table on stdout, ``results.json`` and ``chart.png`` in
+processes with py-spy. ``--only lean`` runs issue 16's comparison alone: ImageMetadata
+against a minimal no-op resource and the two older floors (see ``bench/README.md``).
+Results: a table on stdout, ``results.json`` and ``chart.png`` in
 ``--out`` (default ``bench/results/``, git-ignored). See ``bench/README.md``.
 """
 
@@ -36,7 +38,7 @@ if str(REPO_ROOT) not in sys.path:  # `python bench/run.py` as well as `python -
 
 import psutil  # noqa: E402
 
-from bench import report, workloads  # noqa: E402
+from bench import lean, report, workloads  # noqa: E402
 from bench.api_floor import api_floor, provider_calls, raw_config  # noqa: E402
 from bench.measure import CommandResult, machine, run_cli  # noqa: E402
 from emulator.process import Emulator  # noqa: E402
@@ -48,6 +50,15 @@ MODES = {"checkpoints": {}, "skip_checkpoints": {"PULUMI_SKIP_CHECKPOINTS": "tru
 EMULATOR_ARGS = ("--quota", "1000000")  # the default private-image quota (100) would stop N = 1,000
 
 TYPE_PREFIX = "pulumi-python:dynamic/"
+
+#: The parts of a run, in the order they run (``--skip``, ``--only``).
+PARTS = ("concurrency", "calls", "sizes", "shape", "lean", "profile")
+#: Issue 16: the kinds compared (each command runs on every kind before the next command) and the
+#: commands, in the order they run on one stack.
+LEAN_KINDS = ("provider", "minimal", "floor", "floor_sized")
+#: Also accepted by --lean-kinds (not run by default): the minimal no-op without the SDK's stack trace.
+LEAN_EXTRA_KINDS = ("minimal_nostack",)
+LEAN_SCENARIOS = ("up", "refresh", "update", "destroy")
 
 
 def log(message: str) -> None:
@@ -93,6 +104,10 @@ class Bench:
                 "checkpoints_max_n": args.checkpoints_max_n,
                 "parallel": args.parallel,
                 "smoke": args.smoke,
+                "lean": {"sizes": args.lean_sizes, "modes": args.lean_modes, "kinds": args.lean_kinds,
+                         "repeat": args.lean_repeat, "repeat_max_n": args.lean_repeat_max_n,
+                         "repeat_large": args.lean_repeat_large, "first_repeat": args.lean_first_repeat,
+                         "update_checkpoints_max_n": args.lean_update_checkpoints_max_n},
                 "concurrency": {"n": args.concurrency_n, "latency_ms": args.latency_ms,
                                 "parallel": args.concurrency_parallel, "repeat": args.concurrency_repeat},
             },
@@ -119,6 +134,11 @@ class Bench:
             return PulumiProject.create(tmp, workloads.PROVIDER_PROGRAM, name="benchims",
                                         config={**self.config, "bench:n": str(n)}, secrets=self.secrets,
                                         extra_env=extra_env)
+        if kind == "minimal_nostack":  # the same, without the SDK's per-resource stack trace (not supported)
+            extra_env = {**extra_env, "BENCH_NO_STACK_TRACE": "1"}
+        if kind in ("minimal", "minimal_nostack"):  # issue 16's floor: three inputs echoed, nothing else
+            return PulumiProject.create(tmp, workloads.MINIMAL_PROGRAM, name="benchmin", config={"bench:n": str(n)},
+                                        files={"minimal_noop.py": workloads.MINIMAL_MODULE}, extra_env=extra_env)
         if kind == "floor_sized":  # the floor with outputs shaped like ImageMetadata's
             extra_env = {**extra_env, "BENCH_NOOP_SHAPE": "image"}
         return PulumiProject.create(tmp, workloads.FLOOR_PROGRAM, name="benchfloor", config={"bench:n": str(n)},
@@ -131,11 +151,12 @@ class Bench:
     def lifecycles(self, kinds: tuple[str, ...], n: int, mode: str, repeat: int, *,
                    scenarios: tuple[str, ...] = SCENARIOS, parallel: int | None = None,
                    extra_env: dict[str, str] | None = None, faults: list[dict[str, Any]] | None = None,
-                   profile: bool = False, tag: str = "") -> list[dict[str, Any]]:
+                   profile: bool = False, tag: str = "", export: bool = False) -> list[dict[str, Any]]:
         """Fresh stacks of ``kinds`` through ``scenarios``, alternating: scenario 1 on each, then 2, ...
 
         Alternating command by command keeps a change of machine load from falling on one
         kind only. A failed step stops that stack's remaining steps (then it is cleaned up).
+        ``export``: after ``up`` and ``update``, also ``pulumi stack export`` (bytes per entry, anatomy).
         """
         parallel = parallel or self.args.parallel
         env = {**MODES[mode], **(extra_env or {})}
@@ -155,7 +176,8 @@ class Bench:
             for scenario in scenarios:
                 for kind, label, project, record in stacks:
                     if record["ok"]:
-                        self._step(kind, label, project, record, scenario, n, parallel, faults, profile_dir)
+                        self._step(kind, label, project, record, scenario, n, parallel, faults, profile_dir,
+                                   export)
         finally:
             for _kind, label, project, record in stacks:
                 if not record["ok"] or scenarios[-1] != "destroy":
@@ -166,7 +188,8 @@ class Bench:
         return [record for *_, record in stacks]
 
     def _step(self, kind: str, label: str, project: PulumiProject, record: dict[str, Any], scenario: str, n: int,
-              parallel: int, faults: list[dict[str, Any]] | None, profile_dir: Path | None) -> None:
+              parallel: int, faults: list[dict[str, Any]] | None, profile_dir: Path | None,
+              export: bool = False) -> None:
         if scenario == "update":
             project.run("config", "set", "bench:generation", "2")
         if faults and scenario == "up":
@@ -183,6 +206,8 @@ class Bench:
             entry["requests"] = self.emu.stats()["requests"]
         if scenario in ("up", "update"):
             entry["state"] = state_size(project, n)
+            if export and result.returncode == 0:
+                entry["export"] = lean.export_state(project, n, sample=scenario == "up" and record["repeat"] == 0)
         record["scenarios"][scenario] = entry
         log(f"{label} {scenario}: {result.seconds:.2f}s rc={result.returncode} "
             f"provider-rss={result.peak_rss['provider'] / 2**20:.0f}MB"
@@ -260,6 +285,33 @@ class Bench:
                                                       self.args.shape_repeat)
         self.save()
 
+    def lean(self) -> None:
+        """Issue 16: ImageMetadata against the minimal no-op resource and the two older floors.
+
+        Per N of ``--lean-sizes``, repeat and mode, one fresh stack per kind of ``--lean-kinds``, through
+        ``up``, ``refresh``, the in-place change and ``destroy``, command by command across the kinds
+        (their order reversed on odd repeats, so no kind always runs first). With checkpoints, sizes
+        above ``--lean-update-checkpoints-max-n`` leave out the in-place change (the longest
+        command). After ``up`` and the in-place change the stack is exported (bytes per entry). Then
+        the properties each kind registers per resource (SDK mocks, no engine).
+        """
+        a = self.args
+        runs: list[dict[str, Any]] = self.results.setdefault("lean_runs", [])
+        for n in a.lean_sizes:
+            repeats = a.lean_repeat if n <= a.lean_repeat_max_n else a.lean_repeat_large
+            for repeat in range(a.lean_first_repeat, a.lean_first_repeat + repeats):
+                for mode in a.lean_modes:
+                    scenarios: tuple[str, ...] = LEAN_SCENARIOS
+                    if mode == "checkpoints" and n > a.lean_update_checkpoints_max_n:
+                        scenarios = tuple(s for s in LEAN_SCENARIOS if s != "update")
+                    kinds = tuple(a.lean_kinds if repeat % 2 == 0 else reversed(a.lean_kinds))
+                    log(f"lean n={n} {mode} repeat {repeat}: {', '.join(kinds)}; {', '.join(scenarios)}")
+                    runs += self.lifecycles(kinds, n, mode, repeat, scenarios=scenarios, tag="-lean", export=True)
+                    self.save()
+        log("lean: properties registered per resource (SDK mocks)")
+        self.results["lean_program_side"] = lean.program_side()
+        self.save()
+
     def calls(self) -> None:
         """The provider's methods in-process under cProfile, at the profile size."""
         n = self.args.profile_n
@@ -301,7 +353,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency-repeat", type=int, default=2, help="repeats of the concurrency runs (medians)")
     p.add_argument("--profile-n", type=int, default=1000, help="N of the in-process calls and py-spy runs")
     p.add_argument("--profile", action="store_true", help="also run one lifecycle under py-spy (not timed)")
-    p.add_argument("--skip", default="", help="parts to leave out: concurrency,calls,sizes,shape")
+    p.add_argument("--skip", default="", help="parts to leave out: concurrency,calls,sizes,shape,lean")
+    p.add_argument("--only", default="", help="run only these parts (concurrency,calls,sizes,shape,lean,profile); "
+                   "e.g. --only lean: issue 16's comparison alone")
+    p.add_argument("--lean-sizes", default="100,1000", help="issue 16: N of the lean comparison (default 100,1000)")
+    p.add_argument("--lean-modes", default="checkpoints,skip_checkpoints", help="issue 16: checkpoint modes")
+    p.add_argument("--lean-kinds", default=",".join(LEAN_KINDS),
+                   help="issue 16: kinds compared (provider = ImageMetadata, minimal = the minimal no-op, "
+                        "floor = the 9-property floor, floor_sized = the state-shaped floor; also "
+                        "minimal_nostack: the minimal no-op without the SDK's per-resource stack trace)")
+    p.add_argument("--lean-repeat", type=int, default=3, help="issue 16: repeats for N <= --lean-repeat-max-n "
+                   "(figures: min of the repeats)")
+    p.add_argument("--lean-repeat-max-n", type=int, default=100)
+    p.add_argument("--lean-repeat-large", type=int, default=1, help="issue 16: repeats above --lean-repeat-max-n")
+    p.add_argument("--lean-first-repeat", type=int, default=0,
+                   help="issue 16: index of the first repeat (more repeats in another run, merged with --merge)")
+    p.add_argument("--lean-update-checkpoints-max-n", type=int, default=100,
+                   help="issue 16: with checkpoints, sizes above this leave out the in-place change "
+                        "(at N = 1,000 it takes about 4 min per kind); 0: no limit")
     p.add_argument("--shape-n", type=int, default=1000,
                    help="N of the provider / floor / state-shaped floor comparison (with checkpoints)")
     p.add_argument("--shape-repeat", type=int, default=1, help="repeat index recorded for the shape part")
@@ -309,6 +378,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the work directory (projects and state)")
     p.add_argument("--report-only", action="store_true",
                    help="only re-analyse OUT/results.json (e.g. of an interrupted run) and redraw the chart")
+    p.add_argument("--lean-before", type=Path,
+                   help="issue 16: a results.json of an earlier run (e.g. bench/issue16/before.json): also print "
+                        "its lean figures and this run's side by side")
     p.add_argument("--merge", type=Path, action="append", default=[],
                    help="with --report-only: add the raw records of DIR/results.json (another run's parts)")
     args = p.parse_args(argv)
@@ -318,10 +390,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.concurrency_n, args.latency_ms, args.concurrency_parallel = 4, 300, "4,1"
         args.concurrency_variants = False
         args.profile_n = args.shape_n = 5
+        args.lean_sizes, args.lean_modes, args.lean_repeat, args.lean_repeat_large = "3", "checkpoints", 1, 1
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
     args.modes = [m for m in str(args.modes).split(",") if m]
     args.concurrency_parallel = [int(s) for s in str(args.concurrency_parallel).split(",") if s]
     args.skip = {s for s in args.skip.split(",") if s}
+    only = {s for s in args.only.split(",") if s}
+    if only:
+        if only - set(PARTS):
+            p.error(f"unknown part(s) {sorted(only - set(PARTS))}; choose from {list(PARTS)}")
+        args.skip |= set(PARTS) - only
+        args.profile = "profile" in only
+    args.lean_sizes = [int(s) for s in str(args.lean_sizes).split(",") if s]
+    args.lean_modes = [m for m in str(args.lean_modes).split(",") if m]
+    args.lean_kinds = [k for k in str(args.lean_kinds).split(",") if k]
+    if not args.lean_update_checkpoints_max_n:
+        args.lean_update_checkpoints_max_n = max(args.lean_sizes, default=0)
+    if set(args.lean_modes) - set(MODES):
+        p.error(f"unknown lean mode(s) {sorted(set(args.lean_modes) - set(MODES))}; choose from {sorted(MODES)}")
+    if set(args.lean_kinds) - set(LEAN_KINDS + LEAN_EXTRA_KINDS) or "minimal" not in args.lean_kinds:
+        p.error(f"--lean-kinds: choose from {list(LEAN_KINDS + LEAN_EXTRA_KINDS)}, minimal included")
     unknown = set(args.modes) - set(MODES)
     if unknown:
         p.error(f"unknown mode(s) {sorted(unknown)}; choose from {sorted(MODES)}")
@@ -337,11 +425,15 @@ def main(argv: list[str] | None = None) -> int:
     results.update(report.analyse(results))
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     print(report.table(results))
+    if args.lean_before:
+        before = json.loads(args.lean_before.read_text())
+        print("\n".join(report.lean_compare(report.analyse_lean(before), results.get("lean") or {})))
     charts = [args.out / "chart.png", *([args.chart] if args.chart else [])]
     for path in charts:
         report.chart(results, path)
     log(f"wrote {args.out / 'results.json'} and {', '.join(str(c) for c in charts)}")
-    failed = [r for r in results["lifecycles"] + results.get("concurrency_runs", []) if not r["ok"]]
+    failed = [r for r in results["lifecycles"] + results.get("concurrency_runs", []) + results.get("lean_runs", [])
+              if not r["ok"]]
     return 1 if failed else 0
 
 
@@ -358,7 +450,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             bench.sizes()
         if "shape" not in args.skip:
             bench.shape()
-        if args.profile:
+        if "lean" not in args.skip:
+            bench.lean()
+        if args.profile and "profile" not in args.skip:
             bench.profile()
     finally:
         bench.results["meta"]["seconds"] = round(time.monotonic() - started, 1)
@@ -387,7 +481,12 @@ def merge(results: dict[str, Any], other: dict[str, Any], source: str) -> None:
     if other.get("concurrency_runs"):
         results["concurrency_runs"] = [{**r, "source": source} for r in other["concurrency_runs"]]
         results["settings"]["concurrency"] = other["settings"]["concurrency"]
-    for key in ("provider_calls", "pyspy"):
+    lean_runs = other.get("lean_runs") or []
+    again_lean = {(r["kind"], r["n"], r["mode"], r["repeat"]) for r in lean_runs}
+    results["lean_runs"] = [r for r in results.get("lean_runs", [])
+                            if (r["kind"], r["n"], r["mode"], r["repeat"]) not in again_lean]
+    results["lean_runs"] += [{**r, "source": source} for r in lean_runs]
+    for key in ("provider_calls", "pyspy", "lean_program_side"):
         if key in other:
             results[key] = other[key]
     merged = [m for m in results["meta"].get("merged", []) if m["source"] != source]

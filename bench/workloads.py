@@ -10,9 +10,16 @@ lives in a module next to the program (so, like ``ImageMetadata``, it is pickled
 reference*), echoes its inputs as outputs and never does any I/O. What remains is the cost
 of the CLI, the engine, the language host, the provider process and the state backend:
 the floor that no dynamic provider can go below.
+
+Issue 16 ("lean resources") measures against a smaller floor still: ``Minimal``
+(``bench/minimal_noop.py``), three inputs echoed as outputs and nothing else, in the same
+program shape (``MINIMAL_PROGRAM``). ``Noop`` is then "the 9-property floor" (it registers the
+benchmark's 8 inputs and a create token), ``BENCH_NOOP_SHAPE=image`` "the state-shaped floor".
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 #: The inputs every resource declares (both programs); ``generation`` is the in-place field.
 RESOURCE_ARGS = """
@@ -117,3 +124,22 @@ class Noop(dyn.Resource, module="bench", name="Noop"):
         pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS
         super().__init__(NoopProvider(), resource_name, props, opts)
 '''
+
+
+#: Issue 16's floor: the same N resources as the minimal no-op resource of ``bench/minimal_noop.py``
+#: (three inputs: the name, ``generation`` (the in-place field) and an int), copied next to the program.
+MINIMAL_PROGRAM = '''
+"""Benchmark program: N minimal no-op resources (see bench/minimal_noop.py)."""
+import pulumi
+from minimal_noop import Minimal
+
+config = pulumi.Config("bench")
+n = config.require_int("n")
+generation = config.get("generation") or "1"
+for i in range(n):
+    Minimal(f"img-{i:05d}", name=f"bench-{i:05d}", generation=generation, size=40)
+pulumi.export("count", n)
+'''
+
+#: ``minimal_noop.py``, written next to ``MINIMAL_PROGRAM``.
+MINIMAL_MODULE = Path(__file__).with_name("minimal_noop.py").read_text()

@@ -29,6 +29,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: None) -> dict[st
     )
     assert proc.returncode == 0, f"bench --smoke exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     assert "## Goals" in proc.stdout, proc.stdout
+    assert "## Issue 16: lean resources" in proc.stdout, proc.stdout
     assert (out / "chart.png").stat().st_size > 1000
     results: dict[str, object] = json.loads((out / "results.json").read_text())
     return results
@@ -36,7 +37,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: None) -> dict[st
 
 def test_results_have_every_part(smoke: dict[str, object]) -> None:
     assert {"meta", "settings", "lifecycles", "api_floor", "summary", "economy", "growth", "memory_mb", "state",
-            "concurrency", "provider_calls", "goals"} <= set(smoke)
+            "concurrency", "provider_calls", "goals", "lean_runs", "lean_program_side", "lean"} <= set(smoke)
     assert {"cpu", "cores", "memory_gib", "python", "pulumi_cli", "pulumi_sdk"} <= set(smoke["meta"]["machine"])
     assert set(smoke["goals"]) == {"overhead", "economy", "concurrency", "scale", "memory"}
     n = str(smoke["settings"]["sizes"][0])
@@ -52,6 +53,42 @@ def test_results_have_every_part(smoke: dict[str, object]) -> None:
     conc = smoke["concurrency"]["runs"]
     assert conc and all(r["ok"] and r["up_seconds"] > 0 for r in conc), conc
     assert {"check", "diff_no_change", "create", "read", "update", "delete"} <= set(smoke["provider_calls"]["phases"])
+
+
+LEAN_KINDS = {"provider", "minimal", "floor", "floor_sized"}
+LEAN_SCENARIOS = ("up", "update", "refresh", "destroy")
+
+
+def test_lean_part_measures_every_kind_and_command(smoke: dict[str, object]) -> None:
+    """Issue 16: ImageMetadata, the minimal no-op and the two older floors through the four commands (counts only)."""
+    runs = smoke["lean_runs"]
+    assert {r["kind"] for r in runs} == LEAN_KINDS
+    assert all(r["ok"] for r in runs), [r for r in runs if not r["ok"]]
+    n = smoke["settings"]["lean"]["sizes"][0]
+    lean = smoke["lean"]
+    for scenario in LEAN_SCENARIOS:
+        cell = lean["times"]["checkpoints"][str(n)][scenario]
+        assert set(cell) == LEAN_KINDS, (scenario, cell)
+        for kind, c in cell.items():
+            assert c["k"] == 1 and c["min"] > 0 and c["ratio_to_minimal"] is not None, (scenario, kind, c)
+            assert set(c["cpu_seconds"]) >= {"cli", "program", "provider", "emulator"}, c
+        assert "gap_to_minimal" in cell["provider"]
+    for kind in LEAN_KINDS:
+        state = lean["state"][str(n)][kind]
+        assert state["resources"] == n and state["entry_bytes"] > 0, (kind, state)
+        anatomy = lean["anatomy"][kind]
+        parts = ("inputs", "outputs", "stackTrace", "sourcePosition", "propertyDependencies", "rest")
+        assert sum(anatomy[p] for p in parts) == anatomy["total"], anatomy
+        assert anatomy["registered"] >= 4, anatomy
+    # The minimal no-op registers its three inputs and the SDK's provider reference, and stores them as such.
+    assert lean["program_side"]["minimal"]["registered"] == 4
+    assert lean["anatomy"]["minimal"]["input_keys"] == lean["anatomy"]["minimal"]["output_keys"] == 4
+    assert set(lean["goals"]) == {"time", "state", "program_cpu"}
+    assert set(lean["goals"]["time"]["checkpoints"][str(n)]) == set(LEAN_SCENARIOS)
+    from bench import report
+
+    side_by_side = report.lean_compare(lean, lean)  # what --lean-before prints (before and after)
+    assert sum(1 for line in side_by_side if line.startswith("| checkpoints")) == len(LEAN_SCENARIOS)
 
 
 def test_api_economy_is_exact(smoke: dict[str, object]) -> None:
