@@ -68,9 +68,12 @@ def inputs_section(table: Table = IMAGE_METADATA) -> str:
 def outputs_section(table: Table = IMAGE_METADATA) -> str:
     """The sentence about echoed inputs and the table of computed outputs."""
     intro = ("Every input is also an output, as the server applied it (defaults filled in; the stored "
-             "inputs hold only what the program declares). An output the server does not report (empty, "
-             "or not on this server) is left out of the state, and its attribute resolves to `None`. "
-             "`self`, `file` and `schema` are not outputs: they follow from the `id` (see Changelog). "
+             "inputs hold only what the program declares), so that other resources and stacks can "
+             "reference it. Every byte of an output is written into the state at every step of every run, "
+             "so the computed outputs are the ones a program or another stack uses: the image's state, the "
+             "OS facts IMS derives, ownership, times and the data's size. An empty value (`\"\"`, `[]`, `{}`) "
+             "or one the server does not report is left out, and its attribute resolves to `None`. `self`, "
+             "`file` and `schema` are not outputs: they follow from the `id` (see Changelog). "
              "Computed outputs:")
     infos = table.output_rows(Role.INFO)
     lookup = ("" if not infos else "\n\nReported by lookups (`get_image`, `get_images`: `ImageInfo`) and not kept in "

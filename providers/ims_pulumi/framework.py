@@ -200,6 +200,11 @@ def json_patch(current: Mapping[str, Any], desired: Mapping[str, Any], keys: lis
     return ops
 
 
+def _empty(value: Any) -> bool:
+    """No value, or an empty string, list or map (``False`` and ``0`` are values)."""
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -434,11 +439,11 @@ class Table:
         outs: dict[str, Any] = {}
         for f in self.inputs:
             value = f.kind.from_wire(f.wire, image, inputs.get(f.name))
-            if value is not None:
-                outs[f.name] = value
+            if not _empty(value):
+                outs[f.name] = value  # every kind compares an absent value equal to an empty one
         for f in (*self.outputs, *self.infos) if info else self.outputs:
             value = f.kind.from_wire(f.wire, image, None)
-            if value is not None and value != "":
+            if not _empty(value):
                 outs[f.name] = value
         return outs
 

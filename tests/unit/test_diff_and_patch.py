@@ -161,3 +161,18 @@ def test_property_patch_turns_old_image_into_desired(old_name: str, new_name: st
     keys = IMAGE_METADATA.managed_keys(IMS, old, new)
     ops = json_patch(IMAGE_METADATA.image_wire(image, keys, IMS), IMAGE_METADATA.patch_body(new, IMS), keys)
     assert apply_patch(image, ops) == as_image(new)
+
+
+@pytest.mark.parametrize("profile", [IMS, GLANCE], ids=["ims", "glance"])
+def test_empty_values_are_no_outputs_and_never_diff(profile: ServerProfile) -> None:
+    # Issue 16: an empty description, tag list or property map costs state bytes in every entry
+    # at every step; it is left out of the outputs, and an absent output equals the empty default.
+    inputs = IMAGE_METADATA.effective(check_inputs({}, {"name": "img", "__create_token": "t"}, profile)[0], profile)
+    image = {"id": "i", "name": "img", "__os_version": inputs["os_version"], "__description": "", "tags": [],
+             "status": "queued", "min_ram": 0, "protected": False, "disk_format": inputs.get("disk_format"),
+             "container_format": inputs.get("container_format"), "visibility": inputs["visibility"],
+             "__os_type": None, "size": None}
+    outs = IMAGE_METADATA.outputs_from_image(image, inputs)
+    assert not {"description", "tags", "properties", "os_type", "size"} & set(outs), outs
+    assert (outs["min_ram"], outs["protected"]) == (0, False), "zero and false are values, kept"
+    assert not IMAGE_METADATA.plan(outs, inputs, profile).changes
