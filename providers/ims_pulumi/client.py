@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -21,6 +21,8 @@ from .transport import Budget, Transport
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})
+#: Statuses of an image whose data the server is still receiving or importing.
+BUSY = frozenset({"saving", "importing", "uploading"})
 
 
 def uncertain(exc: ImsError) -> bool:
@@ -231,7 +233,16 @@ class ImsClient:
                               operation=f"upload the file of image {image_id}")
 
     def wait_for_data(self, image_id: str, timeout: float, *, budget: Budget | None = None) -> dict[str, Any]:
-        """Poll until the image leaves ``saving``/``importing``; the image as it ends (``None``: gone)."""
+        """Poll until the image leaves ``saving``/``importing``; the image as it ends."""
+        return self._poll(image_id, timeout, lambda image: image.get("status") not in BUSY, budget,
+                          operation=f"upload to image {image_id}", gone="its data was being saved",
+                          late="after the upload",
+                          hint="Raise ims:uploadTimeout, or run `pulumi refresh` later and `pulumi up` again")
+
+    def _poll(self, image_id: str, timeout: float, done: Callable[[dict[str, Any]], bool], budget: Budget | None, *,
+              operation: str, gone: str, late: str, hint: str) -> dict[str, Any]:
+        """Read the image until ``done(image)`` (backing off to 4 x ``poll_interval``); raise when it
+        disappears or ``timeout`` seconds pass first."""
         deadline = time.monotonic() + timeout
         delay = min(0.05, self.poll_interval)
         while True:
@@ -240,15 +251,13 @@ class ImsClient:
                     "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}",
                     budget=budget).json()
             except NotFound:
-                raise NotFound(operation=f"upload to image {image_id}", status=404,
-                               message="the image disappeared while its data was being saved",
+                raise NotFound(operation=operation, status=404, message=f"the image disappeared while {gone}",
                                hint="Run `pulumi refresh`, then `pulumi up`") from None
-            if image.get("status") not in ("saving", "importing", "uploading"):
+            if done(image):
                 return image
             if time.monotonic() >= deadline:
-                raise ApiError(operation=f"upload to image {image_id}", status=200,
-                               message=f"the image is still {image.get('status')!r} {timeout:.0f}s after the upload",
-                               hint="Raise ims:uploadTimeout, or run `pulumi refresh` later and `pulumi up` again")
+                raise ApiError(operation=operation, status=200,
+                               message=f"the image is still {image.get('status')!r} {timeout:.0f}s {late}", hint=hint)
             time.sleep(delay)
             delay = min(self.poll_interval * 4, delay * 2)
 
@@ -291,33 +300,21 @@ class ImsClient:
         or ``queued`` with a failed store after it was seen ``importing`` (a ``os_glance_failed_import``
         seen before that is a previous attempt's). Raises when ``timeout`` seconds pass first.
         """
-        deadline = time.monotonic() + timeout
-        delay = min(0.05, self.poll_interval)
         seen_importing = False
-        while True:
-            try:
-                image: dict[str, Any] = self.transport.request(
-                    "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}",
-                    budget=budget).json()
-            except NotFound:
-                raise NotFound(operation=f"import into image {image_id}", status=404,
-                               message="the image disappeared while the server was importing its data",
-                               hint="Run `pulumi refresh`, then `pulumi up`") from None
+
+        def over(image: dict[str, Any]) -> bool:
+            nonlocal seen_importing
             status = image.get("status")
-            if status in ("importing", "saving", "uploading"):
+            if status in BUSY:
                 seen_importing = True
-            else:
-                failed = seen_importing and image.get("os_glance_failed_import")
-                if status != "queued" or not image.get("os_glance_import_task") or failed:
-                    return image
-            if time.monotonic() >= deadline:
-                raise ApiError(operation=f"import into image {image_id}", status=200,
-                               message=f"the image is still {status!r} {timeout:.0f}s after the server accepted "
-                                       "the import",
-                               hint="Raise ims:uploadTimeout, or run `pulumi up` again later: it waits for this "
-                                    "import instead of starting another")
-            time.sleep(delay)
-            delay = min(self.poll_interval * 4, delay * 2)
+                return False
+            failed = seen_importing and image.get("os_glance_failed_import")
+            return status != "queued" or not image.get("os_glance_import_task") or bool(failed)
+
+        return self._poll(image_id, timeout, over, budget, operation=f"import into image {image_id}",
+                          gone="the server was importing its data", late="after the server accepted the import",
+                          hint="Raise ims:uploadTimeout, or run `pulumi up` again later: it waits for this import "
+                               "instead of starting another")
 
     def close(self) -> None:
         """Release pooled connections."""
