@@ -11,13 +11,9 @@ serves its image from an :mod:`http.server` on an ephemeral loopback port and se
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import http.server
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,7 @@ from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
 from ims_pulumi.transport import Credentials, Response, Transport
 from tests.support.glance import GlanceProjects, GlanceServer, glance_available
 from tests.support.images import live_images
+from tests.support.site import Site, serve
 
 pytestmark = pytest.mark.contract
 glance_test = pytest.mark.glance
@@ -43,53 +40,10 @@ def digest_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMS_PULUMI_DIGEST_CACHE", str(tmp_path / "digests"))
 
 
-@dataclass
-class Site:
-    """A loopback HTTP server of files in ``root``; ``fetches`` lists (path, status, User-Agent)."""
-
-    root: Path
-    host: str = "127.0.0.1"
-    fetches: list[tuple[str, int, str]] = field(default_factory=list)
-    httpd: http.server.ThreadingHTTPServer | None = None
-
-    def url(self, name: str) -> str:
-        assert self.httpd is not None
-        return f"http://{self.host}:{self.httpd.server_port}/{name}"
-
-    def put(self, name: str, data: bytes) -> str:
-        (self.root / name).write_bytes(data)
-        return self.url(name)
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    with _serve(Site(tmp_path / "www")) as served:
+    with serve(Site(tmp_path / "www")) as served:
         yield served
-
-
-@contextlib.contextmanager
-def _serve(site: Site) -> Iterator[Site]:
-    site.root.mkdir(parents=True, exist_ok=True)
-    fetches = site.fetches
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(site.root), **kwargs)
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            fetches.append((self.path, int(code), self.headers.get("User-Agent", "")))
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    site.httpd = http.server.ThreadingHTTPServer((site.host, 0), Handler)
-    thread = threading.Thread(target=site.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        site.httpd.shutdown()
-        site.httpd.server_close()
 
 
 def project_a(gp: GlanceProjects, **settings: str) -> ImageMetadataProvider:
@@ -230,7 +184,7 @@ def test_a_url_glance_refuses_to_fetch_is_streamed_instead(glance_projects: Glan
     # answers 400 "URI for web-download does not pass filtering", as a production Glance does for
     # a port other than 80 and 443.
     gp = glance_projects
-    with _serve(Site(tmp_path / "www2", host="127.0.0.2")) as site:
+    with serve(Site(tmp_path / "www2", host="127.0.0.2")) as site:
         data = os.urandom(200 * 1024)
         url = site.put("f.raw", data)
         mark = len(gp.proxy.exchanges)
