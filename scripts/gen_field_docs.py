@@ -71,9 +71,10 @@ def outputs_section(table: Table = IMAGE_METADATA) -> str:
              "inputs hold only what the program declares), so that other resources and stacks can "
              "reference it. Every byte of an output is written into the state at every step of every run, "
              "so the computed outputs are the ones a program or another stack uses: the image's state, the "
-             "OS facts IMS derives, ownership, times and the data's size. An empty value (`\"\"`, `[]`, `{}`) "
-             "or one the server does not report is left out, and its attribute resolves to `None`. `self`, "
-             "`file` and `schema` are not outputs: they follow from the `id` (see Changelog). "
+             "OS facts IMS derives, ownership, times and the data's size. Empty values stay (`\"\"`, `[]`, "
+             "`{}`: an output missing from the state would be unknown at preview); `size` and `virtual_size` "
+             "exist once the image has data. `self`, `file` and `schema` are not outputs: they follow from the "
+             "`id` (see Changelog). "
              "Computed outputs:")
     infos = table.output_rows(Role.INFO)
     lookup = ("" if not infos else "\n\nReported by lookups (`get_image`, `get_images`: `ImageInfo`) and not kept in "

@@ -27,6 +27,7 @@ import os
 import runpy
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +39,8 @@ DEFAULT_THREADS = 64
 URN_METHODS = ("Create", "Update")
 #: Seconds one status message may take to reach the engine before it is written to stderr instead.
 LOG_TIMEOUT = 2.0
+#: Seconds after a failed status message during which messages go to stderr without trying the engine.
+RETRY_AFTER = 30.0
 
 # The URN of the gRPC call being served by this thread. This is not provider state: it is the
 # per-call context of the server wrapper, set by ``_with_urn`` when a Create/Update call starts
@@ -54,13 +57,21 @@ def threads() -> int:
         return DEFAULT_THREADS
 
 
+#: The pool size of the SDK's provider server (``futures.ThreadPoolExecutor(max_workers=4)``).
+SDK_WORKERS = 4
+
+
 def patch_thread_pool(workers: int) -> None:
-    """Make every ``ThreadPoolExecutor`` created from now on have at least ``workers`` threads."""
+    """Make the SDK's server pool (a ``ThreadPoolExecutor`` of ``SDK_WORKERS``) created from now on
+    have ``workers`` threads. Pools of any other size are left alone: a one-worker pool (the upload
+    hasher's) relies on running its tasks in order."""
     base = concurrent.futures.ThreadPoolExecutor
 
     class _Pool(base):  # type: ignore[valid-type,misc]
         def __init__(self, max_workers: int | None = None, *args: Any, **kwargs: Any) -> None:
-            super().__init__(max(workers, max_workers or 0), *args, **kwargs)
+            if max_workers == SDK_WORKERS:
+                max_workers = max(workers, SDK_WORKERS)
+            super().__init__(max_workers, *args, **kwargs)
 
     concurrent.futures.ThreadPoolExecutor = _Pool  # type: ignore[misc]
 
@@ -139,15 +150,18 @@ def engine_address(argv: Sequence[str] | None = None) -> str | None:
 class EngineLog:
     """Ephemeral messages to the engine's log service over one lazily made channel (one per process).
 
-    A message that cannot be delivered is written to stderr instead, and after a failure the
-    engine is not tried again in this process: a status message must never fail or slow an upload.
+    A message that cannot be delivered is written to stderr instead, and for ``RETRY_AFTER``
+    seconds after a failure the engine is not tried (a status message must never fail or keep
+    slowing an upload); then it is tried again, so one hiccup does not hide the rest of a long run.
     """
 
-    def __init__(self, address: str | None, timeout: float = LOG_TIMEOUT) -> None:
-        self.address, self.timeout = address, timeout
+    def __init__(self, address: str | None, timeout: float = LOG_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.address, self.timeout, self.clock = address, timeout, clock
         self._lock = threading.Lock()
         self._log: Callable[..., Any] | None = None
         self._broken = address is None
+        self._quiet_until = 0.0
 
     def _stub_log(self) -> Callable[..., Any] | None:
         with self._lock:
@@ -165,7 +179,7 @@ class EngineLog:
 
     def status(self, urn: str, message: str) -> None:
         """Show ``message`` as the resource's ephemeral status, or write it to stderr."""
-        log = None if self._broken else self._stub_log()
+        log = None if self._broken or self.clock() < self._quiet_until else self._stub_log()
         if log is not None:
             try:
                 from pulumi.runtime.proto import engine_pb2
@@ -174,8 +188,9 @@ class EngineLog:
                     timeout=self.timeout)
                 return
             except Exception as exc:  # any failure to log falls back to stderr
-                self._broken = True
-                _stderr(f"(status messages to the engine at {self.address} failed: {_reason(exc)}; using stderr)")
+                self._quiet_until = self.clock() + RETRY_AFTER
+                _stderr(f"(status messages to the engine at {self.address} failed: {_reason(exc)}; using stderr "
+                        f"for {RETRY_AFTER:.0f} s)")
         _stderr(message)
 
 

@@ -70,6 +70,13 @@ class ChangeRule:
         """Human text for the README (the same on every profile)."""
         return "replace" if self.how is Apply.REPLACE else "update in place"
 
+    def settled(self, olds: Mapping[str, Any]) -> bool:
+        """Whether an unchanged value is fully applied to this object (``olds``: its previous outputs)."""
+        return True
+
+    #: Whether :meth:`decide` needs the object's state (its outputs), which check() does not have.
+    needs_state = False
+
 
 @dataclass(frozen=True)
 class ByProfile(ChangeRule):
@@ -99,19 +106,32 @@ class ByProfile(ChangeRule):
 
 @dataclass(frozen=True)
 class ByState(ChangeRule):
-    """In place (by ``how``) while the object's ``field`` is ``when`` (an image without data is
-    ``queued``), else a replacement."""
+    """In place (by ``how``) while the object's ``field`` is one of ``when`` (an image without
+    data is ``queued``; one still receiving it ``saving`` or ``importing``), else a replacement.
+
+    With ``settled``, a value is applied only once ``field`` reaches it (an uploaded image is
+    ``active``): until then an unchanged value still counts as a change, so a run that ended
+    before the data arrived (a timeout, a failed import the server put back to ``queued``) is
+    finished by the next ``pulumi up`` instead of being forgotten.
+    """
 
     field: str = ""
-    when: str = ""
+    when: tuple[str, ...] = ()
+    settled_when: str = ""
+    needs_state = True
 
     def decide(self, profile: ServerProfile, olds: Mapping[str, Any]) -> Apply:
-        """``how`` while ``olds[field] == when``, else :attr:`Apply.REPLACE`."""
-        return self.how if olds.get(self.field) == self.when else Apply.REPLACE
+        """``how`` while ``olds[field]`` is in ``when``, else :attr:`Apply.REPLACE`."""
+        return self.how if olds.get(self.field) in self.when else Apply.REPLACE
+
+    def settled(self, olds: Mapping[str, Any]) -> bool:
+        """``olds[field]`` has reached ``settled_when`` (always, without one)."""
+        return not self.settled_when or olds.get(self.field) == self.settled_when
 
     def describe(self, profiles: Sequence[ServerProfile]) -> str:
         """Text for the README."""
-        return f"in place while `{self.field}` is `{self.when}`, else replace"
+        states = " or ".join(f"`{w}`" for w in self.when)
+        return f"in place while `{self.field}` is {states}, else replace"
 
 
 UPDATE = ChangeRule(Apply.PATCH)
@@ -198,11 +218,6 @@ def json_patch(current: Mapping[str, Any], desired: Mapping[str, Any], keys: lis
         else:
             ops.append({"op": "add" if old is None else "replace", "path": f"/{key}", "value": new})
     return ops
-
-
-def _empty(value: Any) -> bool:
-    """No value, or an empty string, list or map (``False`` and ``0`` are values)."""
-    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
 
 
 def _show(value: Any) -> str:
@@ -294,11 +309,14 @@ class Table:
 
     # --- diff -------------------------------------------------------------------------
 
-    def plan(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile) -> Plan:
+    def plan(self, olds: Mapping[str, Any], news: Mapping[str, Any], profile: ServerProfile, *,
+             certain: bool = False) -> Plan:
         """Compare the fields the user declares (never server-added attributes).
 
         ``olds`` are the previous outputs (which echo the inputs), ``news`` the checked inputs
         (an input they lack counts with its default: removing a declaration resets the value).
+        With ``certain`` (check(), which has the previous inputs but not the object's state), only
+        what is sure: known values that differ, and replacements that do not depend on the state.
         """
         changed: list[str] = []
         replaces: list[str] = []
@@ -307,9 +325,13 @@ class Table:
             old, new = olds.get(f.name), news.get(f.name)
             if new is None:
                 continue  # not declared and no default: the server's value, not managed by the stack
-            if not contains_unknown(new) and f.kind.same(old, new):
+            if certain and (contains_unknown(new) or f.kind.same(old, new)):
+                continue
+            if not contains_unknown(new) and f.kind.same(old, new) and f.change.settled(olds):
                 continue
             changed.append(f.name)
+            if certain and f.change.needs_state:
+                continue  # in place or not depends on the object's state, which only diff sees
             if f.change.decide(profile, olds) is Apply.REPLACE:
                 replaces.append(f.name)
         return Plan(changed, replaces)
@@ -323,7 +345,7 @@ class Table:
         guards = [f for f in self.user_inputs if f.guards_replacement and olds.get(f.name)]
         if not guards:
             return []
-        p = self.plan(self.effective(olds, profile), news, profile)  # olds: previous inputs, defaults not stored
+        p = self.plan(self.effective(olds, profile), news, profile, certain=True)  # olds: previous inputs
         if not p.replaces:
             return []
         guard = guards[0]
@@ -433,17 +455,16 @@ class Table:
     def outputs_from_image(self, image: Mapping[str, Any], inputs: Mapping[str, Any], *,
                            info: bool = False) -> dict[str, Any]:
         """All outputs: every input as the server applied it (declared or not), plus every computed
-        field the server reports (with ``info``, the lookup-only ones too). Absent and empty values
-        are left out: the state pays for every byte of every resource at every step
-        (BENCHMARKS.md, issue 16), and the attribute of an absent output resolves to ``None``."""
+        field of the table (with ``info``, the lookup-only ones too).
+
+        Empty values (``""``, ``[]``, ``{}``) are kept: the SDK makes a registered output that is
+        missing from the state *unknown* at preview, so ``tags=other.tags`` of an image without
+        tags would show a change at every preview. Only ``None`` (a number the server has not
+        set yet) is left out, as the SDK would drop it anyway."""
         outs: dict[str, Any] = {}
-        for f in self.inputs:
-            value = f.kind.from_wire(f.wire, image, inputs.get(f.name))
-            if not _empty(value):
-                outs[f.name] = value  # every kind compares an absent value equal to an empty one
-        for f in (*self.outputs, *self.infos) if info else self.outputs:
-            value = f.kind.from_wire(f.wire, image, None)
-            if not _empty(value):
+        for f in (*self.inputs, *self.outputs, *(self.infos if info else ())):
+            value = f.kind.from_wire(f.wire, image, inputs.get(f.name) if f.is_input else None)
+            if value is not None:
                 outs[f.name] = value
         return outs
 
@@ -464,4 +485,4 @@ class Table:
     def output_rows(self, role: Role = Role.OUTPUT) -> list[tuple[str, str, str, str]]:
         """README rows of the computed fields of ``role`` (outputs, or lookup-only): name, wire name, type, doc."""
         return [(f"`{f.name}`", f"`{f.wire}`" if f.wire else "", f.kind.type_name,
-                 f.doc + (" Absent on Glance." if f.huawei_only else "")) for f in self.fields if f.role is role]
+                 f.doc + (" Empty on Glance." if f.huawei_only else "")) for f in self.fields if f.role is role]

@@ -142,7 +142,7 @@ def _const(value: Any) -> Callable[[ServerProfile], Any]:
 
 # --- the table ------------------------------------------------------------------------------
 
-SOURCE_RULE = ByState(Apply.UPLOAD, field="status", when="queued")
+SOURCE_RULE = ByState(Apply.UPLOAD, field="status", when=("queued", "saving", "importing"), settled_when="active")
 PROTECTED_RULE = ByProfile(Apply.PATCH, flag="protected_in_place", setting="ims:protectedInPlace")
 TAGS_RULE = ByProfile(Apply.TAGS, flag="tags_in_place")
 

@@ -416,8 +416,9 @@ class Checksum(Text):
         return []
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
-        # as an output: the declared value, else the server's MD5 once the image has data
-        return previous if previous else ((image.get(wire) or None) if wire else None)
+        # as an output: the declared value, else the server's MD5; "" while the image has no data
+        # (an output missing from the state would be unknown at preview, not empty)
+        return previous if previous else ((image.get(wire) or "") if wire else None)
 
 
 class ProjectDefault(Text):
@@ -467,7 +468,8 @@ class TokenTag(Bookkeeping):
 
 
 class Computed(Kind):
-    """A value only the server sets; strings as strings (``"4096"`` stays text, numbers become text)."""
+    """A value only the server sets. Strings are never ``None`` in outputs (``""`` instead): a
+    registered output missing from the state is unknown at preview (SDK), not empty."""
 
     def __init__(self, type_name: str = "str") -> None:
         self.type_name = type_name

@@ -245,7 +245,8 @@ class ImageMetadataProvider(TableProvider):
         api = ctx.client
         desired = table.effective(_inputs(table, news), ctx.profile)
         image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
-        if desired.get("source") and image.get("status") == "queued":
+        if desired.get("source") and image.get("status") != "active":
+            # queued: upload; saving/importing: an earlier run's transfer, waited for (never a second one)
             image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
                           url_import=ctx.config.url_import)
         return UpdateResult(table.outputs_from_image(image, desired))
@@ -514,6 +515,14 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
         reported[str(image["os_hash_algo"])] = image.get("os_hash_value")
     problems = [f"the server reports {a} {value}, but {expected[a][1]} {a} {expected[a][0]}"
                 for a, value in reported.items() if value and a in expected and value != expected[a][0]]
+    if declared and not problems and not reported.get(algorithm):
+        # The server does not report the declared algorithm (a Glance hashing with another one, or
+        # an image a streamed run left active before it could record the result): unless the
+        # source's own digests tie it to the image, read the URL once more, without touching
+        # disk, and tie its bytes to the image through the MD5.
+        tied = source.get(algorithm) == want and bool(source.get("md5")) and source.get("md5") == reported.get("md5")
+        if not tied:
+            problems = _url_against_image(source, algorithm, want, reported.get("md5"))
     size = source.get("size")
     if isinstance(size, (int, float)) and image.get("size") is not None and int(image["size"]) != int(size):
         problems.append(f"the server reports {image['size']:,} bytes, but the source was identified with {int(size):,}")
@@ -525,6 +534,25 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
                                                      "`pulumi up` again" if fresh else
                                                      "Fix the URL or the checksum and run `pulumi up --replace`"))
     return image
+
+
+def _url_against_image(source: Mapping[str, Any], algorithm: str, want: str, image_md5: Any) -> list[str]:
+    """Hash the URL's bytes (streamed, constant memory) with the declared algorithm and MD5: what differs
+    from the declared checksum or from the image's MD5."""
+    hashes = content.Hashes(tuple(dict.fromkeys((algorithm, "md5"))))
+    stream = content.open_source(dict(source))
+    try:
+        for chunk in stream.chunks:
+            hashes.update(chunk)
+    finally:
+        stream.close()
+    problems = []
+    if hashes.hexdigest(algorithm) != want:
+        problems.append(f"its bytes have {algorithm} {hashes.hexdigest(algorithm)}, but checksum declares {want}")
+    if not image_md5 or hashes.hexdigest("md5") != image_md5:
+        problems.append(f"the server reports no {algorithm} and its md5 {image_md5 or 'is missing'} is not the "
+                        f"URL's ({hashes.hexdigest('md5')})")
+    return problems
 
 
 def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> None:

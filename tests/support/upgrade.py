@@ -175,9 +175,8 @@ REMOVED_OUTPUTS = frozenset({"self_link", "file", "schema", "image_type", "virtu
 
 def output_drift(now: dict[str, Any], then: dict[str, Any], ignore: frozenset[str] = frozenset()) -> list[str]:
     """Outputs that changed between an old release's state (``then``) and a refresh by the current
-    code (``now``): a different value, a new key, or a key gone that the changelog does not list
-    (an empty value, ``""``, ``[]`` or ``{}``, may go: empty outputs are no longer written)."""
+    code (``now``): a different value, a new key, or a key gone that the changelog does not list."""
     keys = (now.keys() | then.keys()) - ignore - {"__provider"}
     return sorted(k for k in keys
                   if (k in now and now[k] != then.get(k))
-                  or (k not in now and k not in REMOVED_OUTPUTS and then[k] not in ("", None, [], {})))
+                  or (k not in now and k not in REMOVED_OUTPUTS))

@@ -192,3 +192,16 @@ class TestImpossibleChanges:
         old = {**self.OLD, "protected": False}
         _, failures = check_inputs(old, {**old, "disk_format": "raw"}, IMS)
         assert not failures
+
+    # check() has the previous inputs, not the image's state: it refuses only what is certain.
+    @pytest.mark.parametrize("change,reason", [
+        ({"source": {"kind": "url", "location": "https://example.com/x.qcow2"}},
+         "adding a source to a protected queued image is an upload in place (whether it would replace "
+         "depends on the status, which only diff sees)"),
+        ({"disk_format": Unknown()}, "a replace-only field from another resource's output may keep its value"),
+    ], ids=["source added", "unknown value"])
+    def test_protected_images_are_refused_only_for_certain_replacements(self, change: dict[str, Any],
+                                                                      reason: str) -> None:
+        stored = check_inputs({}, self.RAW, IMS)[0]  # what check() gets as olds: the stored inputs
+        _, failures = check_inputs(stored, {**self.RAW, **change}, IMS)
+        assert not failures, f"{reason}: {failures}"

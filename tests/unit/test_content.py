@@ -119,6 +119,23 @@ def test_source_change_rule_follows_the_status(tmp_path: Path, status: str, had_
     assert plan.changed == ["source"] and plan.replaces == replaces, reason
 
 
+@pytest.mark.parametrize("status,changed,replaces,reason", [
+    ("active", [], [], "the data arrived: nothing to do"),
+    ("queued", ["source"], [], "a failed import put the image back to queued: upload again in place"),
+    ("saving", ["source"], [], "an earlier run's upload still saving (its update timed out): wait for it in place"),
+    ("importing", ["source"], [], "an earlier run's import still running: wait for it, never a second one"),
+    ("killed", ["source"], ["source"], "the server killed the image: only a new one can take the data"),
+])
+def test_a_source_is_applied_only_once_the_image_is_active(tmp_path: Path, status: str, changed: list[str],
+                                                           replaces: list[str], reason: str) -> None:
+    # Review finding: an update that returned while the image was still importing recorded the source
+    # as applied; if the import then failed, no later `pulumi up` tried again.
+    source = content.describe(str(write(tmp_path / "disk.img", b"bytes")))
+    before = olds(status, source)
+    plan = IMAGE_METADATA.plan(before, {**before, "status": None}, IMS)
+    assert (plan.changed, plan.replaces) == (changed, replaces), reason
+
+
 MIB = 1024 * 1024
 
 

@@ -164,15 +164,18 @@ def test_property_patch_turns_old_image_into_desired(old_name: str, new_name: st
 
 
 @pytest.mark.parametrize("profile", [IMS, GLANCE], ids=["ims", "glance"])
-def test_empty_values_are_no_outputs_and_never_diff(profile: ServerProfile) -> None:
-    # Issue 16: an empty description, tag list or property map costs state bytes in every entry
-    # at every step; it is left out of the outputs, and an absent output equals the empty default.
+def test_empty_values_stay_outputs_so_that_references_are_known_at_preview(profile: ServerProfile) -> None:
+    # Review finding: an output missing from the state is *unknown* at preview for the SDK, so
+    # ImageMetadata("copy", tags=base.tags) of a base without tags would diff at every preview.
+    # Empty strings, lists and maps stay; only None (a number not set yet) is left out.
     inputs = IMAGE_METADATA.effective(check_inputs({}, {"name": "img", "__create_token": "t"}, profile)[0], profile)
     image = {"id": "i", "name": "img", "__os_version": inputs["os_version"], "__description": "", "tags": [],
              "status": "queued", "min_ram": 0, "protected": False, "disk_format": inputs.get("disk_format"),
              "container_format": inputs.get("container_format"), "visibility": inputs["visibility"],
-             "__os_type": None, "size": None}
+             "size": None}
     outs = IMAGE_METADATA.outputs_from_image(image, inputs)
-    assert not {"description", "tags", "properties", "os_type", "size"} & set(outs), outs
-    assert (outs["min_ram"], outs["protected"]) == (0, False), "zero and false are values, kept"
+    assert (outs["description"], outs["tags"], outs["properties"], outs["os_type"]) == ("", [], {}, "")
+    assert outs["checksum"] == "", "no data yet: empty, not missing"
+    assert "size" not in outs, "None is no value"
+    assert (outs["min_ram"], outs["protected"]) == (0, False)
     assert not IMAGE_METADATA.plan(outs, inputs, profile).changes

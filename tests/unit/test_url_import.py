@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ims_pulumi import content
 from ims_pulumi import provider as prov
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
@@ -308,3 +309,53 @@ def test_fill_hands_a_url_to_glance_and_never_asks_ims(monkeypatch: pytest.Monke
     with pytest.raises(ImsError, match="streamed"):
         prov._fill(ims_api, dict(QUEUED), {"source": URL}, 60.0, fresh=True, profile=IMS)
     assert streamed == [URL["location"]] and ims_api.calls == [], "IMS: streamed, no import request, no question"
+
+
+@pytest.mark.parametrize("served,problem,reason", [
+    (DATA, None, "the URL's bytes have the declared sha256 and the image's md5: verified"),
+    (b"other bytes", "checksum declares", "the URL serves other bytes than declared"),
+], ids=["same bytes", "other bytes"])
+def test_a_declared_digest_the_server_does_not_report_is_checked_by_reading_the_url(
+        monkeypatch: pytest.MonkeyPatch, served: bytes, problem: str | None, reason: str) -> None:
+    # Review finding: a declared sha256 (Glance reports md5 and sha512 only) passed unchecked when
+    # the image was found active (a streamed run interrupted before it recorded its result).
+    reads: list[str] = []
+
+    def open_source(source: dict[str, Any], **_: Any) -> content.Stream:
+        reads.append(source["location"])
+        return content.Stream(iter([served]), len(served), lambda: None)
+
+    monkeypatch.setattr(prov.content, "open_source", open_source)
+    declared = "sha256:" + hashlib.sha256(DATA).hexdigest()
+    api = FakeApi()
+    if problem is None:
+        assert prov._verified_unseen(api, dict(ACTIVE), URL, declared, False) == ACTIVE, reason
+    else:
+        with pytest.raises(ImsError, match=problem):
+            prov._verified_unseen(api, dict(ACTIVE), URL, declared, False)
+    assert reads == [URL["location"]], "the URL is read once, streamed"
+
+
+@pytest.mark.parametrize("status,fills", [
+    ("queued", True), ("saving", True), ("importing", True), ("active", False),
+], ids=["queued", "saving", "importing", "active"])
+def test_update_finishes_any_transfer_that_is_not_active(monkeypatch: pytest.MonkeyPatch, status: str,
+                                                         fills: bool) -> None:
+    # Review finding: update filled only a `queued` image, so an import left `importing` by a timed-out
+    # run was recorded as done; if it then failed, nothing ever retried it.
+    filled: list[str] = []
+    monkeypatch.setattr(prov, "_converge", lambda *a, **k: {"id": "i1", "name": "web", "status": status})
+
+    def fill(api: Any, image: dict[str, Any], desired: Any, timeout: float, **_: Any) -> dict[str, Any]:
+        filled.append(image["status"])
+        return {**image, "status": "active"}
+
+    monkeypatch.setattr(prov, "_fill", fill)
+    context = prov.ProviderContext({"endpoint": "http://127.0.0.1:9", "server": "glance",
+                                    "skipCredentialsValidation": "true"},
+                                   environ={}, client=ImsClient(Transport("http://127.0.0.1:9", Credentials())))
+    provider = prov.ImageMetadataProvider.with_context(context)
+    news = {"name": "web", "source": URL, "__create_token": "t"}
+    outs = provider.update("i1", {"name": "web", "status": status, "source": URL}, news).outs
+    assert filled == ([status] if fills else [])
+    assert outs["status"] == ("active" if fills else status)
