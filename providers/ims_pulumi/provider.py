@@ -29,7 +29,7 @@ from pulumi.dynamic import (
 from . import content, os_versions
 from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
-from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, PermissionDenied, TransportError
+from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, PermissionDenied, ServerError, TransportError
 from .framework import Table, json_patch
 from .image_metadata import IMAGE_METADATA
 from .kinds import OfflineServices
@@ -369,30 +369,7 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
         imported = _import(api, image, source, declared, timeout, fresh)
         if imported is not None:
             return imported
-    declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
-    algorithms = tuple(dict.fromkeys(("sha256", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
-    hasher = content.Hasher(content.Hashes(algorithms))
-    stream = content.open_source(dict(source))
-    progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
-
-    def chunks() -> Iterator[bytes]:
-        for chunk in stream.chunks:
-            hasher.feed(chunk)
-            progress.advance(len(chunk))
-            yield chunk
-
-    try:
-        api.upload_file(image_id, chunks(), stream.size)
-        progress.finish()  # the last message for a stream of unknown size (a URL without Content-Length)
-    except ImsError as exc:
-        after = api.get_image(image_id)
-        if after is None or after.get("status") not in ("active", "saving"):
-            _discard_killed(api, image_id, after, fresh)
-            raise ImsError(f"{exc}. The image {image_id} is {(after or {}).get('status', 'gone')!r}: run `pulumi up` "
-                           "again to upload again into it (no second image is made)") from exc
-    finally:
-        stream.close()
-        hashes = hasher.finish()
+    hashes = _stream_into(api, image, source, declared, profile, fresh)
     after = api.wait_for_data(image_id, timeout)
     if after.get("status") != "active":
         _discard_killed(api, image_id, after, fresh)
@@ -400,6 +377,61 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
                        f"receiving {hashes.size:,} bytes. Check the file's format against disk_format, then run "
                        "`pulumi up` again")
     return _verified(api, after, source, declared, hashes, fresh)
+
+
+#: Times one run sends a file before it gives up (a server error or a cut connection each time).
+UPLOAD_ATTEMPTS = 3
+
+
+def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, Any], declared: Any,
+                 profile: ServerProfile, fresh: bool) -> content.Hashes:
+    """Stream the source into the ``queued`` image, hashing as it goes; the hashes of what was sent.
+
+    A server error or a broken connection that leaves the image ``queued`` is retried from the
+    first byte (a file or URL is simply read again), at most ``UPLOAD_ATTEMPTS`` times in all and
+    within one operation budget (each attempt sends the whole file); anything else fails with the
+    image's status and what to do, and the next ``pulumi up`` uploads into the same image.
+    """
+    image_id = str(image["id"])
+    declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
+    algorithms = tuple(dict.fromkeys(("sha256", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
+    budget: Budget | None = None  # made on the first failure: the retries of this one upload
+    attempt = 0
+    while True:
+        attempt += 1
+        hasher = content.Hasher(content.Hashes(algorithms))
+        stream = content.open_source(dict(source))
+        progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
+
+        def chunks(stream: content.Stream = stream, hasher: content.Hasher = hasher,
+                   progress: content.Progress = progress) -> Iterator[bytes]:
+            for chunk in stream.chunks:
+                hasher.feed(chunk)
+                progress.advance(len(chunk))
+                yield chunk
+
+        try:
+            api.upload_file(image_id, chunks(), stream.size)
+            progress.finish()  # the last message for a stream of unknown size (a URL without Content-Length)
+            return hasher.finish()
+        except ImsError as exc:
+            hasher.finish()
+            after = api.get_image(image_id)
+            status = (after or {}).get("status")
+            if status in ("active", "saving"):
+                return hasher.hashes  # the server has the bytes after all: its report decides
+            delay = api.transport.backoff(attempt)
+            budget = budget or api.budget()
+            if (status == "queued" and isinstance(exc, (ServerError, TransportError)) and attempt < UPLOAD_ATTEMPTS
+                    and budget.retry(delay, attempt)):
+                warn(f"upload to image {image_id} failed ({exc}); the image is still 'queued': uploading again")
+                api.transport.sleep(delay)
+                continue
+            _discard_killed(api, image_id, after, fresh)
+            raise ImsError(f"{exc}. The image {image_id} is {status or 'gone'!r}: run `pulumi up` again to upload "
+                           "again into it (no second image is made)") from exc
+        finally:
+            stream.close()
 
 
 #: The import method that fetches a URL (Glance's interoperable image import).
