@@ -87,8 +87,11 @@ def test_file_and_url_sources_on_glance(tmp_path: Path, glance_projects: GlanceP
         extra_env={"IMS_PULUMI_DIGEST_CACHE": str(tmp_path / "digests")})
 
     # 1. up: both images active, the file streamed and verified, the URL imported by Glance itself.
+    # One resource at a time: the test Glance keeps its database in SQLite, which answers "database is
+    # locked" (500) when an import task and an upload write at once (the provider retries an upload,
+    # but not Glance's own import task).
     seen = len(gp.proxy.exchanges)
-    project.up()
+    project.up("--parallel", "1")
     out = project.outputs()
     assert (out["disk_status"], out["web_status"]) == ("active", "active"), out
     assert out["disk_size"] == len(FILE_BYTES) and out["disk_checksum"] == hashlib.md5(FILE_BYTES).hexdigest()
@@ -120,7 +123,7 @@ def test_file_and_url_sources_on_glance(tmp_path: Path, glance_projects: GlanceP
             ops.setdefault(step["urn"].rsplit("::", 1)[1], set()).add(step["op"])
     assert set(ops) == {"disk"}, f"only the file's image changes: {ops}"
     assert "replace" in ops["disk"] or "create-replacement" in ops["disk"], ops
-    project.up()
+    project.up("--parallel", "1")
     out2 = project.outputs()
     assert out2["disk_id"] != out["disk_id"] and out2["web_id"] == out["web_id"]
     assert out2["disk_checksum"] == hashlib.md5(bytes(changed)).hexdigest()
