@@ -38,7 +38,7 @@ from .errors import ApiError, TransportError, error_for
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-USER_AGENT = "pulumi-ims-image-metadata/0.1"
+USER_AGENT = "pulumi-ims-image-metadata/0.3"
 
 
 @dataclass(frozen=True)

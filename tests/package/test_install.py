@@ -164,7 +164,7 @@ def test_pip_install_of_the_repository_path(installed: Venv, workdir: Path) -> N
     assert where["ims"].startswith(site) and where["legacy"].startswith(site), where
     # state written by 0.1 holds `providers.ims.provider.ImageMetadataProvider`: it resolves to the current class
     assert where["legacy_class"] == "ims_pulumi.provider", where
-    assert where["version"] == "0.1.0"
+    assert where["version"] == "0.3.0"
     assert {"ImageMetadata", "ImageMetadataArgs"} <= set(where["api"])
     assert (installed.path / SITE / "ims_pulumi" / "py.typed").is_file()
 
