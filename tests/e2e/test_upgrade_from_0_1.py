@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from emulator import DEMO_SK
 from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject
 from tests.support import upgrade
@@ -93,16 +92,8 @@ def test_stack_of_release_0_1_upgrades_in_place(tmp_path: Path, emu: Emulator, p
 
     program_text = (FIXTURE / "program.py").read_text()
     assert "from providers.ims import ImageMetadata" in program_text
-    project = PulumiProject.create(
-        tmp_path, program_text, name=PROJECT, stack=STACK,
-        files={f"Pulumi.{STACK}.yaml": (FIXTURE / f"Pulumi.{STACK}.yaml").read_text()},
-        extra_env={"PULUMI_CONFIG_PASSPHRASE": FIXTURE_PASSPHRASE},
-    )
-    assert (project.dir / "__main__.py").read_text() == program_text
-    project.run("config", "set", "ims:endpoint", emu.url, "--stack", STACK)
-    secret = project.run("config", "get", "ims:secretKey", "--stack", STACK).stdout.strip()
-    assert secret == DEMO_SK, "the 0.1 stack config does not decrypt with the documented passphrase"
-    project.run("stack", "import", "--file", str(imported), "--stack", STACK)
+    project = upgrade.import_fixture(tmp_path, FIXTURE, program_text, imported, emu.url, project_name=PROJECT,
+                                     stack=STACK, passphrase=FIXTURE_PASSPHRASE, release="0.1")
     assert {n: r["id"] for n, r in deployed(project).items()} == new_ids
 
     # 2. The current code sees nothing to do, and a preview changes nothing on the server.

@@ -12,11 +12,12 @@ import json
 import pickletools
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from emulator import DEMO_TOKEN
+from emulator import DEMO_SK, DEMO_TOKEN
 from harness.pulumi_cli import PulumiProject, Result
 
 __all__ = [
@@ -180,3 +181,20 @@ def output_drift(now: dict[str, Any], then: dict[str, Any], ignore: frozenset[st
     return sorted(k for k in keys
                   if (k in now and now[k] != then.get(k))
                   or (k not in now and k not in REMOVED_OUTPUTS))
+
+
+def import_fixture(tmp_path: Path, fixture: Path, program_text: str, state_file: Path, endpoint: str, *,
+                   project_name: str, stack: str, passphrase: str, release: str) -> PulumiProject:
+    """A fresh project running a release's program, its stack config (decrypted with the fixture's
+    passphrase), ``endpoint`` as ``ims:endpoint``, and the release's state imported from ``state_file``."""
+    project = PulumiProject.create(
+        tmp_path, program_text, name=project_name, stack=stack,
+        files={f"Pulumi.{stack}.yaml": (fixture / f"Pulumi.{stack}.yaml").read_text()},
+        extra_env={"PULUMI_CONFIG_PASSPHRASE": passphrase},
+    )
+    assert (project.dir / "__main__.py").read_text() == program_text
+    project.run("config", "set", "ims:endpoint", endpoint, "--stack", stack)
+    secret = project.run("config", "get", "ims:secretKey", "--stack", stack).stdout.strip()
+    assert secret == DEMO_SK, f"the {release} stack config does not decrypt with the documented passphrase"
+    project.run("stack", "import", "--file", str(state_file), "--stack", stack)
+    return project
