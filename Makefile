@@ -15,7 +15,7 @@ EMU_PORT    ?= 8790
 EMU         := $(ROOT)/scripts/emulator.sh
 STACK       ?= dev
 PYTEST_ARGS ?=
-LINT_PATHS  := providers emulator tests preview_summary bench harness scripts/gen_field_docs.py scripts/postgres.py examples
+LINT_PATHS  := providers ims_emulator emulator tests ims_preview_summary preview_summary bench harness scripts/gen_field_docs.py scripts/postgres.py examples
 
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -118,9 +118,9 @@ up: emulator $(BACKEND_DEPS)
 	@mkdir -p $(STATE)/backend $(PULUMI_HOME)
 	@$(PULUMI_B) stack select $(STACK) --non-interactive 2>/dev/null || $(PULUMI_B) stack init $(STACK) --non-interactive
 	@url=$$($(EMU) url $(EMU_DIR)) && $(PULUMI_B) config set ims:endpoint "$$url" --stack $(STACK)
-	@$(PULUMI_B) config set ims:projectId $$($(PY) -c 'import emulator; print(emulator.DEMO_PROJECT_ID)') --stack $(STACK)
-	@$(PULUMI_B) config set --secret ims:accessKey $$($(PY) -c 'import emulator; print(emulator.DEMO_AK)') --stack $(STACK)
-	@$(PULUMI_B) config set --secret ims:secretKey $$($(PY) -c 'import emulator; print(emulator.DEMO_SK)') --stack $(STACK)
+	@$(PULUMI_B) config set ims:projectId $$($(PY) -c 'import ims_emulator; print(ims_emulator.DEMO_PROJECT_ID)') --stack $(STACK)
+	@$(PULUMI_B) config set --secret ims:accessKey $$($(PY) -c 'import ims_emulator; print(ims_emulator.DEMO_AK)') --stack $(STACK)
+	@$(PULUMI_B) config set --secret ims:secretKey $$($(PY) -c 'import ims_emulator; print(ims_emulator.DEMO_SK)') --stack $(STACK)
 	@$(PULUMI_B) up --yes --non-interactive --stack $(STACK)
 	@$(PULUMI_B) stack output --stack $(STACK)
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pulumi.dynamic import Config, ConfigureRequest
 
-from emulator.process import Emulator
+from ims_emulator.process import Emulator
 from ims_pulumi import provider as provider_module
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from ims_pulumi import lookup
 from ims_pulumi.client import ImsClient
 from ims_pulumi.lookup import Lookups

@@ -41,8 +41,8 @@ import psutil  # noqa: E402
 from bench import lean, report, workloads  # noqa: E402
 from bench.api_floor import api_floor, provider_calls, raw_config  # noqa: E402
 from bench.measure import CommandResult, machine, run_cli  # noqa: E402
-from emulator.process import Emulator  # noqa: E402
 from harness.pulumi_cli import PulumiProject, ims_config  # noqa: E402
+from ims_emulator.process import Emulator  # noqa: E402
 
 SCENARIOS = ("up", "preview", "refresh", "update", "destroy")
 KINDS = ("provider", "floor")

@@ -25,9 +25,9 @@ from typing import Any
 
 import psutil
 
-from emulator import DEMO_PROJECT_ID, DEMO_TOKEN
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject
+from ims_emulator import DEMO_PROJECT_ID, DEMO_TOKEN
+from ims_emulator.process import Emulator
 
 CHILD = textwrap.dedent('''
     import json, sys, threading, time

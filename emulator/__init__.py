@@ -1,20 +1,7 @@
-"""Local emulator of the Huawei Cloud IMS OpenStack-native (Glance v2 compatible) image API.
+"""Release 0.3's name of :mod:`ims_emulator`, kept so that ``python -m emulator`` works in this repository.
 
-Run it with ``python -m emulator`` (see ``emulator/README.md``). With no ``--identity`` or
-``--token`` option it accepts the demo credentials below; they are public and only meant
-for local development, the provider's README and ``make up``.
-
-``PLATFORM_PROJECT_ID`` owns the catalogue of public images (``emulator/catalogue.py``)
-that every project sees next to its own images. It is no user's project: the emulator
-refuses requests made in it.
+Not installed with the package (a top-level ``emulator`` would clash with other projects' modules).
 """
 
-from __future__ import annotations
-
-DEMO_AK = "IMSDEMOACCESSKEY0001"
-DEMO_SK = "ims-demo-secret-key-do-not-use-in-production"
-DEMO_PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
-DEMO_TOKEN = "ims-demo-token"
-PLATFORM_PROJECT_ID = "19261e002cd055a7abda2eb00117d483"
-
-__all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "PLATFORM_PROJECT_ID"]
+from ims_emulator import *  # noqa: F403
+from ims_emulator import __all__ as __all__

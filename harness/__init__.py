@@ -3,7 +3,7 @@
 * :mod:`harness.pulumi_cli`: drive the real ``pulumi`` CLI in a throwaway project, state
   backend and ``PULUMI_HOME``, and the stack config that points the provider at the emulator.
 
-The emulator's child-process runner is :mod:`emulator.process` (part of the emulator).
+The emulator's child-process runner is :mod:`ims_emulator.process` (part of the emulator).
 Not shipped in the wheel (``pyproject.toml`` lists the packages it ships): it is importable
 from a checkout of the repository only, with the repository root on ``sys.path`` (as
 ``python -m bench.run`` and pytest run from the root have it).

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from harness import REPO_ROOT
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 
 __all__ = ["PASSPHRASE", "PULUMI", "VENV", "CommandFailed", "PulumiProject", "Result", "cli_available", "ims_config"]
 

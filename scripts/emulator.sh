@@ -7,7 +7,7 @@
 #
 # DIR (the checkout's .emulator/) holds pid, port and url of the running emulator, its SQLite
 # data (DIR/data) and its log (DIR/emulator.log). A process counts as this checkout's only if
-# DIR/pid names it AND its command line is `... -m emulator ... --data DIR/data` (so a recycled
+# DIR/pid names it AND its command line is `... -m ims_emulator ... --data DIR/data` (so a recycled
 # pid, or another checkout's emulator, never is), and it answers at DIR/url.
 #
 # `start` reuses this checkout's emulator when it runs; otherwise it starts one on PORT. When PORT
@@ -34,7 +34,7 @@ is_ours() {  # is_ours PID: PID is an emulator serving this checkout's data dire
     local args
     args=$(cmdline "$1")
     case "$args" in
-        *" -m emulator "*"--data $data"|*" -m emulator "*"--data $data "*) return 0 ;;
+        *" -m ims_emulator "*"--data $data"|*" -m ims_emulator "*"--data $data "*) return 0 ;;
     esac
     return 1
 }
@@ -92,9 +92,9 @@ launch() {  # launch PORT: start the emulator on PORT; 0 = started (pid, port, u
     log_mark=$(wc -c <"$logfile")
     # Its own session where possible, so that a Ctrl-C at the terminal of `make up` does not reach it.
     if command -v setsid >/dev/null 2>&1; then
-        setsid nohup "$PYTHON" -m emulator --port "$port" --data "$data" </dev/null >"$out" 2>>"$logfile" &
+        setsid nohup "$PYTHON" -m ims_emulator --port "$port" --data "$data" </dev/null >"$out" 2>>"$logfile" &
     else
-        nohup "$PYTHON" -m emulator --port "$port" --data "$data" </dev/null >"$out" 2>>"$logfile" &
+        nohup "$PYTHON" -m ims_emulator --port "$port" --data "$data" </dev/null >"$out" 2>>"$logfile" &
     fi
     pid=$!
     # The emulator prints its URL as its first line once it listens.

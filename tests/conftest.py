@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import cli_available
+from ims_emulator.process import Emulator
 from tests.support.glance import GlanceServer, glance_available
 
 

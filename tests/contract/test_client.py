@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator import DEMO_TOKEN
-from emulator.process import Emulator
 from harness.pulumi_cli import ims_config
+from ims_emulator import DEMO_TOKEN
+from ims_emulator.process import Emulator
 from ims_pulumi import errors
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve

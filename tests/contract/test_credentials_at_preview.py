@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from ims_pulumi.errors import AuthenticationFailed, TransportError
 from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from ims_pulumi import lookup
 from ims_pulumi.client import ImsClient
 from ims_pulumi.lookup import ImageLookupError, Lookups

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import ims_config
+from ims_emulator.process import Emulator
 from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
 
 pytestmark = pytest.mark.contract

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from ims_pulumi import api_surface
 from ims_pulumi.client import ImsClient
 from ims_pulumi.provider import ImageMetadataProvider, ProviderContext

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
+from ims_emulator.process import Emulator
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import ImsError
 from ims_pulumi.lookup import Lookups

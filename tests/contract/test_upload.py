@@ -10,9 +10,9 @@ from typing import Any
 import psutil
 import pytest
 
-from emulator import DEMO_PROJECT_ID, DEMO_TOKEN
-from emulator.process import Emulator
 from harness.pulumi_cli import ims_config
+from ims_emulator import DEMO_PROJECT_ID, DEMO_TOKEN
+from ims_emulator.process import Emulator
 from ims_pulumi import content
 from ims_pulumi import provider as prov
 from ims_pulumi.errors import ImsError

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
+from ims_emulator.process import Emulator
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
 from tests.support.images import live_images

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

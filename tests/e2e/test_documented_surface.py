@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
+from ims_emulator.process import Emulator
 from tests.support.images import live_images
 
 pytestmark = [pytest.mark.e2e]

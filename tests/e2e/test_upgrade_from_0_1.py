@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject
+from ims_emulator.process import Emulator
 from tests.support import upgrade
 from tests.support.images import live_by_id
 from tests.support.upgrade import (

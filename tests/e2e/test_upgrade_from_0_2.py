@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject
+from ims_emulator.process import Emulator
 from tests.support import upgrade
 from tests.support.images import live_by_id, user_tags
 from tests.support.upgrade import (

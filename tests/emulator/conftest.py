@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.process import Emulator
+from ims_emulator.process import Emulator
 from tests.emulator.projects import (
     MEMBER,
     MEMBER_AK,

@@ -12,7 +12,7 @@ THIRD = "c3" * 16
 OWNER_AK, OWNER_SK = "OWNERACCESSKEY000001", "owner-secret-key"
 MEMBER_AK, MEMBER_SK = "MEMBERACCESSKEY00002", "member-secret-key"
 THIRD_TOKEN = "third-project-token"
-#: ``python -m emulator`` arguments that configure the three projects.
+#: ``python -m ims_emulator`` arguments that configure the three projects.
 SHARING_ARGS = (
     *("--identity", f"{OWNER_AK}:{OWNER_SK}:{OWNER}"),
     *("--identity", f"{MEMBER_AK}:{MEMBER_SK}:{MEMBER}"),

@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from emulator import DEMO_PROJECT_ID, PLATFORM_PROJECT_ID
-from emulator.catalogue import CATALOGUE_NAMESPACE, ENTRIES, public_images
-from emulator.process import Emulator, EmulatorError
-from emulator.schemas import lookup_os_version
+from ims_emulator import DEMO_PROJECT_ID, PLATFORM_PROJECT_ID
+from ims_emulator.catalogue import CATALOGUE_NAMESPACE, ENTRIES, public_images
+from ims_emulator.process import Emulator, EmulatorError
+from ims_emulator.schemas import lookup_os_version
 from tests.support.emulator_client import PATCH_V20, Api, error_code
 
 pytestmark = pytest.mark.contract

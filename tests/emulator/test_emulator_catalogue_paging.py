@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from emulator.catalogue import public_images
-from emulator.process import Emulator
+from ims_emulator.catalogue import public_images
+from ims_emulator.process import Emulator
 from tests.support.emulator_client import Api
 
 pytestmark = [pytest.mark.contract, pytest.mark.slow]

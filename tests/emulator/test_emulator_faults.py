@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from emulator import DEMO_PROJECT_ID
-from emulator.process import Emulator
 from harness import REPO_ROOT
+from ims_emulator import DEMO_PROJECT_ID
+from ims_emulator.process import Emulator
 from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from emulator import DEMO_PROJECT_ID, DEMO_TOKEN
-from emulator.process import Emulator
+from ims_emulator import DEMO_PROJECT_ID, DEMO_TOKEN
+from ims_emulator.process import Emulator
 from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract

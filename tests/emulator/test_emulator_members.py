@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from emulator import rules
-from emulator.catalogue import ENTRIES
-from emulator.process import Emulator
-from emulator.store import Store
+from ims_emulator import rules
+from ims_emulator.catalogue import ENTRIES
+from ims_emulator.process import Emulator
+from ims_emulator.store import Store
 from tests.emulator.projects import MEMBER, MEMBER_AK, MEMBER_SK, OWNER, OWNER_AK, OWNER_SK, THIRD
 from tests.support.emulator_client import Api, error_code
 

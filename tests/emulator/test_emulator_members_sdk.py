@@ -29,7 +29,7 @@ from huaweicloudsdkims.v2.model import (
     GlanceUpdateImageMemberRequestBody,
 )
 
-from emulator.process import Emulator
+from ims_emulator.process import Emulator
 from tests.emulator.projects import MEMBER, MEMBER_AK, MEMBER_SK, OWNER, OWNER_AK, OWNER_SK, THIRD
 
 pytestmark = [pytest.mark.contract, pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
+from ims_emulator.process import Emulator
 from tests.support.emulator_client import PATCH_V20, PATCH_V21, Api, error_code
 
 pytestmark = pytest.mark.contract

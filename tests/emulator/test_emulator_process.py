@@ -12,10 +12,10 @@ import psutil
 import pytest
 import requests
 
-from emulator import DEMO_PROJECT_ID
-from emulator.catalogue import ENTRIES
-from emulator.process import Emulator
 from harness import REPO_ROOT
+from ims_emulator import DEMO_PROJECT_ID
+from ims_emulator.catalogue import ENTRIES
+from ims_emulator.process import Emulator
 from tests.support.emulator_client import Api, error_code
 
 pytestmark = pytest.mark.contract
@@ -173,7 +173,7 @@ def test_runtime_switches(api: Api, emu: Emulator, case: dict[str, Any]) -> None
 
 def test_emulator_exits_when_its_parent_dies(tmp_path: Path) -> None:
     script = (
-        "import time; from emulator.process import Emulator;"
+        "import time; from ims_emulator.process import Emulator;"
         "emu = Emulator.start(); print(emu.process.pid, flush=True); time.sleep(60)"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)

@@ -28,8 +28,8 @@ from huaweicloudsdkims.v2.model import (
     GlanceUpdateImageRequestBody,
 )
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 
 pytestmark = [pytest.mark.contract, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from emulator.process import Emulator
-from emulator.schemas import EXTRA_OS_VERSIONS
+from ims_emulator.process import Emulator
+from ims_emulator.schemas import EXTRA_OS_VERSIONS
 from ims_pulumi.os_versions import lookup as provider_lookup
 from tests.support.emulator_client import Api, error_code
 

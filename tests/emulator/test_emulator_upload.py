@@ -25,10 +25,10 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
-from emulator.body import AKSK_BODY_LIMIT
-from emulator.faults import FaultRule
-from emulator.process import Emulator
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
+from ims_emulator.body import AKSK_BODY_LIMIT
+from ims_emulator.faults import FaultRule
+from ims_emulator.process import Emulator
 from ims_pulumi.signer import (
     Authorization,
     canonical_request,

@@ -21,8 +21,8 @@ import pytest
 import requests
 import yaml
 
-from emulator.process import Emulator
 from harness.pulumi_cli import VENV, PulumiProject, ims_config
+from ims_emulator.process import Emulator
 from tests.support.glance import GlanceServer
 from tests.support.images import live_by_id, user_tags
 

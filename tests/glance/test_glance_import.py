@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from emulator import DEMO_PROJECT_ID, DEMO_TOKEN
-from emulator.process import Emulator
+from ims_emulator import DEMO_PROJECT_ID, DEMO_TOKEN
+from ims_emulator.process import Emulator
 from ims_pulumi import api_surface, content
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import ImsError

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator import DEMO_PROJECT_ID
-from emulator.process import Emulator
 from harness.pulumi_cli import VENV, PulumiProject, ims_config
+from ims_emulator import DEMO_PROJECT_ID
+from ims_emulator.process import Emulator
 
 pytestmark = [pytest.mark.slow]
 

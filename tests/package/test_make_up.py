@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from emulator import DEMO_PROJECT_ID
 from harness.pulumi_cli import PULUMI, VENV
+from ims_emulator import DEMO_PROJECT_ID
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

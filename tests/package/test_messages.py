@@ -26,5 +26,5 @@ def test_every_readme_section_named_in_a_message_exists() -> None:
 
 
 def test_messages_do_not_point_outside_the_repository() -> None:
-    for path in [*(REPO / "providers").rglob("*.py"), *(REPO / "emulator").rglob("*.py"), REPO / "emulator" / "README.md"]:
+    for path in [*(REPO / "providers").rglob("*.py"), *(REPO / "ims_emulator").rglob("*.py"), REPO / "ims_emulator" / "README.md"]:
         assert "shared/docs" not in path.read_text(), path

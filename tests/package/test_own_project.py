@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 import requests
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
 from harness.pulumi_cli import PULUMI, VENV
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -317,9 +317,12 @@ def test_wheel_ships_preview_summary_and_the_commands(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
-    assert {"preview_summary/__init__.py", "preview_summary/__main__.py", "emulator/__main__.py"} <= names
-    assert "ims-emulator = emulator.__main__:main" in entry_points, entry_points
-    assert "ims-preview-summary = preview_summary.__main__:main" in entry_points, entry_points
+    assert {"ims_preview_summary/__init__.py", "ims_preview_summary/__main__.py", "ims_emulator/__main__.py",
+            "ims_emulator/README.md", "ims_pulumi/py.typed", "providers/ims/provider.py"} <= names
+    # No generic top-level names (they would clash with a user's own `emulator` or `preview_summary`).
+    assert not {n.split("/")[0] for n in names} & {"emulator", "preview_summary", "tests", "harness", "bench"}, names
+    assert "ims-emulator = ims_emulator.__main__:main" in entry_points, entry_points
+    assert "ims-preview-summary = ims_preview_summary.__main__:main" in entry_points, entry_points
 
 
 @pytest.mark.parametrize("how", ["wheel", "path"])
@@ -342,7 +345,7 @@ def test_console_scripts_run_from_any_folder(how: str, wheel: Path, source: Path
     empty = run(venv / "bin" / "ims-preview-summary", cwd=elsewhere, env=env,
                 input=json.dumps({"steps": [], "diagnostics": [], "changeSummary": {}}))
     assert empty.stdout.strip(), "a summary is printed"
-    where = run(venv / "bin" / "python", "-c", "import preview_summary, emulator; print(preview_summary.__file__)",
+    where = run(venv / "bin" / "python", "-c", "import ims_preview_summary, emulator; print(preview_summary.__file__)",
                 cwd=elsewhere, env=env).stdout
     assert where.startswith(str(venv / SITE)), where
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from preview_summary import (
+from ims_preview_summary import (
     MISSING,
     FieldChange,
     PreviewError,
@@ -27,9 +27,9 @@ from preview_summary import (
     render,
     summarize,
 )
-from preview_summary.__main__ import main
-from preview_summary.model import SECRET_SIG, SECRET_SIG_KEY, UNKNOWN_TEXT, urn_parts
-from preview_summary.render import MAX_CHARS, code, describe, list_diff, map_diff, totals_line
+from ims_preview_summary.__main__ import main
+from ims_preview_summary.model import SECRET_SIG, SECRET_SIG_KEY, UNKNOWN_TEXT, urn_parts
+from ims_preview_summary.render import MAX_CHARS, code, describe, list_diff, map_diff, totals_line
 
 pytestmark = [pytest.mark.unit]
 

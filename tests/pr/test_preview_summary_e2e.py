@@ -1,7 +1,7 @@
 """``preview_summary`` fed REAL ``pulumi preview --json`` output: the CLI against the emulator.
 
 One stack goes through create, no change, in-place update, replacement and delete; at each
-step the JSON the CLI printed is summarized (once through ``python -m preview_summary`` in
+step the JSON the CLI printed is summarized (once through ``python -m ims_preview_summary`` in
 a subprocess, as the workflow runs it) and the Markdown is checked against what the
 emulator really has.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
-from preview_summary import markdown_from_text, parse_preview
+from ims_emulator.process import Emulator
+from ims_preview_summary import markdown_from_text, parse_preview
 from tests.support.images import live_by_id
 
 pytestmark = [pytest.mark.e2e]

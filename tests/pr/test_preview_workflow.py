@@ -74,7 +74,7 @@ def test_step_order_wires_the_commands_together() -> None:
             "go" if uses.startswith("actions/setup-go@") else
             "cache" if uses.startswith("actions/cache@") else
             "setup" if "make setup" in run else
-            "emulator" if "python -m emulator" in run else
+            "emulator" if "python -m ims_emulator" in run else
             "stack" if "pulumi stack select" in run else
             "preview" if "pulumi preview --json" in run else
             "comment" if uses.startswith("actions/github-script@") else
@@ -102,7 +102,7 @@ def test_preview_is_piped_to_the_summary_and_the_comment_uses_its_marker() -> No
     preview = step("pulumi preview")
     run = " ".join(preview["run"].replace("\\\n", " ").split())
     assert re.search(r"pulumi preview --json .*--stack \"\$STACK\" --cwd \"\$EXAMPLE_DIR\".*\| tee .*"
-                     r"\| \.venv/bin/python -m preview_summary .*--marker \"\$COMMENT_MARKER\"", run), run
+                     r"\| \.venv/bin/python -m ims_preview_summary .*--marker \"\$COMMENT_MARKER\"", run), run
     assert (REPO / wf["env"]["EXAMPLE_DIR"] / "Pulumi.yaml").is_file()
     comment = step("comment")
     assert comment["env"]["SUMMARY_FILE"] == "${{ steps.preview.outputs.summary }}"
@@ -203,7 +203,7 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
     temp.mkdir()
     (workspace / "examples").mkdir(parents=True)
     (workspace / ".venv").symlink_to(VENV, target_is_directory=True)
-    (workspace / "preview_summary").symlink_to(REPO / "preview_summary", target_is_directory=True)
+    (workspace / "ims_preview_summary").symlink_to(REPO / "ims_preview_summary", target_is_directory=True)
     example = load()["env"]["EXAMPLE_DIR"]
     shutil.copytree(REPO / example, workspace / example, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HW_", "PULUMI_", "GITHUB_"))}

@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import trustme
 
-from emulator import DEMO_PROJECT_ID
-from emulator.process import Emulator
 from harness.pulumi_cli import PULUMI, PulumiProject
+from ims_emulator import DEMO_PROJECT_ID
+from ims_emulator.process import Emulator
 from ims_pulumi.image_metadata import create_token_tag
 from tests.support.images import live_images
 

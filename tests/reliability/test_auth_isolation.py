@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject
+from ims_emulator.process import Emulator
 from ims_pulumi import signer
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import AuthenticationFailed, NotFound

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, Result, ims_config
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+from ims_emulator.process import Emulator
 from tests.reliability.helpers import diagnostics
 from tests.unit.test_check import BASE, INVALID
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import TransportError
 from ims_pulumi.image_metadata import create_token_tag

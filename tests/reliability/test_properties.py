@@ -27,9 +27,9 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, rules
-from emulator.process import Emulator
-from emulator.settings import Settings
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, rules
+from ims_emulator.process import Emulator
+from ims_emulator.settings import Settings
 from ims_pulumi import signer
 from ims_pulumi.client import ImsClient
 from ims_pulumi.errors import NotFound

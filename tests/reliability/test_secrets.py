@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, Result
+from ims_emulator.process import Emulator
 from tests.reliability.helpers import images_program
 from tests.support.images import live_images
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator.process import Emulator
 from ims_pulumi.errors import TransportError
 from ims_pulumi.transport import Credentials, Transport
 from tests.reliability.helpers import diagnostics, images_program, make_certificates

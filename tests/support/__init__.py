@@ -4,6 +4,6 @@
 * :mod:`tests.support.images`: ``live_images``/``live_by_id``, the images a test counts as existing.
 * :mod:`tests.support.glance`: a real OpenStack Glance for the Glance tests.
 
-The emulator process runner is :mod:`emulator.process`; the Pulumi CLI driver is
+The emulator process runner is :mod:`ims_emulator.process`; the Pulumi CLI driver is
 :mod:`harness.pulumi_cli` (shared with ``bench/``, which must not import from ``tests/``).
 """

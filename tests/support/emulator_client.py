@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_pulumi.signer import canonical_query, sign
 
 JSON = "application/json;charset=UTF-8"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator import DEMO_PROJECT_ID
-from emulator.process import Emulator
+from ims_emulator import DEMO_PROJECT_ID
+from ims_emulator.process import Emulator
 
 #: Statuses of an image that is gone (or going): never counted as existing.
 GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})

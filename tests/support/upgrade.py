@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from emulator import DEMO_SK, DEMO_TOKEN
 from harness.pulumi_cli import PulumiProject, Result
+from ims_emulator import DEMO_SK, DEMO_TOKEN
 
 __all__ = [
     "IMAGE_TYPE", "PATCH_V21", "POST_FIELDS", "api", "assert_no_changes", "by_name", "deployed", "last_changes",

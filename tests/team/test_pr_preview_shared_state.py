@@ -27,8 +27,8 @@ import pytest
 import requests
 import yaml
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from harness.pulumi_cli import PULUMI, VENV, PulumiProject
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from scripts.postgres import free_port
 from tests.support.images import GONE_STATUSES
 from tests.team.conftest import Database
@@ -132,7 +132,7 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
     temp.mkdir()
     (workspace / "examples").mkdir(parents=True)
     (workspace / ".venv").symlink_to(VENV, target_is_directory=True)
-    (workspace / "preview_summary").symlink_to(REPO / "preview_summary", target_is_directory=True)
+    (workspace / "ims_preview_summary").symlink_to(REPO / "ims_preview_summary", target_is_directory=True)
     example = workflow()["env"]["EXAMPLE_DIR"]
     shutil.copytree(REPO / example, workspace / example, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HW_", "PULUMI_", "GITHUB_", "PG"))}

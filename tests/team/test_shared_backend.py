@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.process import Emulator
 from harness.pulumi_cli import PulumiProject, ims_config
+from ims_emulator.process import Emulator
 from tests.reliability.helpers import assert_consistent, start_cli, wait_for
 from tests.support.images import live_by_id
 from tests.team.conftest import Database

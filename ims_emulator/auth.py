@@ -6,7 +6,7 @@ functions, so a client and the emulator can only agree when both follow the algo
 ``huaweicloudsdkcore``. Every failure is a gateway-style 401 (``APIGW.0301``), including
 an ``X-Project-Id`` that is missing or is not the key's project.
 
-Bodies of AK/SK requests are limited (:data:`emulator.body.AKSK_BODY_LIMIT`, 413
+Bodies of AK/SK requests are limited (:data:`ims_emulator.body.AKSK_BODY_LIMIT`, 413
 ``APIGW.0201``); a ``Content-Length`` over it is refused before the body is read. The
 signature covers the SHA-256 of the body, so the body is normally read (at most the limit)
 before the handler runs. A *streamed* route (the upload) is verified without reading the
@@ -24,9 +24,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
-from emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, send_continue, too_large
-from emulator.errors import unauthorized
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+from ims_emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, send_continue, too_large
+from ims_emulator.errors import unauthorized
 from ims_pulumi.signer import (
     DATE_FORMAT,
     HEADER_CONTENT_SHA256,

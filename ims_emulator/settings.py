@@ -4,7 +4,7 @@ Every default is the strictest reading of Huawei's IMS documents: a request the 
 do not allow is refused, even where Glance (which IMS is built on) would accept it. The
 ``lenient_*`` switches and ``tag_api_allow_equals``/``allow_protected_patch`` turn on the
 Glance-like behaviour instead. Each switch is a CLI flag and can be changed at run time
-with ``PATCH /_emulator/config``; ``emulator/README.md`` has the table of every rule.
+with ``PATCH /_emulator/config``; ``ims_emulator/README.md`` has the table of every rule.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: The on/off switches; each is a ``--kebab-case`` flag of ``python -m emulator``
+#: The on/off switches; each is a ``--kebab-case`` flag of ``python -m ims_emulator``
 #: (``public_images``, on by default, is turned off by ``--no-public-images``).
 BOOLEAN_SETTINGS = (
     "lenient_create",
@@ -66,7 +66,7 @@ class Settings:
     delete_unknown_204: bool = False
     #: Seconds an uploaded image stays ``saving`` before it turns ``active``.
     upload_delay: float = 0.2
-    #: Every project sees the catalogue of public images (``emulator/catalogue.py``) in
+    #: Every project sees the catalogue of public images (``ims_emulator/catalogue.py``) in
     #: list and show, as in a real region; off, it sees its own images only.
     public_images: bool = True
     #: Write uploaded image data to ``<data>/images/<id>`` instead of only hashing it (see

@@ -21,8 +21,8 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from emulator import errors
-from emulator.errors import ApiError, Style
+from ims_emulator import errors
+from ims_emulator.errors import ApiError, Style
 
 #: AK/SK-signed bodies: "12 MB" in the IMS docs, read as 12 * 10^6 bytes (the stricter reading).
 AKSK_BODY_LIMIT = 12_000_000

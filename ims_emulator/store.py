@@ -9,8 +9,8 @@ request; 32 concurrent clients can neither lose nor duplicate an image.
 Columns that are filtered or sorted often are generated from the document and indexed,
 so get-by-id, create and a page of a 3,000-image list stay cheap.
 
-The catalogue of public images (``emulator/catalogue.py``) lives in the same table under
-the platform project (:data:`emulator.PLATFORM_PROJECT_ID`). It is written again at every
+The catalogue of public images (``ims_emulator/catalogue.py``) lives in the same table under
+the platform project (:data:`ims_emulator.PLATFORM_PROJECT_ID`). It is written again at every
 start, so it always matches the code. Reads that take ``public=True`` see it next to the
 caller's own images; the maintenance calls (:meth:`Store.all`, :meth:`Store.counts`,
 :meth:`Store.delete_all`) leave it out unless asked, so "the images of the users" stays
@@ -31,8 +31,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from emulator import PLATFORM_PROJECT_ID
-from emulator.rules import ListQuery, member_view
+from ims_emulator import PLATFORM_PROJECT_ID
+from ims_emulator.rules import ListQuery, member_view
 
 DB_FILE = "ims-emulator.sqlite3"
 
@@ -75,7 +75,7 @@ _COLUMNS = {
 }
 
 #: Attributes whose value depends on who looks: a member project sees an image shared with
-#: it as ``shared`` (see :func:`emulator.rules.member_view`); ``m`` is its membership, if any.
+#: it as ``shared`` (see :func:`ims_emulator.rules.member_view`); ``m`` is its membership, if any.
 _VIEW_COLUMNS = {
     "visibility": "CASE WHEN m.member_status IS NULL THEN json_extract(images.doc, '$.visibility') ELSE 'shared' END",
     "__imagetype": """CASE WHEN m.member_status IS NULL THEN json_extract(images.doc, '$."__imagetype"') ELSE 'shared' END""",
@@ -191,7 +191,7 @@ class Store:
         shared with it. Without a ``member_status`` filter only the shared images it has
         ``accepted`` are in (Glance's default); with one, only shared images with that
         membership status. Shared images come as the member sees them
-        (:func:`emulator.rules.member_view`), and ``visibility``/``__imagetype`` filter on
+        (:func:`ims_emulator.rules.member_view`), and ``visibility``/``__imagetype`` filter on
         that view. Raises :class:`UnknownMarker` when the marker is not one of the images
         the project sees.
         """

@@ -23,15 +23,15 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from emulator import PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
-from emulator.auth import BODY_KEY, Authenticator
-from emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, send_continue, too_large
-from emulator.errors import ApiError, Style, bad_request, conflict, forbidden, member_not_found, not_found
-from emulator.faults import FaultError, FaultRule, Faults
-from emulator.imagedata import Digests, ImageFiles
-from emulator.settings import Settings, SettingsError
-from emulator.stats import Stats
-from emulator.store import Store, UnknownMarker
+from ims_emulator import PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
+from ims_emulator.auth import BODY_KEY, Authenticator
+from ims_emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, send_continue, too_large
+from ims_emulator.errors import ApiError, Style, bad_request, conflict, forbidden, member_not_found, not_found
+from ims_emulator.faults import FaultError, FaultRule, Faults
+from ims_emulator.imagedata import Digests, ImageFiles
+from ims_emulator.settings import Settings, SettingsError
+from ims_emulator.stats import Stats
+from ims_emulator.store import Store, UnknownMarker
 
 #: Largest body read whole (every JSON body): the gateway's AK/SK limit, 12,000,000 bytes
 #: (see ``emulator/body.py``). Uploads are streamed in chunks instead, whatever their size.

@@ -1,6 +1,6 @@
-"""Run the emulator (``python -m emulator``) as a child process, e.g. from your own tests.
+"""Run the emulator (``python -m ims_emulator``) as a child process, e.g. from your own tests.
 
-    from emulator.process import DEMO_TOKEN, Emulator
+    from ims_emulator.process import DEMO_TOKEN, Emulator
 
     with Emulator.start() as emu:
         requests.get(emu.url + "/v2/images", headers={"X-Auth-Token": DEMO_TOKEN})
@@ -30,12 +30,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
 
 __all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "PLATFORM_PROJECT_ID", "Emulator", "EmulatorError"]
 
 #: The directory holding this ``emulator`` package: the child's working directory, so that
-#: ``python -m emulator`` runs this very package whether or not it is installed.
+#: ``python -m ims_emulator`` runs this very package whether or not it is installed.
 IMPORT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -65,7 +65,7 @@ class Emulator:
     def start(
         cls, data_dir: Path | None = None, *args: str, env: dict[str, str] | None = None, verify: str | bool = True
     ) -> Emulator:
-        """Start ``python -m emulator --port 0 --data DIR ARGS...`` and wait for its URL.
+        """Start ``python -m ims_emulator --port 0 --data DIR ARGS...`` and wait for its URL.
 
         ``env`` replaces the child's environment (``None``: inherit). ``verify`` is the CA
         bundle for the control calls when ``args`` turn TLS on.
@@ -177,7 +177,7 @@ class Emulator:
         self._call("DELETE", "/_emulator/stats")
 
     def set_faults(self, rules: list[dict[str, Any]], seed: int | None = None) -> list[dict[str, Any]]:
-        """Replace the fault rules (see ``emulator/README.md``); returns them as installed."""
+        """Replace the fault rules (see ``ims_emulator/README.md``); returns them as installed."""
         body: dict[str, Any] = {"rules": rules}
         if seed is not None:
             body["seed"] = seed

@@ -1,10 +1,10 @@
 """IMS validation rules: building a new image, PATCH, tags, list parameters and members (sharing).
 
-Pure functions over plain dicts; they raise :class:`~emulator.errors.ApiError` and never
+Pure functions over plain dicts; they raise :class:`~ims_emulator.errors.ApiError` and never
 touch the store. By default each rule is the strictest reading of Huawei's IMS documents;
 the ``lenient_*`` settings accept what Glance (which IMS is built on) accepts. Where IMS
 documents nothing and refusing makes no sense (e.g. the status of a read-only PATCH), the
-rule follows Glance. ``emulator/README.md`` lists every rule and its switch.
+rule follows Glance. ``ims_emulator/README.md`` lists every rule and its switch.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeGuard
 
-from emulator import errors
-from emulator.errors import ApiError, bad_request, conflict, forbidden
-from emulator.imagedata import OS_HASH_ALGO
-from emulator.schemas import lookup_os_version
-from emulator.settings import Settings
+from ims_emulator import errors
+from ims_emulator.errors import ApiError, bad_request, conflict, forbidden
+from ims_emulator.imagedata import OS_HASH_ALGO
+from ims_emulator.schemas import lookup_os_version
+from ims_emulator.settings import Settings
 from ims_pulumi.os_versions import DEFAULT_OS_VERSION
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

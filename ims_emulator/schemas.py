@@ -2,7 +2,7 @@
 
 The image schema is the stock Glance one, as IMS serves it. It lacks ``zvhd``/``zvhd2``
 and ``shared``, as IMS's does, so it is served for completeness and never used to
-validate; :mod:`emulator.rules` holds the real rules.
+validate; :mod:`ims_emulator.rules` holds the real rules.
 
 The OS-version list is the provider's table (:mod:`ims_pulumi.os_versions`) plus
 :data:`EXTRA_OS_VERSIONS`: current Huawei public OS versions the provider's table does not
@@ -97,7 +97,7 @@ IMAGES_SCHEMA: dict[str, Any] = {
     ],
 }
 
-#: Glance's member schema (``GET /v2/schemas/member``), served as is; ``emulator.rules``
+#: Glance's member schema (``GET /v2/schemas/member``), served as is; ``ims_emulator.rules``
 #: holds the real member rules (IMS lets a member set only ``accepted`` or ``rejected``).
 MEMBER_SCHEMA: dict[str, Any] = {
     "name": "member",

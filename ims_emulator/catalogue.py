@@ -14,7 +14,7 @@ image look-ups (by name, OS, platform, newest build ...) have realistic data to 
 * Ids are ``uuid5(CATALOGUE_NAMESPACE, "<name>@<created_at>")``: stable across runs and
   releases as long as the entry does not change; two builds of one name differ by
   ``created_at``.
-* The owner is :data:`emulator.PLATFORM_PROJECT_ID`, which is no user's project.
+* The owner is :data:`ims_emulator.PLATFORM_PROJECT_ID`, which is no user's project.
 * All timestamps are fixed and in the past. Two pairs share their ``created_at`` (the x86
   and ARM builds of Huawei Cloud EulerOS 2.0, the English and Chinese Windows Server 2022)
   so that the ``id`` tie-break of sorting and paging can be tested; one name
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import PLATFORM_PROJECT_ID
+from ims_emulator import PLATFORM_PROJECT_ID
 
 #: Namespace of the catalogue's image ids (``uuid5(NAMESPACE_URL, "ims-emulator:public-images")``).
 CATALOGUE_NAMESPACE = uuid.UUID("481f7757-fdf7-5f50-9300-711e706ed6c8")
