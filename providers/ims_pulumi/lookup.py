@@ -11,13 +11,20 @@ none-of tags, custom properties, ...) is applied to every page of the result, so
 filter never misses an image on a later page. A filter that a server cannot express even on
 the client (``os_type`` on Glance, which has no such field) fails with a message instead of
 silently matching nothing.
+
+Expected failures (no match, several matches, a filter the server cannot serve, a lookup whose
+settings or request fail) raise :class:`ImageLookupError`, a :class:`pulumi.RunError`: the CLI
+shows its one line, without a Python traceback. A lookup that must wait for a resource of the
+same program (an ``ImageMemberAcceptance`` that makes a shared image visible, say) takes
+``opts=pulumi.InvokeOutputOptions(depends_on=[resource])``, as the SDK's own invokes do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
@@ -43,8 +50,12 @@ SORT_KEYS = ("created_at", "updated_at", "name")
 PAGE_SIZE = 100
 
 
-class ImageLookupError(ImsError):
-    """A lookup found no image, or several where one was asked for, or cannot be expressed."""
+class ImageLookupError(ImsError, pulumi.RunError):
+    """A lookup found no image, or several where one was asked for, or cannot be expressed.
+
+    A :class:`pulumi.RunError`: a program that lets it propagate ends with its message alone
+    (the SDK's way to stop a program without a stack trace).
+    """
 
 
 @dataclass(frozen=True)
@@ -296,8 +307,8 @@ class Lookups:
             listed = "; ".join(f"{i['id']} {i.get('name', '')!r} created {i.get('created_at', '')}"
                                for i in ordered[:5])
             more = f" and {len(ordered) - 5} more" if len(ordered) > 5 else ""
-            raise ImageLookupError(f"{len(ordered)} images match {shown}: {listed}{more}. Add a filter (name, "
-                                   "tags, properties, ...) or most_recent=True to take the newest")
+            raise ImageLookupError(f"{len(ordered)} images match {shown}: {listed}{more}. Add a filter "
+                                   "(name, tags, properties, ...) or most_recent=True to take the newest")
         return ImageInfo.from_image(ordered[0])
 
 
@@ -319,7 +330,9 @@ def _relaxations(fetched: list[dict[str, Any]], plan: QueryPlan) -> str:
     server = ", ".join(f"{k}={v}" for k, v in plan.server)
     where = f" The server was asked for {server}." if server else ""
     if hints:
-        return where + " Closest relaxations: " + "; ".join(hints[:5]) + "."
+        return (where + " Closest relaxations: " + "; ".join(hints[:5]) + ". Change or drop that filter; if a "
+                "resource of this program makes the image match (an ImageMemberAcceptance, a tag), let the lookup "
+                "wait for it: get_image_output(..., opts=pulumi.InvokeOutputOptions(depends_on=[resource]))")
     return where + " Check the filters, the project (ims:projectId) and the endpoint."
 
 
@@ -355,11 +368,12 @@ def get_image(*, id: str | None = None, name: str | None = None, name_regex: str
 
     No match, or several without ``most_recent``, raises :class:`ImageLookupError` with what to change.
     """
-    return _default().get_image(
-        most_recent=most_recent, id=id, name=name, name_regex=name_regex, visibility=visibility,
-        image_type=image_type, os_type=os_type, platform=platform, os_bit=os_bit, os_version=os_version,
-        disk_format=disk_format, container_format=container_format, status=status, owner=owner,
-        member_status=member_status, tags=tags, tags_any=tags_any, not_tags=not_tags, properties=properties)
+    filters = dict(id=id, name=name, name_regex=name_regex, visibility=visibility, image_type=image_type,
+                   os_type=os_type, platform=platform, os_bit=os_bit, os_version=os_version, disk_format=disk_format,
+                   container_format=container_format, status=status, owner=owner, member_status=member_status,
+                   tags=tags, tags_any=tags_any, not_tags=not_tags, properties=properties)
+    with _one_line("get_image", filters):
+        return _default().get_image(most_recent=most_recent, **filters)
 
 
 def get_images(*, id: str | None = None, name: str | None = None, name_regex: str | None = None,
@@ -372,20 +386,67 @@ def get_images(*, id: str | None = None, name: str | None = None, name_regex: st
                limit: int | None = None) -> list[ImageInfo]:
     """Every image matching every given filter, ordered by ``sort`` (``created_at``, ``updated_at`` or
     ``name``, with ``:asc`` or ``:desc``), at most ``limit``."""
-    return _default().get_images(
-        sort=sort, limit=limit, id=id, name=name, name_regex=name_regex, visibility=visibility,
-        image_type=image_type, os_type=os_type, platform=platform, os_bit=os_bit, os_version=os_version,
-        disk_format=disk_format, container_format=container_format, status=status, owner=owner,
-        member_status=member_status, tags=tags, tags_any=tags_any, not_tags=not_tags, properties=properties)
+    filters = dict(id=id, name=name, name_regex=name_regex, visibility=visibility, image_type=image_type,
+                   os_type=os_type, platform=platform, os_bit=os_bit, os_version=os_version, disk_format=disk_format,
+                   container_format=container_format, status=status, owner=owner, member_status=member_status,
+                   tags=tags, tags_any=tags_any, not_tags=not_tags, properties=properties)
+    with _one_line("get_images", filters):
+        return _default().get_images(sort=sort, limit=limit, **filters)
 
 
-def get_image_output(**kwargs: pulumi.Input[Any]) -> pulumi.Output[ImageInfo]:
-    """:func:`get_image` with ``pulumi.Input`` values for every argument; resolves in preview too."""
-    resolved = cast("pulumi.Output[dict[str, Any]]", pulumi.Output.from_input(kwargs))
-    return resolved.apply(lambda args: get_image(**args))
+@contextlib.contextmanager
+def _one_line(call: str, filters: Mapping[str, Any]) -> Iterator[None]:
+    """Any expected failure of a lookup (its settings, a refused request) as an :class:`ImageLookupError`
+    naming the lookup: one line in the CLI. Unexpected errors keep their traceback."""
+    try:
+        yield
+    except ImageLookupError:
+        raise
+    except ImsError as exc:
+        raise ImageLookupError(f"{call}({_describe(filters)}): {exc}") from exc
 
 
-def get_images_output(**kwargs: pulumi.Input[Any]) -> pulumi.Output[list[ImageInfo]]:
-    """:func:`get_images` with ``pulumi.Input`` values for every argument; resolves in preview too."""
-    resolved = cast("pulumi.Output[dict[str, Any]]", pulumi.Output.from_input(kwargs))
-    return resolved.apply(lambda args: get_images(**args))
+def get_image_output(*, opts: pulumi.InvokeOptions | None = None,
+                     **kwargs: pulumi.Input[Any]) -> pulumi.Output[ImageInfo]:
+    """:func:`get_image` with ``pulumi.Input`` values for every argument; resolves in preview too.
+
+    ``opts=pulumi.InvokeOutputOptions(depends_on=[resource, ...])`` makes the lookup wait until
+    those resources exist (are created or updated in this run): during a preview in which one of
+    them is still to be created the result is unknown, as for the SDK's own invokes.
+    """
+    return _after(opts, kwargs).apply(lambda args: get_image(**args))
+
+
+def get_images_output(*, opts: pulumi.InvokeOptions | None = None,
+                      **kwargs: pulumi.Input[Any]) -> pulumi.Output[list[ImageInfo]]:
+    """:func:`get_images` with ``pulumi.Input`` values for every argument; resolves in preview too.
+
+    ``opts`` as for :func:`get_image_output`.
+    """
+    return _after(opts, kwargs).apply(lambda args: get_images(**args))
+
+
+def _after(opts: pulumi.InvokeOptions | None, kwargs: Mapping[str, pulumi.Input[Any]]) -> pulumi.Output[dict[str, Any]]:
+    """The lookup's arguments, resolved once every resource of ``opts.depends_on`` exists.
+
+    A custom resource exists once its id is known (unknown during the preview of its create); a
+    component once its URN is. The result carries those resources as dependencies.
+    """
+    resolved = cast("pulumi.Output[dict[str, Any]]", pulumi.Output.from_input(dict(kwargs)))
+    depends_on = getattr(opts, "depends_on", None) if opts is not None else None
+    if depends_on is None:
+        return resolved
+    if isinstance(depends_on, pulumi.Resource):
+        depends_on = [depends_on]
+
+    def ready(resources: Sequence[pulumi.Resource] | None) -> Any:
+        waits: list[pulumi.Output[Any]] = []
+        for resource in resources or ():
+            if not isinstance(resource, pulumi.Resource):
+                raise ImageLookupError(f"opts.depends_on takes resources, not {type(resource).__name__} "
+                                       f"{resource!r}")
+            waits.append(resource.id if isinstance(resource, pulumi.CustomResource) else resource.urn)
+        return pulumi.Output.all(*waits)
+
+    waited: pulumi.Output[Any] = pulumi.Output.from_input(depends_on).apply(ready)
+    return pulumi.Output.all(resolved, waited).apply(lambda pair: cast("dict[str, Any]", pair[0]))
