@@ -30,8 +30,8 @@ class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return self.ids.get(args.name, ""), dict(args.inputs)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
 
 
 class Acceptance(pulumi.CustomResource):
@@ -82,10 +82,15 @@ def test_depends_on_makes_the_lookup_wait(monkeypatch: pytest.MonkeyPatch, reaso
 
 def test_depends_on_accepts_one_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(lookup, "get_image", lambda **kw: calls.append(kw) or kw)
+
+    def fake(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return "found"
+
+    monkeypatch.setattr(lookup, "get_image", fake)
     pulumi.runtime.set_mocks(Mocks({"golden": "acc-1"}), preview=False)
     out = lookup.get_image_output(name="x", opts=pulumi.InvokeOutputOptions(depends_on=Acceptance("golden")))
-    assert _sync_await(out.future()) == {"name": "x"}
+    assert _sync_await(out.future()) == "found" and calls == [{"name": "x"}]
 
 
 def test_lookup_errors_are_run_errors() -> None:
