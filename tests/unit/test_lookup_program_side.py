@@ -90,7 +90,8 @@ def test_depends_on_accepts_one_resource(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(lookup, "get_image", fake)
     pulumi.runtime.set_mocks(Mocks({"golden": "acc-1"}), preview=False)
     out = lookup.get_image_output(name="x", opts=pulumi.InvokeOutputOptions(depends_on=Acceptance("golden")))
-    assert _sync_await(out.future()) == "found" and calls == [{"name": "x"}]
+    result: Any = _sync_await(out.future())
+    assert result == "found" and calls == [{"name": "x"}]
 
 
 def test_lookup_errors_are_run_errors() -> None:
