@@ -352,9 +352,16 @@ class PatchOp:
 
 
 def _pointer_key(path: object) -> str:
-    """The attribute named by a JSON pointer; only top-level attributes can be patched."""
+    """The attribute named by a JSON pointer; only top-level attributes can be patched.
+
+    RFC 6901: the pointer is split at ``/`` first, then ``~1`` is read as ``/`` and ``~0`` as
+    ``~``; any other ``~`` (``~2``, a trailing ``~``) is refused, as Glance refuses it.
+    """
     if not isinstance(path, str) or not path.startswith("/"):
         raise bad_request(message=f"Invalid JSON pointer: {path!r}.")
+    if re.search(r"~(?![01])", path):
+        raise bad_request(message=f"Invalid JSON pointer: {path!r} contains '~' not part of a recognized "
+                                  "escape sequence (~0 for '~', ~1 for '/').")
     first, *rest = path[1:].split("/")
     key = first.replace("~1", "/").replace("~0", "~")
     if key in RESERVED or key in READ_ONLY:

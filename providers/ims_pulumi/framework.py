@@ -202,11 +202,22 @@ class Plan:
         return bool(self.changed)
 
 
+def json_pointer(key: str) -> str:
+    """The JSON Pointer (RFC 6901) of the top-level attribute ``key``: ``~`` is written ``~0`` and
+    ``/`` is written ``~1`` (in that order), so ``a/b`` is ``/a~1b`` and ``a~1`` is ``/a~01``.
+
+    Glance (and IMS) decode the pointer this way: an unescaped ``/`` would name a nested
+    attribute (``400 Invalid JSON pointer``) and an unescaped ``~0``/``~1`` another key.
+    """
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
 def json_patch(current: Mapping[str, Any], desired: Mapping[str, Any], keys: list[str]) -> list[dict[str, Any]]:
     """JSON-patch (v2.1 dialect) operations turning wire body ``current`` into ``desired`` over ``keys``.
 
     ``add`` for keys the image does not have, ``replace`` for those it has with another
-    value, ``remove`` for managed keys the desired body no longer has.
+    value, ``remove`` for managed keys the desired body no longer has. Paths are escaped
+    JSON Pointers (:func:`json_pointer`).
     """
     ops: list[dict[str, Any]] = []
     for key in keys:
@@ -214,9 +225,9 @@ def json_patch(current: Mapping[str, Any], desired: Mapping[str, Any], keys: lis
         if old == new:
             continue
         if new is None:
-            ops.append({"op": "remove", "path": f"/{key}"})
+            ops.append({"op": "remove", "path": json_pointer(key)})
         else:
-            ops.append({"op": "add" if old is None else "replace", "path": f"/{key}", "value": new})
+            ops.append({"op": "add" if old is None else "replace", "path": json_pointer(key), "value": new})
     return ops
 
 

@@ -29,6 +29,7 @@ from .kinds import (
     StringSet,
     Text,
     TokenTag,
+    unshown_character,
 )
 from .profiles import ServerProfile
 
@@ -51,6 +52,9 @@ MIN_RAM_MAX = 2**31 - 1  # MB; IMS documents no bound: only what a JSON integer 
 DESCRIPTION_MAX = 1024
 PROPERTY_VALUE_MAX = 1024
 RESERVED_PROPERTY_PREFIXES = ("__", "os_glance_")
+#: Control characters that text meant to be read (descriptions, property values) may hold:
+#: tab and line feed. Keys, names and tags take none (see ``kinds.unshown_character``).
+PROSE_CHARACTERS = "\t\n"
 #: Image attributes of IMS and Glance that are not fields of this table. ``self``, ``file`` and
 #: ``schema`` were outputs until release 0.2: they are ``/v2/images/{id}``, ``/v2/images/{id}/file``
 #: and ``/v2/schemas/image`` for every image (README "Changelog").
@@ -68,6 +72,8 @@ def _v_name(value: Any, p: ServerProfile) -> str | None:
         return f"must be a string of 1-{p.name_max} characters"
     if not 1 <= len(value) <= p.name_max:
         return f"must be 1-{p.name_max} characters long (it has {len(value)})"
+    if problem := unshown_character(value):
+        return problem
     if p.name_pattern is not None:
         if value != value.strip():
             return f"must not start or end with a space; allowed: {p.name_rule}"
@@ -84,7 +90,7 @@ def _v_description(value: Any, p: ServerProfile) -> str | None:
         return f"must be at most {DESCRIPTION_MAX} characters (it has {len(value)})"
     if any(c in value for c in "\r<>"):
         return "must not contain a carriage return, '<' or '>'"
-    return None
+    return unshown_character(value, allow=PROSE_CHARACTERS)
 
 
 def _v_tags(value: Any, p: ServerProfile) -> str | None:
@@ -97,6 +103,8 @@ def _v_tags(value: Any, p: ServerProfile) -> str | None:
     for tag in value:
         if not isinstance(tag, str) or not 1 <= len(tag) <= 255:
             return f"tag {tag!r} must be a string of 1-255 characters"
+        if problem := unshown_character(tag):
+            return f"tag {tag!r} {problem}"
         key, sep, _ = tag.partition("=")
         if key.strip() == CREATE_TOKEN_TAG:
             return f"tag {tag!r} uses the key {CREATE_TOKEN_TAG!r}, which the provider reserves for its create token"
@@ -122,6 +130,11 @@ def _properties_rule(reserved: frozenset[str], inputs_by_wire: Mapping[str, str]
         for key, val in value.items():
             if not isinstance(key, str) or not 1 <= len(key) <= 255:
                 return f"key {key!r} must be a string of 1-255 characters"
+            if problem := unshown_character(key):
+                return f"key {key!r} {problem}"
+            if key != key.strip():
+                return (f"key {key!r} starts or ends with a space, which Glance strips from a PATCH path "
+                        f"(it would store {key.strip()!r}); write {key.strip()!r}")
             if key in inputs_by_wire:
                 return f"key {key!r} is the image attribute of the input {inputs_by_wire[key]!r}: set that input instead"
             if key in reserved or key.startswith(RESERVED_PROPERTY_PREFIXES):
@@ -131,6 +144,8 @@ def _properties_rule(reserved: frozenset[str], inputs_by_wire: Mapping[str, str]
                 return f"value of {key!r} must be a string (got {type(val).__name__}); quote numbers and booleans"
             if len(val) > PROPERTY_VALUE_MAX:
                 return f"value of {key!r} must be at most {PROPERTY_VALUE_MAX} characters"
+            if problem := unshown_character(val, allow=PROSE_CHARACTERS):
+                return f"value of {key!r} {problem}"
         return None
 
     return check

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import unicodedata
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
@@ -18,6 +19,31 @@ from .profiles import ServerProfile
 
 #: A field-specific rule: ``None`` when the value is fine, else what is allowed.
 Validator = Callable[[Any, ServerProfile], str | None]
+
+#: Unicode categories of characters that change how text is shown rather than being shown:
+#: controls (C0, DEL, C1: ANSI escape sequences start with ESC), line and paragraph separators,
+#: and format characters (bidirectional overrides, zero-width spaces). The zero-width joiner
+#: (U+200D) is a format character that emoji sequences need: it stays allowed.
+_UNSHOWN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cf"})
+_ALLOWED_FORMAT = frozenset({"\u200d"})
+
+
+def unshown_character(text: str, allow: str = "") -> str | None:
+    """What is wrong with the first character of ``text`` that a terminal or a rendered page would
+    not show as itself (a control character such as ESC, a line break, a bidirectional override),
+    or ``None``. ``allow`` lists characters the field accepts anyway (``"\\t\\n"`` for prose).
+
+    Such characters in a value the CLI or a pull-request comment prints could recolour or
+    rewrite what a reviewer sees, so the rules of text fields refuse them (pure, offline).
+    """
+    for char in text:
+        if char in allow or char in _ALLOWED_FORMAT:
+            continue
+        if unicodedata.category(char) in _UNSHOWN_CATEGORIES:
+            return (f"contains the control or format character {char!r} (U+{ord(char):04X}); "
+                    "remove it (control characters, line breaks and bidirectional or zero-width characters "
+                    "are not allowed here)")
+    return None
 
 
 class Services(Protocol):
