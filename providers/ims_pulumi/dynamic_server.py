@@ -14,7 +14,12 @@ Runs Pulumi's own server (``python -m pulumi.dynamic``) with three documented ad
   for the duration of the call, and :func:`status_sink` sends ephemeral messages for it to the
   engine's log service (the engine's address is the provider process's last argument).
 
-All three are monkeypatches of SDK internals: ``tests/unit/test_dynamic_server.py`` pins them, so
+* **Import.** ``pulumi import`` (and the ``import_`` option) send a Read with the id only: the SDK's
+  server cannot find the pickled provider (``KeyError: '__provider'``, pulumi/pulumi#16175). The
+  servicer's ``Read`` is wrapped to end such a call with one line saying what works instead
+  (``adopt_id``, ``ImageMetadata.get``).
+
+All of them are monkeypatches of SDK internals: ``tests/unit/test_dynamic_server.py`` pins them, so
 an SDK upgrade that moves them fails the tests instead of silently losing the fix.
 """
 
@@ -31,6 +36,8 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import grpc  # type: ignore[import-untyped]
 
 from .errors import ImsError
 
@@ -111,8 +118,48 @@ def _with_urn(method: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return call
 
 
+#: The key of the pickled provider in a dynamic resource's inputs and outputs (the SDK's ``PROVIDER_KEY``).
+PROVIDER_KEY = "__provider"
+
+#: What works instead of ``pulumi import``, by the resource type's last part (``{name}``, ``{id}`` filled in).
+IMPORT_INSTEAD = {
+    "ImageMetadata": ('declare ImageMetadata("{name}", name=..., adopt_id="{id}") in the program and run `pulumi up` '
+                      '(it takes the image over), or ImageMetadata.get("{name}", "{id}") for a read-only reference'),
+    "ImageMember": ("declare the ImageMember in the program and run `pulumi up`: its create takes an existing "
+                    "membership over"),
+    "ImageMemberAcceptance": ("declare the ImageMemberAcceptance in the program and run `pulumi up`: its create sets "
+                              "the status of the existing membership"),
+}
+
+
+def import_refusal(urn: str, id_: str) -> str:
+    """One line for a Read without the pickled provider (``pulumi import``): why, and what works instead."""
+    parts = urn.split("::")
+    type_, name = (parts[2], parts[3]) if len(parts) >= 4 else ("", "")
+    kind = type_.rsplit(":", 1)[-1]
+    instead = IMPORT_INSTEAD.get(kind, "declare the resource in the program and run `pulumi up`")
+    return (f"pulumi import cannot import {type_ or 'a dynamic-provider resource'} {id_!r}: the engine sends a "
+            f"dynamic provider only the id, not the provider (pulumi/pulumi#16175); instead, "
+            + instead.format(name=name or "name", id=id_))
+
+
+def _refuse_import(method: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``Read`` that ends a call without the pickled provider (an import) with :func:`import_refusal`."""
+
+    @functools.wraps(method)
+    def call(request: Any, context: Any) -> Any:
+        known = [getattr(request, part, None) for part in ("properties", "inputs")]
+        if not any(struct is not None and PROVIDER_KEY in struct.fields for struct in known):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, import_refusal(getattr(request, "urn", ""),
+                                                                           getattr(request, "id", "")))
+        return method(request, context)
+
+    return call
+
+
 def patch_call_urn() -> None:
-    """Wrap the servicer's Create/Update as it is registered with the gRPC server.
+    """Wrap the servicer's Create/Update as it is registered with the gRPC server (and its Read, see
+    :func:`_refuse_import`).
 
     ``pulumi/dynamic/__main__.py`` defines its servicer class and serves in the same module run, so
     the class cannot be patched beforehand; its registration call,
@@ -128,6 +175,7 @@ def patch_call_urn() -> None:
     def add(servicer: Any, server: Any) -> Any:
         for name in URN_METHODS:
             setattr(servicer, name, _with_urn(getattr(servicer, name)))
+        servicer.Read = _refuse_import(servicer.Read)
         return original(servicer, server)
 
     add._ims_pulumi_urn = True  # type: ignore[attr-defined]
@@ -167,7 +215,6 @@ class EngineLog:
         with self._lock:
             if self._log is None and not self._broken:
                 try:
-                    import grpc  # type: ignore[import-untyped]
                     from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
                     from pulumi.runtime.proto import engine_pb2_grpc
 
