@@ -29,8 +29,17 @@ from pulumi.dynamic import (
 from . import content, os_versions
 from .client import ImsClient, uncertain
 from .config import SETTINGS, ProviderConfig, resolve
-from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, PermissionDenied, ServerError, TransportError
-from .framework import Table, json_patch
+from .errors import (
+    AuthenticationFailed,
+    Conflict,
+    ImsError,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    SourceError,
+    TransportError,
+)
+from .framework import Table, contains_unknown, json_patch
 from .image_metadata import IMAGE_METADATA
 from .kinds import OfflineServices
 from .profiles import ServerProfile
@@ -204,6 +213,19 @@ class ImageMetadataProvider(TableProvider):
 
     table: Table = IMAGE_METADATA
 
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """The table's check; then, for a resource that will adopt an image (``adopt_id`` known, the
+        adoption not done yet), one read of that image, so that the preview fails as ``pulumi up``
+        would. Not with ``ims:skipCredentialsValidation`` (an offline preview)."""
+        result = super().check(_olds, news)
+        inputs = result.inputs or {}
+        if not result.failures and self.context.config.validate_credentials and _adopting(inputs):
+            profile = self.context.profile
+            desired = self.table.effective(_inputs(self.table, inputs), profile)
+            image_id = str(desired["adopt_id"])
+            _adoptable(self.table, self.context.client.get_image(image_id), image_id, desired, profile)
+        return result
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create (or adopt) the image and return every output."""
         ctx, table = self.context, self.table
@@ -277,6 +299,12 @@ def _recorded_config_hint(command: str) -> Iterator[None]:
         raise
 
 
+def _adopting(inputs: Mapping[str, Any]) -> bool:
+    """Whether creating this resource would adopt an image whose every relevant input is known now."""
+    return (isinstance(inputs.get("adopt_id"), str) and bool(inputs["adopt_id"]) and not inputs.get("__adopted")
+            and not contains_unknown(dict(inputs)))
+
+
 def _inputs(table: Table, props: Mapping[str, Any]) -> dict[str, Any]:
     return {f.name: props[f.name] for f in table.inputs if props.get(f.name) is not None}
 
@@ -347,7 +375,8 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
     (``ims:urlImport``); otherwise, and always on IMS, the provider streams it from the URL to the
     server (constant memory, no local file).
     """
-    source: Mapping[str, Any] | None = desired.get("source")
+    # a URL's secret parts come as their own (secret) input; joined here, for this call only
+    source: Mapping[str, Any] | None = content.with_url(desired.get("source"), desired.get(content.SECRET_URL_KEY))
     image_id = str(image["id"])
     if not source:
         return image
@@ -391,6 +420,10 @@ def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, 
     first byte (a file or URL is simply read again), at most ``UPLOAD_ATTEMPTS`` times in all and
     within one operation budget (each attempt sends the whole file); anything else fails with the
     image's status and what to do, and the next ``pulumi up`` uploads into the same image.
+
+    A source that cannot be read, or yields more or fewer bytes than it announced, fails at once
+    (:class:`~.errors.SourceError`, never retried: reading it again would not help): the upload is
+    cut before the server has the announced size, so the image is never ``active`` with other bytes.
     """
     image_id = str(image["id"])
     declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
@@ -399,8 +432,12 @@ def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, 
     attempt = 0
     while True:
         attempt += 1
+        try:
+            stream = content.open_source(source)
+        except SourceError as exc:
+            raise SourceError(f"upload to image {image_id}: {exc} (nothing was sent; the next `pulumi up` "
+                              "uploads into this image)") from None
         hasher = content.Hasher(content.Hashes(algorithms))
-        stream = content.open_source(dict(source))
         progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
 
         def chunks(stream: content.Stream = stream, hasher: content.Hasher = hasher,
@@ -414,6 +451,10 @@ def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, 
             api.upload_file(image_id, chunks(), stream.size)
             progress.finish()  # the last message for a stream of unknown size (a URL without Content-Length)
             return hasher.finish()
+        except SourceError as exc:
+            hasher.finish()
+            raise SourceError(f"upload to image {image_id}: {exc}. The next `pulumi up` uploads into this image "
+                              "(no second image is made)") from None
         except ImsError as exc:
             hasher.finish()
             after = api.get_image(image_id)
@@ -483,7 +524,8 @@ def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], de
     ``queued`` and the caller streams the URL instead. A task that fails leaves the image
     ``queued`` (Glance puts it back): the next ``pulumi up`` imports again into the same image.
     """
-    image_id, url = str(image["id"]), str(source["location"])
+    image_id, url = str(image["id"]), content.fetch_url(source)
+    shown = content.redact_url(url)  # the URL in messages: its user information and query string are secrets
     try:
         api.import_image(image_id, url)
     except (AuthenticationFailed, NotFound):
@@ -495,7 +537,8 @@ def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], de
                                    or current.get("os_glance_import_task")):
             raise
     except ImsError as exc:
-        warn(f"image {image.get('name', '')!r} ({image_id}): the server refused to import {url} itself ({exc}); "
+        warn(f"image {image.get('name', '')!r} ({image_id}): the server refused to import {shown} itself "
+             f"({content.scrub(str(exc), url)}); "
              "the provider streams it instead (`ims:urlImport stream` skips the attempt)")
         return None
     after = api.wait_for_import(image_id, timeout)
@@ -505,7 +548,7 @@ def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], de
         failed = after.get("os_glance_failed_import")
         gone = " and was deleted: the next `pulumi up` starts over" if fresh and status == "killed" else ""
         raise ImsError(
-            f"image {image_id}: the server could not import {url} ({WEB_DOWNLOAD}): the image is {status!r} "
+            f"image {image_id}: the server could not import {shown} ({WEB_DOWNLOAD}): the image is {status!r} "
             f"again{f' (os_glance_failed_import: {failed})' if failed else ''}{gone}; {_probe(url)}. Check that "
             "the URL answers 200 from the server's network, then run `pulumi up` again (it imports into the same "
             "image, no second image is made), or set `ims:urlImport stream` to stream the URL through the provider")
@@ -513,10 +556,11 @@ def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], de
 
 
 def _probe(url: str) -> str:
-    """What the URL answers from the provider's machine, for an error message."""
+    """What the URL answers from the provider's machine, for an error message (no part of the URL)."""
     try:
-        with requests.get(url, stream=True, timeout=10) as response:
-            return f"from the provider's machine the URL answers {response.status_code} {response.reason}".rstrip()
+        with requests.get(url, stream=True, timeout=10, headers={"Accept-Encoding": "identity"}) as response:
+            reason = content.scrub(response.reason or "", url)
+            return f"from the provider's machine the URL answers {response.status_code} {reason}".rstrip()
     except requests.RequestException as exc:
         return f"from the provider's machine the URL cannot be read either ({type(exc).__name__})"
 
@@ -533,7 +577,7 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
     descriptor has none today). With neither, there is nothing to compare: the server's hashes
     are of the bytes it read from the URL.
     """
-    image_id, location = str(image["id"]), source.get("location")
+    image_id, location = str(image["id"]), content.redact_url(str(source.get("location") or ""))
     expected: dict[str, tuple[str, str]] = {a: (str(source[a]), "the source was identified by its")
                                             for a in ("md5", "sha256", "sha512") if source.get(a)}
     if declared:
@@ -572,7 +616,7 @@ def _url_against_image(source: Mapping[str, Any], algorithm: str, want: str, ima
     """Hash the URL's bytes (streamed, constant memory) with the declared algorithm and MD5: what differs
     from the declared checksum or from the image's MD5."""
     hashes = content.Hashes(tuple(dict.fromkeys((algorithm, "md5"))))
-    stream = content.open_source(dict(source))
+    stream = content.open_source(source)
     try:
         for chunk in stream.chunks:
             hashes.update(chunk)
@@ -640,7 +684,14 @@ def _adopt(table: Table, api: ImsClient, desired: Mapping[str, Any], profile: Se
            budget: Budget) -> dict[str, Any]:
     """Take over an existing image: read it, refuse what only a replacement could change."""
     image_id = str(desired["adopt_id"])
-    image = api.get_image(image_id, budget=budget)
+    image = _adoptable(table, api.get_image(image_id, budget=budget), image_id, desired, profile)
+    return _converge(table, api, image_id, image, desired, profile, budget, image=image)
+
+
+def _adoptable(table: Table, image: dict[str, Any] | None, image_id: str, desired: Mapping[str, Any],
+               profile: ServerProfile) -> dict[str, Any]:
+    """``image`` if the resource can take it over; else the error ``pulumi up`` and the preview both show:
+    no such image, or fields that only a replacement could change differ from the image's."""
     if image is None:
         raise NotFound(operation=f"adopt image {image_id}", status=404, message="no such image in this project",
                        hint="Check adopt_id and ims:projectId")
@@ -651,4 +702,4 @@ def _adopt(table: Table, api: ImsClient, desired: Mapping[str, Any], profile: Se
     if fixed:
         raise ImsError(f"adopt image {image_id}: these fields cannot be changed in place, declare the image's "
                        f"values instead: {'; '.join(_mismatch(table, n, current, desired, profile) for n in fixed)}")
-    return _converge(table, api, image_id, image, desired, profile, budget, image=image)
+    return image
