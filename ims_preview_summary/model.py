@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 #: How the CLI shows a secret value in ``--json`` output (without ``--show-secrets``).
@@ -47,6 +47,22 @@ OPERATIONS: Final[Mapping[str, str]] = {
 }
 #: Order of the operations in the summary: the ones that lose data first.
 OPERATION_ORDER: Final = ("replace", "delete", "update", "create", "import", "forget")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Resources of type ``by`` give project ``member`` (an input) access to the object whose id is
+    their input ``target``: when that object is replaced, its new id is not shared with anyone."""
+
+    by: str
+    target: str
+    member: str
+
+
+#: What a replacement of each type takes away from others (display types, see :func:`display_type`).
+GRANTS: Final[Mapping[str, Grant]] = {
+    "ims:ImageMetadata": Grant(by="ims:ImageMember", target="image_id", member="member_id"),
+}
 
 
 class _Missing:
@@ -83,6 +99,17 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
+class LostAccess:
+    """A resource of the stack that shares a replaced object with another project: that project
+    loses the old object (its id stops existing). ``reshared``: the preview replaces the sharing
+    resource too, so the new object is shared again (and must be accepted again)."""
+
+    name: str
+    member: str
+    reshared: bool = False
+
+
+@dataclass(frozen=True)
 class ResourceChange:
     """What the preview does to one resource."""
 
@@ -95,6 +122,8 @@ class ResourceChange:
     hidden_secrets: tuple[str, ...] = ()
     """Inputs that are secret on both sides: their values are masked, so they cannot be compared."""
     id: str | None = None
+    lost_access: tuple[LostAccess, ...] = ()
+    """For a replacement: the stack's resources that share the old object (see :data:`GRANTS`)."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +247,32 @@ def declared_inputs(inputs: Mapping[str, Any], ignore: Iterable[str] = DEFAULT_I
     ]
 
 
+def _with_lost_access(r: ResourceChange, changing: Mapping[str, list[Mapping[str, Any]]],
+                      preview: Mapping[str, Any]) -> ResourceChange:
+    """``r`` with the resources that share it, when it is replaced and its type grants access (:data:`GRANTS`).
+
+    Every step counts (``same`` ones too): a share that the preview leaves alone still points at the
+    old id. Its inputs are read from the old state (what is shared now), else the new one.
+    """
+    grant = GRANTS.get(r.type)
+    if r.operation != "replace" or grant is None or not r.id:
+        return r
+    lost: list[LostAccess] = []
+    for step in preview.get("steps") or []:
+        if not isinstance(step, Mapping):
+            continue
+        urn = str(step.get("urn", ""))
+        _, _, type_, name = urn_parts(urn)
+        if display_type(type_) != grant.by:
+            continue
+        inputs = _inputs(_state(step, "oldState")) or _inputs(_state(step, "newState"))
+        if str(inputs.get(grant.target)) != r.id or any(x.name == name for x in lost):
+            continue
+        reshared = any(OPERATIONS.get(str(s.get("op"))) == "replace" for s in changing.get(urn, []))
+        lost.append(LostAccess(name, str(inputs.get(grant.member, "")), reshared))
+    return replace(r, lost_access=tuple(sorted(lost, key=lambda x: x.name))) if lost else r
+
+
 # --- the summary -------------------------------------------------------------------------------
 
 
@@ -300,6 +355,7 @@ def summarize(preview: Mapping[str, Any], ignore: Iterable[str] = DEFAULT_IGNORE
             hidden_secrets=tuple(hidden),
             id=str(old["id"]) if old.get("id") else None,
         ))
+    resources = [_with_lost_access(r, by_urn, preview) for r in resources]
     resources.sort(key=lambda r: OPERATION_ORDER.index(r.operation))
 
     totals = {str(k): int(v) for k, v in (preview.get("changeSummary") or {}).items() if int(v)}

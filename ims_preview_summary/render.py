@@ -1,14 +1,34 @@
-"""Render a :class:`~preview_summary.model.Summary` as Markdown for a pull-request comment (pure)."""
+"""Render a :class:`~preview_summary.model.Summary` as Markdown for a pull-request comment (pure).
+
+Everything quoted from the preview (resource names, types, keys, values, ids, messages) is
+neutral: it cannot add Markdown structure, HTML, links or images to the comment. Quoted text goes
+into code spans (:func:`code`) or a fenced block (diagnostics), whose fences are longer than any
+backtick run inside; characters that would end a line or change how text is shown (C0/C1 controls,
+DEL, ANSI escape sequences, line/paragraph separators, bidirectional and zero-width characters)
+are written as visible escapes (:func:`neutral`), so no input starts a new block (a heading, a
+list, a table row) or leaves the span it is quoted in.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from .model import MISSING, Diagnostic, FieldChange, ResourceChange, Summary, is_secret, is_unknown, same_json
+from .model import (
+    MISSING,
+    Diagnostic,
+    FieldChange,
+    LostAccess,
+    ResourceChange,
+    Summary,
+    is_secret,
+    is_unknown,
+    same_json,
+)
 
 #: Pulumi's symbol of each operation, shown in front of it.
 SYMBOLS: Final[Mapping[str, str]] = {
@@ -27,10 +47,45 @@ MAX_ITEMS: Final = 12
 MESSAGE_CHARS: Final = 4_000
 _NOISE = re.compile(r"^Resource monitor has terminated, shutting down\s*$")
 _SEVERITY_PREFIX = re.compile(r"^(error|warning): ", re.IGNORECASE)
+#: ANSI escape sequences (colours, cursor moves, OSC hyperlinks) in messages the CLI relays.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+#: Unicode categories written as escapes: controls, format characters, line/paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_ESCAPES: Final[Mapping[str, str]] = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: Text shown as it is outside code: words of letters, digits, ``-``/``_`` joined by ``:`` or ``/``
+#: (a type such as ``ims:ImageMetadata``); anything else is quoted as code. No ``.``, ``@`` or ``//``,
+#: so GitHub finds no link in it (``www.x.y``, ``a@b.c``, ``http://``).
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+(?:[:/][A-Za-z0-9_-]+)*")
+
+
+def neutral(text: str, keep: str = "") -> str:
+    """``text`` with every character that is not shown as itself written as a visible escape
+    (``\\n``, ``\\x1b``, ``\\u202e``); characters in ``keep`` stay (``"\\n"`` in a fenced block)."""
+    out = []
+    for char in text:
+        if char in keep or unicodedata.category(char) not in _HIDDEN:
+            out.append(char)
+        elif char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        else:
+            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+    return "".join(out)
+
+
+def plain(text: str) -> str:
+    """``text`` as it is when it is a plain word (a type, a totals key), else as :func:`code`."""
+    return text if _PLAIN.fullmatch(text) and "//" not in text else code(text)
+
+
+def one_line(text: str) -> str:
+    """Markdown the caller wrote (a title) kept on one line: it cannot end the heading it is in."""
+    return neutral(text)
 
 
 def code(text: str) -> str:
-    """``text`` as inline code, whatever backticks it contains."""
+    """``text`` as inline code, whatever it contains: backticks (a longer fence) and characters
+    that could end the line or hide text (:func:`neutral`)."""
+    text = neutral(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
@@ -124,7 +179,7 @@ def describe(change: FieldChange) -> str:
 
 def resource_block(r: ResourceChange) -> str:
     """The lines of one resource: operation, name, type, reason, then its fields."""
-    head = f"- {code(SYMBOLS.get(r.operation, '?'))} **{r.operation}** {code(r.name)} ({r.type})"
+    head = f"- {code(SYMBOLS.get(r.operation, '?'))} **{r.operation}** {code(r.name)} ({plain(r.type)})"
     if r.operation == "replace" and r.replace_reasons:
         fields = ", ".join(code(n) for n in r.replace_reasons)
         head += f" — because {fields} {'changes' if len(r.replace_reasons) == 1 else 'change'}"
@@ -135,6 +190,8 @@ def resource_block(r: ResourceChange) -> str:
     if r.id and r.operation in ("replace", "delete"):
         head += f" · id {code(r.id)}"
     lines = [head]
+    if r.operation == "replace":
+        lines += replacement_lines(r)
     if r.operation in ("create", "import"):
         if r.fields:
             lines.append("  - " + " · ".join(f"{code(f.name)} = {value(f.new, 40)}" for f in r.fields))
@@ -146,11 +203,29 @@ def resource_block(r: ResourceChange) -> str:
     return "\n".join(lines)
 
 
+def replacement_lines(r: ResourceChange) -> list[str]:
+    """What a replacement takes away: the old object and its id, and the access others had to it."""
+    thing = "the image" if r.type == "ims:ImageMetadata" else "it"
+    old = f" (id {code(r.id)} stops existing)" if r.id else ""
+    lines = [f"  - ⚠️ {thing} is deleted and recreated with a new id{old}"]
+    if r.lost_access:
+        members = ", ".join(_lost(x) for x in r.lost_access[:MAX_ITEMS])
+        more = f", … {len(r.lost_access) - MAX_ITEMS} more" if len(r.lost_access) > MAX_ITEMS else ""
+        lines.append(f"  - ⚠️ members that lose access to {code(r.id or '')}: {members}{more}")
+    return lines
+
+
+def _lost(x: LostAccess) -> str:
+    project = f" (project {code(x.member)})" if x.member else ""
+    again = "; replaced too: shared again with the new id, to be accepted again" if x.reshared else ""
+    return f"{code(x.name)}{project}{again}"
+
+
 def totals_line(totals: Mapping[str, int]) -> str:
     """``2 to create · 1 to replace · 3 unchanged`` from ``changeSummary``."""
     known = dict(TOTALS)
     parts = [f"{totals[k]} {words}" for k, words in TOTALS if totals.get(k) and k != "same"]
-    parts += [f"{n} {k}" for k, n in sorted(totals.items()) if k not in known and n]
+    parts += [f"{n} {plain(k)}" for k, n in sorted(totals.items()) if k not in known and n]
     if totals.get("same"):
         parts.append(f"{totals['same']} unchanged")
     return " · ".join(parts)
@@ -164,10 +239,10 @@ def _fence(text: str) -> str:
 
 def diagnostic_text(d: Diagnostic) -> str:
     """The message without its ``error:`` prefix, naming the resource if the message does not."""
-    message = _clip(_SEVERITY_PREFIX.sub("", d.message.strip()), MESSAGE_CHARS)
+    message = _clip(_SEVERITY_PREFIX.sub("", neutral(_ANSI.sub("", d.message), keep="\n\t").strip()), MESSAGE_CHARS)
     name = d.resource
     if name and f"'{name}'" not in message:
-        message = f"{name}: {message}"
+        message = f"{neutral(name)}: {message}"
     return message
 
 
@@ -189,7 +264,9 @@ def render(summary: Summary, title: str | None = None, marker: str | None = None
     if title is None:
         where = "/".join(x for x in (summary.project, summary.stack) if x)
         title = f"{DEFAULT_TITLE} — {code(where)}" if where else DEFAULT_TITLE
-    tag = f" <!-- {marker.replace('--', '- -')} -->" if marker else ""
+    else:
+        title = one_line(title)
+    tag = f" <!-- {neutral(marker).replace('--', '- -')} -->" if marker else ""
     if not summary.has_changes and not summary.diagnostics:
         unchanged = f" ({summary.unchanged} unchanged)" if summary.unchanged else ""
         return f"**{title}:** No changes{unchanged}.{tag}\n"
