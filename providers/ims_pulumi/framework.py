@@ -231,11 +231,6 @@ def json_patch(current: Mapping[str, Any], desired: Mapping[str, Any], keys: lis
     return ops
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 class Table:
     """The fields of one resource and everything derived from them."""
 
@@ -287,7 +282,7 @@ class Table:
                 continue
             problem = f.kind.validate(value, profile, svc)
             if problem:
-                failures.append(Failure(f.name, f"{f.name} {_show(value)} {problem}"))
+                failures.append(Failure(f.name, f"{f.name} {f.kind.display(value)} {problem}"))
                 continue
             out[f.name] = f.kind.normalise(value, svc)
         for f in self._deriving:

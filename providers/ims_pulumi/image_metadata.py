@@ -176,7 +176,7 @@ _FIELDS: tuple[Field, ...] = (
     Field("container_format", Choice("container_formats"), "Container format. IMS: `bare`, the only value the create document "
           "names (the image schema's list is Glance's stock one).", "container_format",
           change=REPLACE, default=lambda p: p.default_container_format),
-    Field("min_disk", Integer("GB", "min_disk_min", "min_disk_max"),
+    Field("min_disk", Integer("GB", "min_disk_min", "min_disk_max", note=", or left out (the server's default)"),
           "Minimum system disk size in GB (IMS: 1-1024; Glance: 0 or more). Not set: the server's default, "
           "not sent.", "min_disk", change=REPLACE),
     Field("min_ram", Integer("MB", 0, MIN_RAM_MAX), "Minimum memory in MB (0 = none). IMS documents no upper bound: any "

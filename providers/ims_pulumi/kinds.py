@@ -142,6 +142,14 @@ class Kind:
         """A default as the user would write it (for the docs)."""
         return f"`{value}`" if isinstance(value, str) and value else f"`{json.dumps(value)}`"
 
+    def display(self, value: Any) -> str:
+        """A declared value in a message, as the user wrote it: Pulumi numbers reach the provider as
+        floats, so a whole number is shown without ``.0``; long values are cut."""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
 
 class Text(Kind):
     """A string, checked by ``rule``. With ``empty_is_absent``, ``""`` and no value are the same
@@ -209,8 +217,10 @@ class OsVersion(Text):
             return None
         if os_versions.key(value) in live:
             return None
-        known = [r.version for r in os_versions.OS_VERSIONS] + sorted(set(live.values()))
-        close = difflib.get_close_matches(value, known, n=5, cutoff=0.6)
+        # the built-in table and the region's list overlap: each version once, as the table spells it
+        spelled = {os_versions.key(v): v for v in sorted(set(live.values()))}
+        spelled.update({os_versions.key(r.version): r.version for r in os_versions.OS_VERSIONS})
+        close = difflib.get_close_matches(value, list(spelled.values()), n=5, cutoff=0.6)
         hint = f"; closest: {', '.join(close)}" if close else ""
         return ("is not an IMS OS version: neither the provider's table nor this region's list "
                 f"(GET /v1/cloudimages/os_version) has it{hint}")
@@ -384,12 +394,16 @@ class ContentSource(Kind):
 
     type_name = "FileAsset | RemoteAsset | str"
 
+    def display(self, value: Any) -> str:
+        """A source in a message: where it is (a path or a redacted URL), not its descriptor."""
+        return super().display(value.get("location") if isinstance(value, Mapping) else value)
+
     def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         if not isinstance(value, (Mapping, str)):
             return "must be a pulumi.FileAsset, a pulumi.RemoteAsset (http/https) or a path"
         value = content.describe(value) if isinstance(value, str) else value
         if value.get("missing"):
-            return f"names {value['location']}, which is not a readable file"
+            return "is not a readable file (a relative path is relative to the project directory)"
         size = value.get("size")  # a float when it comes through the engine
         if profile.max_file_bytes and isinstance(size, (int, float)) and size >= profile.max_file_bytes:
             return (f"is {int(size):,} bytes; {profile.display} takes image files smaller than "
