@@ -10,6 +10,7 @@ marker lines in ``README.md``::
     <!-- config:start -->          ...   <!-- config:end -->
     <!-- requests:start -->        ...   <!-- requests:end -->
     <!-- lookup:filters:start -->  ...   <!-- lookup:filters:end -->
+    <!-- os-versions:start -->      ...   <!-- os-versions:end -->
 
 Usage::
 
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ims_pulumi import api_surface, lookup  # noqa: E402
+from ims_pulumi import api_surface, lookup, os_versions  # noqa: E402
 from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
 from ims_pulumi.framework import Role, Table  # noqa: E402
 from ims_pulumi.image_metadata import IMAGE_METADATA  # noqa: E402
@@ -39,7 +40,7 @@ from ims_pulumi.profiles import GLANCE, IMS, ServerProfile  # noqa: E402
 
 PROFILE_ORDER = (IMS, GLANCE)
 
-SECTIONS = ("fields:inputs", "fields:outputs", "config", "requests", "lookup:filters")
+SECTIONS = ("fields:inputs", "fields:outputs", "config", "requests", "lookup:filters", "os-versions")
 COMMAND = "python scripts/gen_field_docs.py"
 
 
@@ -114,7 +115,8 @@ def lookup_filters_section() -> str:
 def sections() -> dict[str, str]:
     """Marker name -> generated Markdown."""
     return {"fields:inputs": inputs_section(), "fields:outputs": outputs_section(), "config": config_section(),
-            "requests": requests_section(), "lookup:filters": lookup_filters_section()}
+            "requests": requests_section(), "lookup:filters": lookup_filters_section(),
+            "os-versions": os_versions.markdown_table()}
 
 
 def replace_between(text: str, name: str, body: str) -> str:

@@ -119,3 +119,77 @@ def canonical(version: str) -> str | None:
     """The table's own spelling of ``version``, or ``None``."""
     row = lookup(version)
     return row.version if row else None
+
+
+# --- the `ims-os-versions` command and the README table ----------------------------------------------
+
+
+def markdown_table() -> str:
+    """The built-in table as Markdown (the README's, written by ``scripts/gen_field_docs.py``)."""
+    lines = ["| `os_version` | platform | os_type | os_bit |", "|---|---|---|---|"]
+    lines += [f"| `{r.version}` | {r.platform} | {r.os_type} | {r.os_bit} |" for r in OS_VERSIONS]
+    return "\n".join(lines)
+
+
+def _text_table(rows: list[tuple[str, str, str, str]]) -> str:
+    header = ("os_version", "platform", "os_type", "os_bit")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in [header, *rows])
+
+
+def _region_rows(server: str | None, region: str | None) -> tuple[str, list[tuple[str, str, str, str]]]:
+    """The versions a server reports (``GET /v1/cloudimages/os_version``), with what the table says of them."""
+    from .client import ImsClient
+    from .config import resolve
+
+    given = {"endpoint": server, "region": region}
+    config = resolve(lambda setting: given.get(setting))
+    client = ImsClient.from_config(config)
+    try:
+        versions = client.os_versions()
+    finally:
+        client.close()
+    rows = []
+    for version in dict.fromkeys(versions):
+        row = lookup(version)
+        rows.append((version, row.platform, row.os_type, row.os_bit) if row else (version, "", "", ""))
+    return config.endpoint, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ims-os-versions [--server URL | --region REGION] [--json]``: the ``os_version`` values to declare."""
+    import argparse
+    import json
+    import sys
+
+    from .errors import ImsError
+
+    parser = argparse.ArgumentParser(
+        prog="ims-os-versions",
+        description="List the os_version values ImageMetadata accepts. Without options: the provider's built-in "
+                    "table (checked offline at preview). With --server or --region: the list the region reports "
+                    "(GET /v1/cloudimages/os_version), which the provider also accepts; credentials come from the "
+                    "environment as for a stack (HW_PROJECT_ID with HW_ACCESS_KEY/HW_SECRET_KEY, or HW_AUTH_TOKEN).")
+    parser.add_argument("--server", metavar="URL", help="IMS endpoint, e.g. the URL `ims-emulator` prints")
+    parser.add_argument("--region", help="Huawei Cloud region, e.g. cn-north-4 (endpoint https://ims.REGION...)")
+    parser.add_argument("--json", action="store_true", help="print JSON (a list of objects) instead of a table")
+    args = parser.parse_args(argv)
+    if args.server or args.region:
+        try:
+            where, rows = _region_rows(args.server, args.region)
+        except ImsError as exc:
+            print(f"ims-os-versions: {exc}", file=sys.stderr)
+            return 1
+        note = f"{len(rows)} OS versions reported by {where} (os_type etc. empty: not in the built-in table, " \
+               "accepted all the same)"
+    else:
+        rows = [(r.version, r.platform, r.os_type, r.os_bit) for r in OS_VERSIONS]
+        note = f"{len(rows)} OS versions of the built-in table (--server URL lists a region's)"
+    if args.json:
+        print(json.dumps([dict(zip(("os_version", "platform", "os_type", "os_bit"), r, strict=True)) for r in rows],
+                         indent=2))
+    else:
+        print(_text_table(rows))
+        print(f"# {note}", file=sys.stderr)
+    return 0

@@ -151,3 +151,14 @@ def test_resource_class_documents_every_input_and_output() -> None:
     assert set(documented) == expected, "ImageMetadata's output attributes are exactly the schema's fields"
     assert not [n for n, doc in documented.items() if not (isinstance(doc, str) and doc.strip())]
     assert ImageMetadata.__doc__ and ImageMetadata.get.__doc__
+
+
+def test_readme_lists_every_os_version_of_the_built_in_table_once() -> None:
+    """The README's os_version table is the code's (``ims-os-versions`` prints the same rows)."""
+    from ims_pulumi import os_versions
+
+    text = README.read_text()
+    body = text[text.index("<!-- os-versions:start -->"):text.index("<!-- os-versions:end -->")]
+    listed = [line.split("`")[1] for line in body.splitlines()[3:] if line.startswith("| `")]
+    assert listed == [r.version for r in os_versions.OS_VERSIONS]
+    assert "ims-os-versions --server URL" in text and "ims-os-versions" in (REPO / "pyproject.toml").read_text()
