@@ -6,6 +6,19 @@ before it registers: where the bytes are, how many there are and their SHA-256 a
 digests identify the content: moving or touching a file with the same bytes changes nothing,
 different bytes do. Hashing a large file on every preview would be slow, so a file's digests are
 cached on disk by (device, inode, size, modification time): an unchanged file is hashed once.
+
+A URL's user information (``user:password@``) and query string (the signature of a presigned
+object-store URL) are secrets: the map keeps only the redacted URL (``https://***@host/path?***``,
+see :func:`redact_url`), and the resource class registers the whole URL separately, as a Pulumi
+secret under :data:`SECRET_URL_KEY` (encrypted in the state, ``[secret]`` in every display), from
+where the provider reads it at ``up`` (:func:`with_url`). A URL source is identified by the URL
+without them (:func:`url_identity`) plus the digest a declared ``checksum`` gives: a presigned URL
+generated again for the same object is no change.
+
+The bytes sent are exactly the source's: a URL is asked for the identity encoding and read raw (a
+server that compresses anyway is refused), and a source that yields more or fewer bytes than it
+announced (``Content-Length``, a file's size when opened) fails before the server has received
+the declared size (:func:`exactly`), so the image is never ``active`` with other bytes.
 """
 
 from __future__ import annotations
@@ -17,14 +30,16 @@ import re
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
+
+from .errors import SourceError
 
 CHUNK = 1024 * 1024
 #: AK/SK-signed requests to IMS carry at most 12 MB ("Uploading an Image"); the stricter
@@ -33,6 +48,11 @@ AKSK_BODY_LIMIT = 12 * 1000 * 1000
 CHECKSUM_PATTERN = re.compile(r"^(md5|sha256|sha512):([0-9a-fA-F]+)$")
 CHECKSUM_LENGTH = {"md5": 32, "sha256": 64, "sha512": 128}
 PROGRESS_EVERY = float(os.environ.get("IMS_PULUMI_PROGRESS_EVERY") or 5.0)  # seconds between progress lines
+#: The input under which the resource class registers a URL source's whole URL, as a Pulumi secret,
+#: when it has user information, a query string or a fragment (the ``source`` map has it redacted).
+SECRET_URL_KEY = "__source_url"
+#: What stands for the user information and the query string of a URL in messages, state and outputs.
+REDACTED = "***"
 
 
 def cache_dir() -> Path:
@@ -67,24 +87,96 @@ def file_digests(path: Path, *, cache: Path | None = None) -> dict[str, Any]:
     return found
 
 
-def describe(source: Any) -> dict[str, Any]:
-    """The plain map a ``source`` argument becomes: ``location``, ``kind`` and, for files, digests.
-
-    Accepts ``pulumi.FileAsset``, ``pulumi.RemoteAsset`` (http/https), a path or a URL string.
-    """
+def _location(source: Any) -> str:
     location = getattr(source, "path", None) or getattr(source, "uri", None) or source
     if not isinstance(location, (str, os.PathLike)):
-        raise TypeError(f"source must be a pulumi.FileAsset, a pulumi.RemoteAsset or a path, not {source!r}")
-    text = os.fspath(location)
+        raise TypeError(f"source must be a pulumi.FileAsset, a pulumi.RemoteAsset or a path, not {type(source).__name__}")
+    return os.fspath(location)
+
+
+def is_url(text: str) -> bool:
+    """Whether ``text`` is an http(s) URL (a source read over the network)."""
+    return urlsplit(text).scheme.lower() in ("http", "https")
+
+
+def describe(source: Any, checksum: Any = None) -> dict[str, Any]:
+    """The plain map a ``source`` argument becomes: ``location``, ``kind`` and, for files, digests.
+
+    Accepts ``pulumi.FileAsset``, ``pulumi.RemoteAsset`` (http/https), a path or a URL string. A
+    URL's ``location`` is redacted (:func:`redact_url`; the whole URL is :func:`secret_url`), and a
+    valid declared ``checksum`` adds its digest (``{"sha256": ...}``): with it, the URL's identity
+    covers the bytes, not only where they are.
+    """
+    text = _location(source)
+    if is_url(text):
+        described: dict[str, Any] = {"kind": "url", "location": redact_url(text)}
+        if isinstance(checksum, str) and checksum_problem(checksum) is None:
+            algorithm, digest = parse_checksum(checksum)
+            described[algorithm] = digest
+        return described
     scheme = urlsplit(text).scheme
-    if scheme in ("http", "https"):
-        return {"kind": "url", "location": text}
     if scheme == "file":
         text = urlsplit(text).path
     path = Path(text).expanduser().resolve()
     if not path.is_file():
         return {"kind": "file", "location": str(path), "missing": True}
     return {"kind": "file", "location": str(path), **file_digests(path)}
+
+
+def secret_url(source: Any) -> str | None:
+    """The whole URL of a URL source when its redacted form hides something (user information, query
+    string, fragment), else ``None``: what the resource class registers, as a secret, under
+    :data:`SECRET_URL_KEY`."""
+    text = _location(source)
+    return text if is_url(text) and redact_url(text) != text else None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its secrets: the user information becomes ``***@``, a query string ``?***``,
+    a fragment is dropped (``http://user:pw@host:8080/a.raw?X-Amz-Signature=s`` ->
+    ``http://***@host:8080/a.raw?***``). A URL without any of them is returned as it is."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc and "?" not in url and "#" not in url:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{REDACTED}@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, REDACTED if parts.query else "", ""))
+
+
+def url_identity(url: str) -> str:
+    """What identifies a URL source besides a declared checksum: scheme, host, port and path, without
+    user information, query string or fragment (the parts a regenerated presigned URL changes)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2].lower()
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", "", ""))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message, a server's answer) with every secret part of ``url`` replaced: the
+    whole URL by its redacted form, then its user information, password, query string and query values."""
+    if not url:
+        return text
+    out = text.replace(url, redact_url(url))
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    pieces = [userinfo, parts.password or "", parts.query, parts.fragment,
+              *(value for _, value in parse_qsl(parts.query, keep_blank_values=True))]
+    for piece in sorted({p for p in pieces if len(p) >= 4}, key=len, reverse=True):
+        out = out.replace(piece, REDACTED)
+    return out
+
+
+def with_url(source: Any, url: Any) -> Any:
+    """The source map the provider reads from: ``source`` plus ``url``, the whole URL registered under
+    :data:`SECRET_URL_KEY` (when there is one). Never stored: built for one create or update."""
+    if isinstance(source, Mapping) and isinstance(url, str) and url:
+        return {**source, "url": url}
+    return source
+
+
+def fetch_url(source: Mapping[str, Any]) -> str:
+    """The URL to read a URL source from: the whole URL where the provider has it, else its location."""
+    return str(source.get("url") or source.get("location") or "")
 
 
 def parse_checksum(value: str) -> tuple[str, str]:
@@ -185,16 +277,101 @@ class Stream:
     close: Callable[[], None]
 
 
-def open_source(source: dict[str, Any], *, timeout: float = 60.0) -> Stream:
-    """Open a source for streaming: a local file, or an http(s) URL read as it is sent on."""
+def open_source(source: Mapping[str, Any], *, timeout: float = 60.0) -> Stream:
+    """Open a source for streaming: a local file, or an http(s) URL read as it is sent on.
+
+    Its chunks are exactly the announced size (:func:`exactly`): a URL's ``Content-Length``, a
+    file's size when opened. A URL is asked for the identity encoding and read raw (never decoded).
+    Raises :class:`SourceError` (URL redacted) when the source cannot be read.
+    """
     if source.get("kind") == "url":
-        response = requests.get(source["location"], stream=True, timeout=timeout)
-        response.raise_for_status()
-        length = response.headers.get("Content-Length")
-        return Stream(response.iter_content(CHUNK), int(length) if length and length.isdigit() else None,
-                      response.close)
-    path = Path(source["location"])
-    return Stream(read_file(path), path.stat().st_size, lambda: None)
+        return _open_url(fetch_url(source), timeout)
+    location = str(source.get("location"))
+    try:
+        handle = Path(location).open("rb")  # noqa: SIM115 (closed by Stream.close, after the upload)
+        size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise SourceError(f"cannot read the source {location}: {exc.strerror or exc}. Check that the file exists "
+                          "and is readable, then run `pulumi up` again") from None
+    return Stream(exactly(iter(lambda: handle.read(CHUNK), b""), size, location, "its size when it was opened"),
+                  size, handle.close)
+
+
+def _open_url(url: str, timeout: float) -> Stream:
+    shown = redact_url(url)
+    try:
+        response = requests.get(url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"})
+    except requests.RequestException as exc:
+        raise SourceError(f"cannot read the source {shown}: {_reason(exc, url)}. Check that the URL is right and "
+                          "reachable from this machine, then run `pulumi up` again") from None
+    if response.status_code != 200:
+        response.close()
+        expired = " (a presigned URL may have expired: generate a new one)" if response.status_code in (401, 403) \
+            else ""
+        raise SourceError(f"cannot read the source {shown}: it answers HTTP {response.status_code} "
+                          f"{scrub(response.reason or '', url)}{expired}. Fix the URL, then run `pulumi up` again")
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        response.close()
+        raise SourceError(f"the source {shown} answers with Content-Encoding {encoding!r} although only the identity "
+                          "encoding was accepted: its bytes would not be the file's. Serve the file without "
+                          "compression, or download it and declare it as a pulumi.FileAsset")
+    length = response.headers.get("Content-Length", "").strip()
+    size = int(length) if length.isdigit() else None
+    raw = response.raw.stream(CHUNK, decode_content=False)
+    return Stream(exactly(raw, size, shown, "its Content-Length", lambda exc: _reason(exc, url)), size,
+                  response.close)
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """Why reading a URL failed, in words, without the URL's secrets."""
+    from .transport import _describe  # the transport's words for connection failures
+
+    text = _describe(exc) if isinstance(exc, Exception) else str(exc)
+    return scrub(text or type(exc).__name__, url)
+
+
+def exactly(chunks: Iterator[bytes], size: int | None, shown: str, announced: str = "its size",
+            reason: Callable[[BaseException], str] = str) -> Iterator[bytes]:
+    """``chunks`` passed on while they total at most ``size`` bytes; a :class:`SourceError` as soon as
+    they yield more, or when they end short of it. The chunk that reaches ``size`` is held until
+    the source has shown it ends there, so a receiver of a body of ``size`` bytes never gets all of
+    them from a source that yields more or fewer: it sees the body break off. ``size`` ``None``
+    (a URL without ``Content-Length``): passed on as they come. A failure to read (a connection
+    that breaks off) is a :class:`SourceError` as well, described by ``reason``. ``announced`` names
+    where ``size`` comes from, for the message."""
+    count = 0
+    broke: list[str] = []  # why reading stopped early, if it did
+
+    def more() -> bytes:
+        try:
+            return next(chunks, b"")
+        except SourceError:
+            raise
+        except Exception as exc:  # urllib3's ProtocolError/ReadTimeoutError, a file's OSError
+            broke.append(reason(exc))
+            return b""
+
+    def wrong(have: str) -> SourceError:
+        why = f" (reading broke off: {broke[0]})" if broke else ""
+        return SourceError(f"the source {shown} yields {have} bytes than the {size:,} of {announced}{why}: the upload "
+                           "was stopped before the server received them all, so the image stays without data. If the "
+                           "file changed while it was read, let it settle; if the server sends a wrong Content-Length, "
+                           "fix the server; then run `pulumi up` again")
+
+    while chunk := more():
+        count += len(chunk)
+        if size is not None:
+            if count > size:
+                raise wrong("more")
+            if count == size and more():
+                raise wrong("more")
+        yield chunk
+    if size is not None and count < size:
+        raise wrong(f"{size - count:,} fewer")
+    if broke:
+        raise SourceError(f"reading the source {shown} broke off after {count:,} bytes ({broke[0]}): the upload was "
+                          "stopped. Run `pulumi up` again once the source can be read")
 
 
 class Progress:

@@ -33,6 +33,13 @@ class TransportError(ImsError):
         self.sent = sent
 
 
+class SourceError(ImsError):
+    """An image's source cannot be read as declared: a URL that does not answer 200, a server that
+    compresses although the identity encoding was asked for, or a source that yields more or fewer
+    bytes than it announced. The message names a URL only in its redacted form (no user
+    information, no query string: ``content.redact_url``)."""
+
+
 class ApiError(ImsError):
     """An HTTP error response from IMS, the API gateway or Glance."""
 
@@ -134,7 +141,7 @@ class ImageProtected(ApiError):
         "Remove the protection first: set protected=False and run `pulumi up` where the endpoint lets PATCH "
         "change it (Glance, or IMS with ims:protectedInPlace true); otherwise unprotect the image in the Huawei "
         "Cloud console (Image Management Service > the image > Modify), set protected=False and run `pulumi "
-        "refresh`; then destroy or replace it. On the local emulator: `curl -X PATCH -H 'Content-Type: application/json' "
+        "refresh`; then destroy or replace it. On the local emulator: `curl -X PATCH -H 'X-Emulator-Control: 1' -H 'Content-Type: application/json' "
         "-d '{\"allow_protected_patch\": true}' <endpoint>/_emulator/config` and `pulumi config set ims:protectedInPlace true`"
     )
 

@@ -25,13 +25,14 @@ from .kinds import (
     FlatMap,
     Integer,
     OsVersion,
+    SecretUrl,
     Services,
     StringSet,
     Text,
     TokenTag,
     unshown_character,
 )
-from .profiles import ServerProfile
+from .profiles import PROFILES, ServerProfile
 
 #: The tag key that ties an image to the Pulumi resource that created it, so that a create
 #: whose response was lost (or a run killed after the POST) finds the image again instead of
@@ -240,6 +241,9 @@ def _checksum_matches_source(inputs: Mapping[str, Any], profile: ServerProfile, 
     return []
 
 
+#: The create token's kind: its digest covers the inputs that can replace an image (set below, from the rows).
+_CREATE_TOKEN = TokenTag(CREATE_TOKEN_TAG)
+
 IMAGE_METADATA = Table("ImageMetadata", (
     *_FIELDS,
     Field("properties", FlatMap(_properties_rule(RESERVED_NAMES, {f.wire: f.name for f in _FIELDS if f.wire})), "Custom string attributes of the image (keys "
@@ -256,12 +260,22 @@ IMAGE_METADATA = Table("ImageMetadata", (
           "adding or removing it later changes nothing, changing it to another id replaces the resource.",
           change=REPLACE),
     # Bookkeeping inputs start with "__": the CLI hides such keys from every preview and diff.
-    Field("__create_token", TokenTag(CREATE_TOKEN_TAG), "Bookkeeping: identifies the image this resource created "
-          "(set by the resource class; sent on create as the tag `pulumi-create-token=<token>`).", "tags",
-          role=Role.BOOKKEEPING),
+    Field("__create_token", _CREATE_TOKEN, "Bookkeeping: identifies the image this resource created "
+          "(the resource class sets a base per resource; check makes it `<base>-<digest of the values that "
+          "replace>` for a new image and keeps an existing image's; sent on create as the tag "
+          "`pulumi-create-token=<token>`).", "tags", role=Role.BOOKKEEPING),
     Field("create_token", Bookkeeping(), "Release 0.1's name of `__create_token`, kept in the state of images it "
           "made (refresh leaves it as it was; never compared).", role=Role.BOOKKEEPING),
     Field("__adopted", Bookkeeping("bool"), "Bookkeeping: `adopt_id` was used when the resource was created "
           "(derived at check from the previous inputs).", role=Role.BOOKKEEPING),
+    Field(content.SECRET_URL_KEY, SecretUrl(), "Bookkeeping: the whole URL of a URL source that has user "
+          "information or a query string (redacted in `source`), registered by the resource class as a Pulumi secret "
+          "and read by the provider at `up`; never sent, compared or output.", role=Role.BOOKKEEPING),
     *_OUTPUTS,
 ), relations=(_checksum_matches_source, formats.disk_format_matches_source))
+# A replacement is created before the old image is deleted: its create token must differ from the
+# old image's, so the token's digest covers every input whose change can replace (on some server,
+# or depending on the image's state).
+_CREATE_TOKEN.distinguished_by = tuple(
+    f.name for f in IMAGE_METADATA.user_inputs
+    if f.change.needs_state or any(f.change.apply(p) is Apply.REPLACE for p in PROFILES.values()))

@@ -8,8 +8,10 @@ passed :meth:`Kind.validate` where they come from a program.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Protocol
@@ -388,8 +390,13 @@ class ContentSource(Kind):
     """Where an image's bytes come from, identified by the bytes (their SHA-256), not the path.
 
     The resource class turns ``pulumi.FileAsset``/``RemoteAsset``/path into a map
-    (``content.describe``): moving or touching a file with the same bytes is no change; a URL
-    without a declared checksum is identified by the URL.
+    (``content.describe``): moving or touching a file with the same bytes is no change. A URL is
+    identified by the digest its declared checksum gives where both sides have one, else by
+    scheme, host, port and path (``content.url_identity``): its user information and query string
+    are secrets (the map has them redacted; the whole URL travels as the secret input
+    ``content.SECRET_URL_KEY``, never in this map), and a presigned URL generated again for the
+    same object must not replace the image. Stacks of releases up to 0.3 stored the whole URL
+    here: it has the same identity.
     """
 
     type_name = "FileAsset | RemoteAsset | str"
@@ -424,8 +431,11 @@ class ContentSource(Kind):
     def same(self, old: Any, new: Any) -> bool:
         if not old or not new:
             return not old and not new
-        if old.get("sha256") and new.get("sha256"):
-            return bool(old["sha256"] == new["sha256"])
+        for algorithm in ("sha256", "sha512", "md5"):  # the bytes, where both sides know them
+            if old.get(algorithm) and new.get(algorithm):
+                return bool(old[algorithm] == new[algorithm])
+        if old.get("kind") == new.get("kind") == "url":
+            return content.url_identity(str(old.get("location"))) == content.url_identity(str(new.get("location")))
         return bool(old.get("location") == new.get("location"))
 
     def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
@@ -488,16 +498,46 @@ class Bookkeeping(Kind):
         return previous
 
 
+class SecretUrl(Bookkeeping):
+    """The whole URL of a URL source, with the user information and query string that ``source``
+    has redacted: the resource class registers it as a Pulumi secret (encrypted in the state,
+    ``[secret]`` in every display). The provider reads the source from it at create and update
+    (``content.with_url``); it is never sent to the server, never compared (a presigned URL
+    generated again is no change), never an output, and a refresh drops it (the program gives it
+    again at the next ``up``). Never refused either: a message would have to show it."""
+
+    def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        return None
+
+    def display(self, value: Any) -> str:
+        return repr(content.redact_url(value)) if isinstance(value, str) else "[secret]"
+
+
+#: A token :meth:`TokenTag.fresh` made: the base, ``-`` and 16 hex digits.
+_DERIVED_TOKEN = re.compile(r"(.+)-[0-9a-f]{16}")
+
+
 class TokenTag(Bookkeeping):
     """A bookkeeping value sent on create as one tag ``<key>=<value>`` of the list at the wire key.
 
     Tags are a documented field of the create request and a documented list filter, so an
     object whose create response was lost is found again with documented requests only.
+
+    The program gives a base token per resource (stable across runs). A new object gets
+    ``<base>-<digest>``, the digest taken over the values of the ``distinguished_by`` inputs
+    (the fields whose change can replace the object): so the replacement of an object, which is
+    created *before* the old one is deleted, carries another token than the old one and a look-up
+    by token never mistakes the old object for the new one. An existing object keeps the token it
+    was created with (check with previous inputs keeps it), so the token in the state is always
+    the one on the server; tokens of earlier releases (a bare base) stay as they are.
     """
 
-    def __init__(self, key: str) -> None:
+    derives = True
+
+    def __init__(self, key: str, distinguished_by: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.key = key
+        self.distinguished_by = distinguished_by
 
     def tag(self, value: str) -> str:
         """The tag that carries ``value``."""
@@ -505,6 +545,38 @@ class TokenTag(Bookkeeping):
 
     def to_wire(self, wire: str | None, value: Any) -> dict[str, Any]:
         return {} if wire is None or value is None else {wire: [self.tag(value)]}
+
+    def fresh(self, token: str, inputs: Mapping[str, Any]) -> str | None:
+        """The token a new object with these checked ``inputs`` gets (``token``: the program's
+        base token or any token derived from it); ``None`` while one of the values is unknown."""
+        from .framework import contains_unknown  # the framework imports this module
+
+        values = {n: inputs[n] for n in self.distinguished_by if inputs.get(n) is not None}
+        if contains_unknown(values):
+            return None
+        digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        derived = _DERIVED_TOKEN.fullmatch(token)
+        return f"{derived.group(1) if derived else token}-{digest}"
+
+    def distinct(self, old: Any, inputs: Mapping[str, Any], name: str) -> bool:
+        """Whether a replacement with ``inputs`` gets another token than the object's ``old`` one
+        (unknown values count as distinct: they are known, and compared again, at ``up``)."""
+        token = inputs.get(name) or old
+        if not isinstance(token, str) or not token:
+            return False
+        fresh = self.fresh(token, inputs)
+        return fresh is None or fresh != old
+
+    def derive(self, name: str, olds: Mapping[str, Any], checked: Mapping[str, Any],
+               services: Services) -> dict[str, Any]:
+        token = checked.get(name)
+        if not isinstance(token, str) or not token:
+            return {}
+        if olds:
+            old = olds.get(name)
+            return {name: old} if isinstance(old, str) and old else {}
+        fresh = self.fresh(token, checked)
+        return {name: fresh} if fresh else {}
 
 
 class Computed(Kind):

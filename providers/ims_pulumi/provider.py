@@ -41,7 +41,7 @@ from .errors import (
 )
 from .framework import Table, contains_unknown, json_patch
 from .image_metadata import IMAGE_METADATA
-from .kinds import OfflineServices
+from .kinds import OfflineServices, TokenTag
 from .profiles import ServerProfile
 from .transport import Budget, warn, warn_insecure
 
@@ -200,12 +200,25 @@ class TableProvider(ResourceProvider):
         return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Compare declared fields only; replacement deletes first (names may be unique)."""
+        """Compare declared fields only. A replacement creates the new object before it deletes the
+        old one (Pulumi's default: a failed create leaves the old object as it was) where the new
+        one's create token tells them apart (:func:`_create_first`); otherwise it deletes first."""
         plan = self.table.plan(olds, news, self.context.profile)
-        return DiffResult(changes=plan.changes, replaces=plan.replaces, delete_before_replace=True)
+        return DiffResult(changes=plan.changes, replaces=plan.replaces,
+                          delete_before_replace=not _create_first(self.table, olds, news))
 
 
 P = TypeVar("P", bound=TableProvider)
+
+
+def _create_first(table: Table, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    """Whether a replacement may create the new object before deleting the old one: only when the
+    table has a create token (a look-up by it must not find the old object) and the replacement's
+    token differs from the old object's (it does not after ``--replace`` or ``replace_on_changes``
+    with unchanged values: then the old object goes first). Tables without one delete first."""
+    tokens = [f for f in table.inputs if isinstance(f.kind, TokenTag)]
+    return bool(tokens) and all(f.kind.distinct(olds.get(f.name), news, f.name) for f in tokens
+                                if isinstance(f.kind, TokenTag))
 
 
 class ImageMetadataProvider(TableProvider):
@@ -237,12 +250,16 @@ class ImageMetadataProvider(TableProvider):
             image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
                           url_import=ctx.config.url_import)
         else:
-            image = api.create_image(table.create_body(desired, profile), budget=budget)
+            image = api.create_image(table.create_body(desired, profile), budget=budget, client_id=profile.client_ids)
             # An image found by its create token (an interrupted earlier run) may predate a
             # change of the declared values: bring it to them, from what the server has.
             image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile,
-                          url_import=ctx.config.url_import)
+            try:
+                image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile,
+                              url_import=ctx.config.url_import)
+            except ImsError as exc:
+                _discard_unreadable(api, str(image["id"]), exc)
+                raise
         return CreateResult(image["id"], table.outputs_from_image(image, desired))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -410,6 +427,8 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
 
 #: Times one run sends a file before it gives up (a server error or a cut connection each time).
 UPLOAD_ATTEMPTS = 3
+#: Seconds to wait for the server to drop an upload the provider cut (a source that yielded other bytes than announced).
+SETTLE_SECONDS = 30.0
 
 
 def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, Any], declared: Any,
@@ -435,8 +454,7 @@ def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, 
         try:
             stream = content.open_source(source)
         except SourceError as exc:
-            raise SourceError(f"upload to image {image_id}: {exc} (nothing was sent; the next `pulumi up` "
-                              "uploads into this image)") from None
+            raise SourceError(f"upload to image {image_id}: {exc} (nothing was sent)") from None
         hasher = content.Hasher(content.Hashes(algorithms))
         progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
 
@@ -453,8 +471,11 @@ def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, 
             return hasher.finish()
         except SourceError as exc:
             hasher.finish()
-            raise SourceError(f"upload to image {image_id}: {exc}. The next `pulumi up` uploads into this image "
-                              "(no second image is made)") from None
+            with contextlib.suppress(ImsError):
+                # the body was cut short of its size: the server puts the image back to queued (never
+                # active); wait for that, so the caller sees that status and not a passing 'saving'
+                api.wait_for_data(image_id, SETTLE_SECONDS)
+            raise SourceError(f"upload to image {image_id}: {exc}") from None
         except ImsError as exc:
             hasher.finish()
             after = api.get_image(image_id)
@@ -629,6 +650,19 @@ def _url_against_image(source: Mapping[str, Any], algorithm: str, want: str, ima
         problems.append(f"the server reports no {algorithm} and its md5 {image_md5 or 'is missing'} is not the "
                         f"URL's ({hashes.hexdigest('md5')})")
     return problems
+
+
+def _discard_unreadable(api: ImsClient, image_id: str, exc: ImsError) -> None:
+    """After a create whose source could not be read (a URL answering 404, a missing file, a
+    ``web-download`` import the server gave up on): delete the image this create made while it is
+    still ``queued``. Fixing the source changes the create token, so no later run would find it;
+    a replacement's old image is untouched (it is deleted only after a successful create). A
+    transfer that broke off keeps its image: the same source finds it again on the next run."""
+    with contextlib.suppress(ImsError):
+        image = api.get_image(image_id)
+        if image is not None and image.get("status") == "queued" and (
+                isinstance(exc, SourceError) or image.get("os_glance_failed_import")):
+            api.delete_image(image_id)
 
 
 def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> None:

@@ -74,6 +74,26 @@ def reset_pickler() -> None:
     pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
 
 
+def source_props(source: Any, checksum: Any = None) -> dict[str, Any]:
+    """The properties a ``source`` argument registers as.
+
+    An asset cannot be a dynamic provider's input (pulumi/pulumi#6802): ``source`` becomes a plain
+    map identified by its bytes (``content.describe``; a URL's redacted, with the digest of a
+    declared ``checksum`` given as a plain string). A URL with user information or a query string
+    (a presigned URL's signature) also registers its whole URL as a Pulumi secret under
+    ``content.SECRET_URL_KEY``: encrypted in the state, ``[secret]`` in previews, the event log and
+    the PR summary, read by the provider at ``up``. ``source`` may be an ``Output`` (a secret one
+    stays secret).
+    """
+    declared = checksum if isinstance(checksum, str) else None
+    if isinstance(source, pulumi.Output):
+        return {"source": source.apply(lambda s: content.describe(s, declared)),
+                content.SECRET_URL_KEY: pulumi.Output.secret(source.apply(content.secret_url))}
+    url = content.secret_url(source)
+    return {"source": content.describe(source, declared),
+            **({content.SECRET_URL_KEY: pulumi.Output.secret(url)} if url else {})}
+
+
 def create_token(resource_name: str) -> str:
     """A stable token for one resource of one stack: finds its image again after a lost response or a crash."""
     key = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
@@ -158,10 +178,7 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
         """
         props = registration_props(IMAGE_METADATA, args, kwargs)
         if props.get("source") is not None:
-            # An asset cannot be a dynamic provider's input (pulumi/pulumi#6802): register the
-            # source as a plain map identified by its bytes instead.
-            props["source"] = pulumi.Output.from_input(props["source"]).apply(content.describe) \
-                if isinstance(props["source"], pulumi.Output) else content.describe(props["source"])
+            props.update(source_props(props["source"], props.get("checksum")))
         if not (opts and opts.id):
             props["__create_token"] = create_token(resource_name)
         reset_pickler()
