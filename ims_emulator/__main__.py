@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -31,6 +32,27 @@ from ims_emulator.store import Store
 
 T = TypeVar("T")
 PARENT_POLL_SECONDS = 0.5
+#: Seconds a connection may take to send a complete request head (slow-header clients are cut off).
+HEADER_TIMEOUT = 60.0
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost`` (only this machine can connect)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_warning(host: str) -> str | None:
+    """The stderr warning for binding ``host``, or ``None`` for a loopback address."""
+    if loopback(host):
+        return None
+    return (f"ims-emulator: WARNING: listening on {host}, not a loopback address: other machines may reach this "
+            "emulator, whose demo credentials are public and whose /_emulator/* controls need no credentials. "
+            "Bind 127.0.0.1 unless you mean it.")
 
 
 def _arg_type(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -55,6 +77,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, help="directory of the SQLite database (default: a temp dir removed on exit)")
     p.add_argument(
         "--parent-pid", type=int, help="exit when this process (our parent) is gone; test helpers use it to never leak"
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        help="seconds a connection has to send a request's headers, from its opening or the previous response; "
+        f"also the idle keep-alive limit (default {HEADER_TIMEOUT:g})",
     )
     auth = p.add_argument_group("authentication (default: the demo identity and token of emulator/__init__.py)")
     auth.add_argument(
@@ -130,6 +159,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         p.error("--tls-cert and --tls-key go together")
+    if not args.header_timeout > 0:
+        p.error("--header-timeout must be a positive number of seconds")
     projects = {identity.project_id for identity in args.identity} | {project for _, project in args.token}
     if PLATFORM_PROJECT_ID in projects:
         p.error(f"{PLATFORM_PROJECT_ID} is the platform project that owns the public images, not a user's project")
@@ -168,7 +199,11 @@ async def serve(args: argparse.Namespace) -> None:
             auth=Authenticator.build(args.identity, args.token, enabled=not args.no_auth),
             faults=Faults(args.fault, args.fault_seed),
         )
-        runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+        # aiohttp closes a connection whose request head is not complete within keepalive_timeout of its
+        # opening or of the previous response (the keep-alive timer runs from connection_made): a
+        # slow-header client cannot hold a connection open.
+        runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False,
+                               keepalive_timeout=args.header_timeout)
         await runner.setup()
         try:
             await web.TCPSite(runner, args.host, args.port, ssl_context=ssl_context).start()
@@ -197,6 +232,8 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
+    if warning := bind_warning(args.host):
+        print(warning, file=sys.stderr, flush=True)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

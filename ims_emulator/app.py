@@ -11,7 +11,6 @@ chunks (``STREAMED_ROUTES``); every other body is read whole, at most 12,000,000
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -23,9 +22,9 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ims_emulator import PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
+from ims_emulator import CONTROL_HEADER, PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
 from ims_emulator.auth import BODY_KEY, Authenticator
-from ims_emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, send_continue, too_large
+from ims_emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, parse_json, send_continue, too_large
 from ims_emulator.errors import ApiError, Style, bad_request, conflict, forbidden, member_not_found, not_found
 from ims_emulator.faults import FaultError, FaultRule, Faults
 from ims_emulator.imagedata import Digests, ImageFiles
@@ -130,6 +129,20 @@ async def _api_pipeline(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
+async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A ``/_emulator/*`` request: one that changes something must carry ``X-Emulator-Control: 1``.
+
+    A web page in a browser on this machine can send a cross-origin GET or form POST without
+    asking, but not a request with a custom header (that needs a CORS preflight, which the
+    emulator never grants): so no page can reset the emulator or install faults. Reads stay
+    open (a page cannot read the answers), e.g. ``curl .../_emulator/health``.
+    """
+    if request.method not in ("GET", "HEAD") and request.headers.get(CONTROL_HEADER) != "1":
+        raise ApiError(403, errors.ROLE_INVALID, f"{request.method} {request.path} changes the emulator: send the "
+                       f"header '{CONTROL_HEADER}: 1' (it keeps web pages in a browser from calling it).")
+    return await handler(request)
+
+
 @web.middleware
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request ids, stats, faults, authentication, and error rendering."""
@@ -140,7 +153,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     if not internal:
         state.stats.request(request.method, template)
     try:
-        response = await (handler(request) if internal else _api_pipeline(request, handler))
+        response = await (_control(request, handler) if internal else _api_pipeline(request, handler))
     except _Dropped:
         return _abort(request)
     except ApiError as exc:
@@ -164,10 +177,7 @@ async def _body(request: web.Request) -> bytes:
 
 
 def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise bad_request(message="The request body is not valid JSON.") from None
+    return parse_json(raw)  # 400, never a 500, for invalid or too deeply nested JSON
 
 
 async def _json(request: web.Request) -> Any:
@@ -651,7 +661,7 @@ async def quota(request: web.Request) -> web.Response:
     return web.json_response({"quotas": {"resources": [resource]}})
 
 
-# --- /_emulator controls (no authentication) ------------------------------------------------
+# --- /_emulator controls (no credentials; changes need the X-Emulator-Control header) ---------
 
 
 async def health(request: web.Request) -> web.Response:

@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
+from ims_emulator import CONTROL_HEADER, DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
 
-__all__ = ["DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "PLATFORM_PROJECT_ID", "Emulator", "EmulatorError"]
+__all__ = ["CONTROL_HEADER", "DEMO_AK", "DEMO_PROJECT_ID", "DEMO_SK", "DEMO_TOKEN", "PLATFORM_PROJECT_ID",
+           "Emulator", "EmulatorError"]
 
 #: The directory holding this ``emulator`` package: the child's working directory, so that
 #: ``python -m ims_emulator`` runs this very package whether or not it is installed.
@@ -60,6 +61,7 @@ class Emulator:
         self._owns_data = owns_data
         self._http = requests.Session()
         self._http.trust_env = False  # never send loopback traffic through a proxy
+        self._http.headers[CONTROL_HEADER] = "1"  # the control API refuses changes without it
 
     @classmethod
     def start(

@@ -21,7 +21,7 @@ from ims_emulator import DEMO_PROJECT_ID, PLATFORM_PROJECT_ID
 from ims_emulator.catalogue import CATALOGUE_NAMESPACE, ENTRIES, public_images
 from ims_emulator.process import Emulator, EmulatorError
 from ims_emulator.schemas import lookup_os_version
-from tests.support.emulator_client import PATCH_V20, Api, error_code
+from tests.support.emulator_client import CONTROL, PATCH_V20, Api, error_code
 
 pytestmark = pytest.mark.contract
 
@@ -434,7 +434,7 @@ def test_no_public_images_flag() -> None:
 
 
 def test_public_images_switch_must_be_boolean(emu: Emulator) -> None:
-    response = requests.patch(emu.url + "/_emulator/config", json={"public_images": "no"}, timeout=10)
+    response = requests.patch(emu.url + "/_emulator/config", json={"public_images": "no"}, headers=CONTROL, timeout=10)
     assert response.status_code == 400 and emu.configure()["public_images"] is True
 
 

@@ -14,7 +14,7 @@ import requests
 from harness import REPO_ROOT
 from ims_emulator import DEMO_PROJECT_ID
 from ims_emulator.process import Emulator
-from tests.support.emulator_client import Api, error_code
+from tests.support.emulator_client import CONTROL, Api, error_code
 
 pytestmark = pytest.mark.contract
 
@@ -153,7 +153,7 @@ INVALID_RULES = {
 
 @pytest.mark.parametrize("case", INVALID_RULES.values(), ids=INVALID_RULES.keys())
 def test_invalid_rules_are_400(emu: Emulator, case: dict[str, Any]) -> None:
-    response = requests.post(emu.url + "/_emulator/faults", json={"rules": [case["rule"]]}, timeout=10)
+    response = requests.post(emu.url + "/_emulator/faults", json={"rules": [case["rule"]]}, headers=CONTROL, timeout=10)
     assert response.status_code == 400, case["reason"]
     assert emu.faults() == []
 
@@ -218,7 +218,7 @@ def test_runtime_config(emu: Emulator) -> None:
     config = emu.configure(unique_names=True, name_max_length=255)
     assert config["unique_names"] is True and config["name_max_length"] == 255
     for bad in ({"name_max_length": 200}, {"quota": -1}, {"member_limit": -1}, {"member_limit": "256"}, {"unique_names": "yes"}, {"nothing": 1}):
-        response = requests.patch(emu.url + "/_emulator/config", json=bad, timeout=10)
+        response = requests.patch(emu.url + "/_emulator/config", json=bad, headers=CONTROL, timeout=10)
         assert response.status_code == 400, bad
     emu.reset()
     assert emu.configure()["unique_names"] is False, "reset restores the start-up settings"

@@ -14,7 +14,7 @@ import requests
 from ims_emulator.process import Emulator
 from ims_emulator.schemas import EXTRA_OS_VERSIONS
 from ims_pulumi.os_versions import lookup as provider_lookup
-from tests.support.emulator_client import Api, error_code
+from tests.support.emulator_client import CONTROL, Api, error_code
 
 pytestmark = pytest.mark.contract
 
@@ -157,7 +157,7 @@ def test_strict_is_the_default_and_reset_restores_it(emu: Emulator) -> None:
 
 
 def test_lenient_switch_must_be_boolean(emu: Emulator) -> None:
-    response = requests.patch(emu.url + "/_emulator/config", json={"lenient_create": "yes"}, timeout=10)
+    response = requests.patch(emu.url + "/_emulator/config", json={"lenient_create": "yes"}, headers=CONTROL, timeout=10)
     assert response.status_code == 400
 
 

@@ -38,7 +38,7 @@ from ims_pulumi.signer import (
     signed_header_names,
     string_to_sign,
 )
-from tests.support.emulator_client import Api, error_code
+from tests.support.emulator_client import CONTROL, Api, error_code
 
 pytestmark = pytest.mark.contract
 
@@ -580,7 +580,7 @@ BAD_RULES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("case", BAD_RULES.values(), ids=BAD_RULES.keys())
 def test_upload_fault_rules_are_validated(emu: Emulator, case: dict[str, Any]) -> None:
-    response = requests.post(emu.url + "/_emulator/faults", json={"rules": [case["rule"]]}, timeout=10)
+    response = requests.post(emu.url + "/_emulator/faults", json={"rules": [case["rule"]]}, headers=CONTROL, timeout=10)
     assert response.status_code == 400, case["reason"]
 
 

@@ -8,12 +8,14 @@ from typing import Any
 
 import requests
 
-from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
+from ims_emulator import CONTROL_HEADER, DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_pulumi.signer import canonical_query, sign
 
 JSON = "application/json;charset=UTF-8"
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+#: Headers of a ``/_emulator/*`` call that changes something (the emulator refuses it without them).
+CONTROL = {CONTROL_HEADER: "1"}
 
 
 class Api:
