@@ -32,6 +32,8 @@ from ims_emulator.store import Store
 
 T = TypeVar("T")
 PARENT_POLL_SECONDS = 0.5
+#: The emulator's manual, installed with the package (package data).
+README = Path(__file__).resolve().parent / "README.md"
 #: Seconds a connection may take to send a complete request head (slow-header clients are cut off).
 HEADER_TIMEOUT = 60.0
 
@@ -71,7 +73,11 @@ def _arg_type(parse: Callable[[str], T]) -> Callable[[str], T]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line; see ``ims_emulator/README.md``."""
     defaults = Settings()
-    p = argparse.ArgumentParser(prog="ims-emulator", description="Run the IMS emulator until SIGTERM/SIGINT.")
+    p = argparse.ArgumentParser(
+        prog="ims-emulator", description="Run the IMS emulator until SIGTERM/SIGINT.",
+        epilog=f"The manual (identities, options, faults, test controls): `ims-emulator --readme`, or the file {README}",
+    )
+    p.add_argument("--readme", action="store_true", help="print the emulator's manual (its README.md) and exit")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     p.add_argument("--data", type=Path, help="directory of the SQLite database (default: a temp dir removed on exit)")
@@ -85,11 +91,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds a connection has to send a request's headers, from its opening or the previous response; "
         f"also the idle keep-alive limit (default {HEADER_TIMEOUT:g})",
     )
-    auth = p.add_argument_group("authentication (default: the demo identity and token of emulator/__init__.py)")
-    auth.add_argument(
-        "--identity", action="append", default=[], type=_arg_type(Identity.parse), metavar="AK:SK:PROJECT_ID"
+    auth = p.add_argument_group(
+        "authentication (the demo identity and token of ims_emulator/__init__.py are always accepted, "
+        "unless --no-demo-identity)"
     )
-    auth.add_argument("--token", action="append", default=[], type=_arg_type(parse_token), metavar="TOKEN:PROJECT_ID")
+    auth.add_argument(
+        "--identity", action="append", default=[], type=_arg_type(Identity.parse), metavar="AK:SK:PROJECT_ID",
+        help="another AK/SK pair and its project, besides the demo identity (repeatable)",
+    )
+    auth.add_argument("--token", action="append", default=[], type=_arg_type(parse_token), metavar="TOKEN:PROJECT_ID",
+                      help="another X-Auth-Token and its project, besides the demo token (repeatable)")
+    auth.add_argument(
+        "--no-demo-identity", action="store_true",
+        help="accept only the --identity/--token given (the demo AK/SK and token are refused)",
+    )
     auth.add_argument(
         "--no-auth", action="store_true", help="accept every request (project: X-Project-Id or the demo one)"
     )
@@ -196,7 +211,8 @@ async def serve(args: argparse.Namespace) -> None:
             store=Store(Path(data_dir)),
             files=ImageFiles(Path(data_dir)),
             settings=settings_from(args),
-            auth=Authenticator.build(args.identity, args.token, enabled=not args.no_auth),
+            auth=Authenticator.build(args.identity, args.token, enabled=not args.no_auth,
+                                     demo=not args.no_demo_identity),
             faults=Faults(args.fault, args.fault_seed),
         )
         # aiohttp closes a connection whose request head is not complete within keepalive_timeout of its
@@ -232,6 +248,9 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
+    if args.readme:
+        sys.stdout.write(README.read_text(encoding="utf-8"))
+        return 0
     if warning := bind_warning(args.host):
         print(warning, file=sys.stderr, flush=True)
     logging.basicConfig(

@@ -80,11 +80,17 @@ class Authenticator:
     enabled: bool = True
 
     @classmethod
-    def build(cls, identities: list[Identity], tokens: list[tuple[str, str]], *, enabled: bool = True) -> Authenticator:
-        """The configured credentials, or the demo identity and token when none are given."""
-        if not identities and not tokens:
-            identities = [Identity(DEMO_AK, DEMO_SK, DEMO_PROJECT_ID)]
-            tokens = [(DEMO_TOKEN, DEMO_PROJECT_ID)]
+    def build(cls, identities: list[Identity], tokens: list[tuple[str, str]], *, enabled: bool = True,
+              demo: bool = True) -> Authenticator:
+        """The given credentials, plus the demo identity and token unless ``demo`` is false.
+
+        Giving more identities never turns the demo ones off (a second project for sharing keeps the
+        README's demo credentials working); an identity or token given with the demo AK or token
+        replaces the demo one.
+        """
+        if demo:
+            identities = [Identity(DEMO_AK, DEMO_SK, DEMO_PROJECT_ID), *identities]
+            tokens = [(DEMO_TOKEN, DEMO_PROJECT_ID), *tokens]
         return cls({i.access_key: i for i in identities}, dict(tokens), enabled)
 
     async def project_of(self, request: web.Request, *, stream: bool = False) -> str:

@@ -134,6 +134,7 @@ def multi() -> Iterator[Emulator]:
         f"T1:{P1}",
         "--token",
         f"T2:{P2}",
+        "--no-demo-identity",
     ]
     with Emulator.start(None, *args) as emulator:
         yield emulator
@@ -162,7 +163,15 @@ def test_projects_are_isolated(multi: Emulator) -> None:
     assert {i["owner"] for i in multi.images(P1)} == {P1}
 
 
-def test_demo_credentials_are_off_when_others_are_given(multi: Emulator) -> None:
+def test_demo_identity_stays_beside_others_unless_turned_off(tmp_path: Path) -> None:
+    """`--identity` adds a project: the demo AK/SK and token keep working (the README's sharing setup)."""
+    with Emulator.start(tmp_path / "emu", "--identity", f"AK2:SK2:{P2}") as emulator:
+        assert Api(emulator.url).get("/v2/images").status_code == 200
+        assert Api(emulator.url, token=DEMO_TOKEN).get("/v2/images").status_code == 200
+        assert Api(emulator.url, ak="AK2", sk="SK2", project=P2).get("/v2/images").status_code == 200
+
+
+def test_demo_credentials_are_off_with_no_demo_identity(multi: Emulator) -> None:
     assert Api(multi.url).get("/v2/images").status_code == 401
     assert Api(multi.url, token=DEMO_TOKEN).get("/v2/images").status_code == 401
 
