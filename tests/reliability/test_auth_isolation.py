@@ -36,7 +36,7 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 def two_projects() -> Iterator[Emulator]:
     """An emulator with two projects, each with an AK/SK pair and a token (no demo credentials)."""
     args = ["--identity", f"{AK1}:{SK1}:{P1}", "--identity", f"{AK2}:{SK2}:{P2}",
-            "--token", f"{T1}:{P1}", "--token", f"{T2}:{P2}"]
+            "--token", f"{T1}:{P1}", "--token", f"{T2}:{P2}", "--no-demo-identity"]
     with Emulator.start(None, *args) as emu:
         yield emu
 
