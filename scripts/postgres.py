@@ -38,11 +38,15 @@ Messages go to stderr, prefixed with ``[postgres]``.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import importlib.util
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -270,9 +274,7 @@ class LocalPostgres:
                 "directory is not searchable by others): use a checkout in such a place, run as a normal user, "
                 "or set IMS_PG_USER")
         password = secrets.token_urlsafe(24)
-        self.passfile.touch(mode=0o600)
-        self.passfile.write_text(f"{HOST}:*:*:{ADMIN}:{password}\n{HOST}:*:*:{ROLE}:{password}\n")
-        os.chmod(self.passfile, 0o600)
+        write_secret(self.passfile, f"{HOST}:*:*:{ADMIN}:{password}\n{HOST}:*:*:{ROLE}:{password}\n")
         if self.data.exists():
             shutil.rmtree(self.data)  # an initdb that did not finish
         staging = self.dir / "data.initdb"
@@ -280,8 +282,7 @@ class LocalPostgres:
         staging.mkdir(mode=0o700)
         self._own(staging)
         pwfile = self.dir / ".initdb-password"
-        pwfile.write_text(password + "\n")
-        os.chmod(pwfile, 0o600)
+        write_secret(pwfile, password + "\n")
         self._own(pwfile)
         try:
             done = self._server_cmd("initdb", "-D", str(staging), "-U", ADMIN, f"--pwfile={pwfile}",
@@ -362,16 +363,21 @@ class LocalPostgres:
         return env
 
     def sql(self, query: str, database: str = "postgres", user: str = ADMIN) -> list[list[str]]:
-        """Run ``query``; the rows of its result, fields unaligned (``|``-separated by psql)."""
-        done = subprocess.run([*self.psql_argv(database, user), "-tA", "-F", "\x1f", "-c", query],
+        """Run ``query``; the rows of its result, fields separated by ``\\x1f``.
+
+        The query goes to psql on stdin, never on its command line (which every user of the machine
+        can read in the process list); the error names it with any password literal masked.
+        """
+        done = subprocess.run([*self.psql_argv(database, user), "-tA", "-F", "\x1f", "-f", "-"], input=query,
                               env=self.client_env(), capture_output=True, text=True, timeout=60, check=False)
         if done.returncode:
-            raise PostgresError(f"psql failed ({query!r}): {done.stderr.strip()}")
+            raise PostgresError(f"psql failed ({redact_sql(query)!r}): {redact_sql(done.stderr.strip())}")
         return [line.split("\x1f") for line in done.stdout.splitlines() if line]
 
     def _ensure_database(self, name: str) -> None:
         if not self.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'"):
-            self.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password()}'")
+            # a SCRAM verifier, not the password: the server never sees it in clear, no log can show it
+            self.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{scram_verifier(self.password())}'")
         if not self.sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
             self.sql(f'CREATE DATABASE "{name}" OWNER {ROLE}')
 
@@ -382,6 +388,40 @@ class LocalPostgres:
 
     def drop_database(self, name: str) -> None:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that no other user can ever read it.
+
+    The bytes go into a new file created with mode 0600 (``O_EXCL``: never an existing file whose
+    mode is wider), which then replaces ``path``: there is no moment where the secret sits in a
+    file with a wider mode, and no chmod after the write.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677), for ``CREATE ROLE ... PASSWORD``:
+    the server stores it as given, so the password itself never travels in SQL."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
+
+
+def redact_sql(text: str) -> str:
+    """``text`` with every ``PASSWORD '...'`` literal masked (error messages)."""
+    return re.sub(r"(PASSWORD\s+)'(?:[^']|'')*'", r"\1'***'", text, flags=re.IGNORECASE)
 
 
 def alive(pid: int) -> bool:
