@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .kinds import Kind, OfflineServices, Services
+from .kinds import Kind, OfflineServices, Services, holds_unshown
 from .profiles import ServerProfile
 
 
@@ -177,10 +177,18 @@ class Field:
 
 @dataclass
 class Failure:
-    """One invalid input: the property and a message that says what is allowed."""
+    """One invalid input: the property and a message that says what is allowed.
+
+    ``quote``: whether the CLI may print the declared value next to the message. It prints the
+    value of a failure's property raw (``property tags value {[{...}]} has a problem``): when the
+    value holds characters a terminal would not show as themselves (an ANSI sequence, a newline,
+    a bidirectional override), the failure is reported without its property, and the message,
+    which quotes the value escaped, is all the user sees.
+    """
 
     property: str
     reason: str
+    quote: bool = True
 
 
 #: A rule between fields of one resource (a declared checksum against the source's bytes):
@@ -282,7 +290,8 @@ class Table:
                 continue
             problem = f.kind.validate(value, profile, svc)
             if problem:
-                failures.append(Failure(f.name, f"{f.name} {f.kind.display(value)} {problem}"))
+                failures.append(Failure(f.name, f"{f.name} {f.kind.display(value)} {problem}",
+                                        quote=not holds_unshown(value)))
                 continue
             out[f.name] = f.kind.normalise(value, svc)
         for f in self._deriving:

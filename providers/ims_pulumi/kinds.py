@@ -48,6 +48,18 @@ def unshown_character(text: str, allow: str = "") -> str | None:
     return None
 
 
+def holds_unshown(value: Any) -> bool:
+    """Whether a string in ``value`` (a map's keys included, at any depth) has a character that
+    :func:`unshown_character` finds, even one a field allows (a newline in a description)."""
+    if isinstance(value, str):
+        return unshown_character(value) is not None
+    if isinstance(value, Mapping):
+        return any(holds_unshown(k) or holds_unshown(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(holds_unshown(v) for v in value)
+    return False
+
+
 class Services(Protocol):
     """What check may use beyond the values: the provider process supplies it."""
 

@@ -197,7 +197,9 @@ class TableProvider(ResourceProvider):
         also proves endpoint and credentials (one request, see ``validate_credentials``)."""
         self.context.validate_credentials()
         inputs, failures = self.table.check(_olds, news, self.context.profile, self.context)
-        return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
+        # a failure whose value would not print as itself is reported without its property: the CLI
+        # would print the raw value next to the message (see framework.Failure.quote)
+        return CheckResult(inputs, [CheckFailure(f.property if f.quote else "", f.reason) for f in failures])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Compare declared fields only. A replacement creates the new object before it deletes the

@@ -111,3 +111,20 @@ ACCEPTED = [
 @pytest.mark.parametrize(("reason", "inputs"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
 def test_check_accepts_printable_text(reason: str, inputs: dict[str, Any]) -> None:
     assert failures(inputs, GLANCE) == [], reason
+
+
+QUOTED = [
+    # (reason, inputs, whether the CLI may print the value next to the message)
+    ("ESC in a key: the CLI would print the raw value, so the failure names no property", {"properties": {"\x1b[31m": "x"}},
+     False),
+    ("a newline in a tag: likewise", {"tags": ["a=b\nc"]}, False),
+    ("a key with a leading space prints as itself", {"properties": {" team": "x"}}, True),
+    ("an ordinary refusal keeps its property", {"name": "n" * 300}, True),
+]
+
+
+@pytest.mark.parametrize(("reason", "inputs", "quote"), QUOTED, ids=[c[0] for c in QUOTED])
+def test_values_that_would_not_print_as_themselves_are_left_to_the_message(reason: str, inputs: dict[str, Any],
+                                                                           quote: bool) -> None:
+    _, found = IMAGE_METADATA.check({}, {"name": "img", **inputs}, GLANCE)
+    assert [f.quote for f in found] == [quote], reason
