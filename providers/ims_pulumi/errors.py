@@ -40,6 +40,13 @@ class SourceError(ImsError):
     information, no query string: ``content.redact_url``)."""
 
 
+def printable(text: str) -> str:
+    """Text a server sent, safe for a terminal and one line: every character that is not printable
+    (newlines, ESC of ANSI sequences, bidirectional overrides...) is written as its escape (``\\n``,
+    ``\\x1b``, ``\\u202e``), as ``repr`` would; servers echo what they were sent."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ApiError(ImsError):
     """An HTTP error response from IMS, the API gateway or Glance."""
 
@@ -67,9 +74,9 @@ class ApiError(ImsError):
     def _format(self) -> str:
         parts = [f"{self.operation} failed: HTTP {self.status}"]
         if self.code:
-            parts[0] += f" {self.code}"
+            parts[0] += f" {printable(self.code)}"
         if self.api_message:
-            parts.append(self.api_message.rstrip("."))
+            parts.append(printable(self.api_message.rstrip(".")))
         text = ": ".join(parts)
         if self.request_id:
             text += f" (request id {self.request_id})"

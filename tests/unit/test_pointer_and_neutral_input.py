@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ims_pulumi.errors import BadRequest
 from ims_pulumi.framework import json_patch, json_pointer
 from ims_pulumi.image_metadata import IMAGE_METADATA
 from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
@@ -128,3 +129,18 @@ def test_values_that_would_not_print_as_themselves_are_left_to_the_message(reaso
                                                                            quote: bool) -> None:
     _, found = IMAGE_METADATA.check({}, {"name": "img", **inputs}, GLANCE)
     assert [f.quote for f in found] == [quote], reason
+
+
+SERVER_MESSAGES = [
+    # (reason, message the server sent, what the error shows)
+    ("a server echoing an ANSI sequence it was sent", "Attribute '\x1b[31mred' is bad", "Attribute '\\x1b[31mred' is bad"),
+    ("a multi-line message (an HTML error page of a proxy) stays on one line", "line 1\nline 2", "line 1\\nline 2"),
+    ("a bidirectional override", "a\u202eb", "a\\u202eb"),
+    ("printable non-ASCII text is kept", "镜像 'équipe' invalide", "镜像 'équipe' invalide"),
+]
+
+
+@pytest.mark.parametrize(("reason", "message", "shown"), SERVER_MESSAGES, ids=[c[0] for c in SERVER_MESSAGES])
+def test_server_messages_are_printable_in_errors(reason: str, message: str, shown: str) -> None:
+    text = str(BadRequest(operation="update image x", status=400, code="IMG.0001", message=message))
+    assert text == f"update image x failed: HTTP 400 IMG.0001: {shown}", reason
