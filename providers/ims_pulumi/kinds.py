@@ -457,6 +457,9 @@ class ContentSource(Kind):
         return []
 
     def from_wire(self, wire: str | None, image: Mapping[str, Any], previous: Any) -> Any:
+        if isinstance(previous, Mapping) and previous.get("kind") == "url" and isinstance(previous.get("location"), str):
+            # a state of release 0.3 or earlier has the whole URL here: refresh and update store it redacted
+            return {**previous, "location": content.redact_url(previous["location"])}
         return previous
 
 

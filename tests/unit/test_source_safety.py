@@ -11,9 +11,11 @@ import pulumi
 import pytest
 
 from ims_pulumi import content
-from ims_pulumi.errors import ImsError, SourceError
+from ims_pulumi import provider as prov
+from ims_pulumi.errors import BadRequest, ImsError, SourceError
 from ims_pulumi.image_metadata import IMAGE_METADATA
 from ims_pulumi.resource import source_props
+from tests.unit.test_url_import import FakeApi
 
 pytestmark = pytest.mark.unit
 
@@ -151,3 +153,43 @@ def test_a_read_that_breaks_off_is_a_source_error_without_the_url() -> None:
 def test_a_missing_file_is_a_source_error(tmp_path: Any) -> None:
     with pytest.raises(SourceError, match=r"cannot read the source .*nope\.raw"):
         content.open_source({"kind": "file", "location": str(tmp_path / "nope.raw")})
+
+
+def test_refresh_and_update_store_a_url_of_an_earlier_release_redacted() -> None:
+    stored = {"kind": "url", "location": SIGNED}  # what release 0.3 kept in inputs and outputs
+    outs = IMAGE_METADATA.outputs_from_image({"id": "i1", "status": "active"}, {"source": stored})
+    assert outs["source"] == {"kind": "url", "location": content.redact_url(SIGNED)}
+    assert IMAGE_METADATA.inputs_from_image({"id": "i1"}, {"source": stored, "name": "x"})["source"] == outs["source"]
+    assert IMAGE_METADATA.by_name["source"].kind.same(stored, outs["source"]), "and no change for the diff"
+
+
+def test_the_secret_url_is_never_an_output_nor_kept_by_refresh() -> None:
+    inputs = {"source": content.describe(SIGNED), content.SECRET_URL_KEY: SIGNED, "name": "x"}
+    assert content.SECRET_URL_KEY not in IMAGE_METADATA.outputs_from_image({"id": "i1"}, inputs)
+    assert content.SECRET_URL_KEY not in IMAGE_METADATA.inputs_from_image({"id": "i1"}, inputs)
+
+
+IMPORT_OUTCOMES = [
+    # (refusal, ends, why)
+    (BadRequest(operation="import", status=400, message=f"URI {SIGNED} does not pass filtering"), None,
+     "a refused import (warned, then streamed) with the URL echoed by the server"),
+    (None, {"id": "i1", "status": "queued", "os_glance_failed_import": "fs"}, "a failed import task"),
+]
+
+
+@pytest.mark.parametrize(("refusal", "ends", "why"), IMPORT_OUTCOMES, ids=[o[2] for o in IMPORT_OUTCOMES])
+def test_glance_gets_the_whole_url_and_messages_only_the_redacted_one(
+        refusal: ImsError | None, ends: dict[str, Any] | None, why: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prov, "_probe", lambda url: "from the provider's machine the URL answers 404 Not Found")
+    api = FakeApi(refuse=refusal, ends=ends)
+    source = content.with_url(content.describe(SIGNED), SIGNED)
+    text = ""
+    try:
+        prov._import(api, {"id": "i1", "name": "web", "status": "queued"}, source, None, 60.0, True)  # type: ignore[arg-type]
+    except ImsError as exc:
+        text = str(exc)
+    text += capsys.readouterr().err
+    assert api.calls[0] == f"import {SIGNED}", "the server is given the URL it can read"
+    assert content.redact_url(SIGNED) in text, (why, text)
+    assert "pa55word" not in text and "5ecret5ig" not in text, (why, text)
