@@ -285,6 +285,11 @@ async def create_image(request: web.Request) -> web.Response:
     if state.store.count(project) >= _quota(request):
         raise bad_request(errors.QUOTA_EXCEEDED)
     _check_unique_name(request, image["name"], image["id"])
+    if rule := _fire(request, "half_commit"):
+        # The image row commits, the tag write fails: an image without tags, and a 5xx.
+        state.store.insert(project, {**image, "tags": []})
+        raise ApiError(rule.params["status"], errors.FAULT_CODE,
+                       f"Injected fault: HTTP {rule.params['status']} after the image was stored without its tags.")
     state.store.insert(project, image)
     return web.json_response(image, status=201)
 

@@ -19,6 +19,9 @@ Kinds and what they do (the app decides where each is checked):
   its end if it is shorter; the image goes back to ``queued``.
 * ``kill_upload``: receive a matching upload fully and answer 204, but the image ends
   ``killed`` instead of ``active`` (a failed import).
+* ``half_commit`` ``status``: a matching create (``POST /v2/images``) stores the image
+  **without its tags** and answers ``status`` (500): the image row committed, the tag write
+  failed, as Glance does when its separate tag transaction fails ("database is locked").
 
 ``path`` is a route template (``/v2/images/{id}``), an exact path, or a prefix ending in
 ``*`` (``/v2/*``). ``method`` is an HTTP method.
@@ -42,6 +45,7 @@ KINDS: dict[str, dict[str, int]] = {
     "quota": {"limit": 0},
     "cut_upload": {"after_bytes": 0},
     "kill_upload": {},
+    "half_commit": {"status": 500},
 }
 COMMON = ("method", "path", "rate", "count")
 
@@ -74,8 +78,8 @@ class FaultRule:
         if unknown:
             raise FaultError(f"{kind}: unknown parameter(s) {sorted(unknown)}")
         params = {key: _non_negative_int(kind, key, data.get(key, default)) for key, default in KINDS[kind].items()}
-        if kind == "error" and not 500 <= params["status"] <= 599:
-            raise FaultError("error: status must be 500..599")
+        if kind in ("error", "half_commit") and not 500 <= params["status"] <= 599:
+            raise FaultError(f"{kind}: status must be 500..599")
         method, path, rate, count = (data.get(key) for key in COMMON)
         if method is not None and not isinstance(method, str):
             raise FaultError(f"{kind}: method must be a string")

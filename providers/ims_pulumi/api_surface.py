@@ -48,14 +48,19 @@ IMS_REQUESTS: tuple[Request, ...] = (
     Request("POST", "/v2/images", f"{NATIVE} > Creating Image Metadata (Native OpenStack API)",
             body=("__os_version", "visibility", "name", "protected", "container_format", "disk_format", "tags",
                   "min_ram", "min_disk"),
-            note="Only the nine documented fields. The create token travels as one of `tags` "
-                 "(`pulumi-create-token=<token>`); description and custom properties follow by PATCH."),
+            note="IMS: only the nine documented fields (no `id`: IMS documents none). The create token travels "
+                 "as one of `tags` (`pulumi-create-token=<token>`); description and custom properties follow by "
+                 "PATCH. Glance: every declared field, custom properties included, plus `id`, a UUID the provider "
+                 "chooses per create and sends again unchanged after an uncertain failure (409: the image "
+                 "exists)."),
     Request("GET", "/v2/images", f"{NATIVE} > Querying Images (Native OpenStack API)",
             query=("tag", "limit", "marker", "name", "visibility", "__imagetype", "__os_type", "__platform", "__os_bit",
-                   "disk_format", "container_format", "status", "owner", "member_status"),
+                   "disk_format", "container_format", "status", "owner", "member_status", "created_at"),
             note="Once per provider process at preview (`visibility=private&limit=1`: endpoint and credentials "
                  "work; off with `ims:skipCredentialsValidation`); finding an image again by its create-token tag "
-                 "before a create; `get_image`/`get_images` "
+                 "before a create; after a create whose outcome is unknown and whose token finds nothing, "
+                 "`name=<name>&created_at=gte:<attempt start - 2 min>` finds an image the server stored without "
+                 "its tags (IMS only; see \"Failure behaviour\"); `get_image`/`get_images` "
                  "with the filters the document lists (the others are applied to every page); pages follow the "
                  "`next` link."),
     Request("GET", "/v2/images/{image_id}", f"{NATIVE} > Querying Image Details (Native OpenStack API)",

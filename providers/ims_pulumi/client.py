@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from .config import ProviderConfig
-from .errors import ApiError, ImsError, NotFound, ServerError, TransportError
+from .errors import ApiError, Conflict, ImsError, NotFound, ServerError, TransportError
 from .image_metadata import CREATE_TOKEN_TAG
 from .transport import Budget, Transport
 
@@ -23,6 +24,9 @@ JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})
 #: Statuses of an image whose data the server is still receiving or importing.
 BUSY = frozenset({"saving", "importing", "uploading"})
+#: Seconds before a create attempt's start from which an image stored without its tags is looked
+#: for (:meth:`ImsClient.half_committed`): room for a server clock behind this machine's.
+CLOCK_MARGIN = 120.0
 
 
 def uncertain(exc: ImsError) -> bool:
@@ -107,14 +111,28 @@ class ImsClient:
 
     # --- writes -----------------------------------------------------------------------
 
-    def create_image(self, body: Mapping[str, Any], *, budget: Budget | None = None) -> dict[str, Any]:
+    def create_image(self, body: Mapping[str, Any], *, budget: Budget | None = None,
+                     client_id: bool = False) -> dict[str, Any]:
         """``POST /v2/images``, never leaving two images behind.
 
-        When ``body`` carries a create token (the tag ``pulumi-create-token=<token>``), an image that an earlier attempt (or an
-        earlier, interrupted run) already made is found and returned instead of posting
-        again. After an uncertain failure (5xx, connection lost after sending) the token is
-        looked up before the POST is repeated, within the operation's ``budget``. Without a
-        token, uncertain failures raise.
+        When ``body`` carries a create token (the tag ``pulumi-create-token=<token>``), an image
+        that an earlier, interrupted run already made is found by it and returned instead of
+        posting again.
+
+        A failure whose outcome is uncertain (5xx, connection lost after sending) is handled
+        within the operation's ``budget`` in the way the server allows:
+
+        * ``client_id`` (Glance: the create body takes an ``id``): the body carries a UUID made
+          here, and the *same* POST is sent again; ``409`` means an earlier attempt made the
+          image, which is read and given the body's tags it lacks (a server that stored the
+          image but lost its tags, see :meth:`_give_tags`).
+        * otherwise (IMS): the token is looked up; when that finds nothing, an image that the
+          failed attempt stored *without its tags* (so no token finds it) is looked for by the
+          documented exact ``name`` filter and ``created_at=gte:`` the attempt's start
+          (:meth:`half_committed`) and deleted before the POST is repeated: IMS's tag API cannot
+          add ``key=value`` tags to it afterwards.
+
+        Without a token or ``client_id``, uncertain failures raise.
         """
         budget = budget or self.budget()
         name = str(body.get("name", ""))
@@ -124,22 +142,65 @@ class ImsClient:
             found = self.find_by_token(name, str(token), budget=budget)
             if found:
                 return found
+        body = {**body, "id": str(uuid.uuid4())} if client_id else dict(body)
+        started = time.time()
         attempt = 0
         while True:
             attempt += 1
             try:
                 image: dict[str, Any] = self.transport.request(
-                    "POST", "/v2/images", json_body=dict(body), operation=f"create image {name!r}", budget=budget
+                    "POST", "/v2/images", json_body=body, operation=f"create image {name!r}", budget=budget
                 ).json()
                 return image
+            except Conflict:
+                # Only a repeated POST of this body's fresh UUID can meet an existing id.
+                existing = self.get_image(str(body["id"]), budget=budget) if client_id and attempt > 1 else None
+                if existing is None:
+                    raise
+                return self._give_tags(existing, body, budget)
             except (ServerError, TransportError) as exc:
                 delay = self.transport.backoff(attempt)
-                if not token or not uncertain(exc) or not budget.retry(delay, attempt):
+                if not (token or client_id) or not uncertain(exc) or not budget.retry(delay, attempt):
                     raise
-                found = self.find_by_token(name, str(token), budget=budget)
-                if found:
-                    return found
+                if not client_id:
+                    found = self.find_by_token(name, str(token), budget=budget)
+                    if found:
+                        return found
+                    for orphan in self.half_committed(body, started, budget=budget):
+                        self.delete_image(str(orphan["id"]), budget=budget)
                 self.transport.sleep(delay)
+
+    def _give_tags(self, image: dict[str, Any], body: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
+        """The image with every tag of its create ``body`` (Glance's tag API takes any tag): a create
+        that the server committed without its tags (a separate tag transaction that failed) gets
+        them, the create token's included, so that a later run finds it by the token."""
+        missing = sorted(set(body.get("tags") or []) - set(image.get("tags") or []))
+        for tag in missing:
+            self.add_tag(str(image["id"]), tag, budget=budget)
+        return (self.get_image(str(image["id"]), budget=budget) or image) if missing else image
+
+    def half_committed(self, body: Mapping[str, Any], since: float, *,
+                       budget: Budget | None = None) -> list[dict[str, Any]]:
+        """Images a failed create of ``body`` may have stored without its tags (so without its token).
+
+        Listed with documented filters only: the exact ``name`` and ``created_at=gte:`` ``since``
+        less :data:`CLOCK_MARGIN` (the server's clock may differ from this machine's). An image
+        counts only if it has **no tags at all** (the tags of one create are written together, so
+        a create that kept any tag kept its token), is ``queued`` (no data), and every other
+        field of the create body has the body's value. An image that someone else created in
+        the same project within that window, with the same name and values and no tags, would
+        match too: the README's troubleshooting names this remaining risk.
+        """
+        name = str(body.get("name", ""))
+        if not name:
+            return []
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - CLOCK_MARGIN))
+        operation = f"create image {name!r}: look-up of an image stored without its tags"
+        fields = {k: v for k, v in body.items() if k not in ("tags", "id")}
+        return [image for image in self.list_images([("name", name), ("created_at", f"gte:{stamp}")],
+                                                    operation=operation, budget=budget)
+                if not image.get("tags") and image.get("status") == "queued"
+                and all(image.get(k) == v for k, v in fields.items())]
 
     def update_image(self, image_id: str, ops: Sequence[Mapping[str, Any]], *,
                      budget: Budget | None = None) -> dict[str, Any]:

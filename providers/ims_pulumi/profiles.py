@@ -42,6 +42,10 @@ class ServerProfile:
     max_file_bytes: int | None
     #: Whether ``__os_version`` must be a value of the IMS OS version table.
     os_version_table: bool
+    #: Whether the create request takes a client-chosen ``id`` (a UUID): Glance does, so a
+    #: create whose outcome is unknown is sent again with the same id, and 409 means "it
+    #: exists". IMS documents no ``id`` in the create body: the create token finds the image.
+    client_ids: bool = False
 
     def with_overrides(self, *, protected_in_place: bool | None = None) -> ServerProfile:
         """The profile with settings from stack config applied."""
@@ -106,6 +110,7 @@ GLANCE = ServerProfile(
     reported_hashes=("md5", "sha512"),  # checksum, os_hash_value
     max_file_bytes=None,
     os_version_table=False,
+    client_ids=True,
 )
 
 PROFILES = {"ims": IMS, "glance": GLANCE}

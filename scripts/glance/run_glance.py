@@ -26,6 +26,9 @@ Two modes (``--auth``):
   401 (``templates/trusted-headers/`` overrides those two files). Readiness is then checked
   with a probe identity, and a request without identity must get 401.
 
+``--fault-file PATH`` serves Glance through ``glance_faults.py`` (test faults, read from the JSON
+file ``PATH`` at every create; none while the file is missing): see that file.
+
 Only the standard library is used, so any Python 3.10+ can run this file; the
 Glance venv (``install.sh``) provides ``glance-manage`` and ``gunicorn``.
 Exit codes: 0 clean stop, 2 bad usage / venv missing, 3 db_sync failed,
@@ -61,6 +64,8 @@ PROBE_IDENTITY = {
 }
 """Identity headers of the readiness probe in ``trusted-headers`` mode (reads only; no image has this owner)."""
 GLANCE_VERSION = "33.0.0"
+FAULT_FILE_ENV = "IMS_GLANCE_FAULT_FILE"
+"""How ``--fault-file`` reaches ``glance_faults.py`` in the gunicorn workers."""
 
 
 def default_cache_dir() -> Path:
@@ -178,6 +183,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
     p.add_argument("--url-file", type=Path, default=None, help="also write the base URL here when ready")
     p.add_argument("--pid-file", type=Path, default=None, help="write this launcher's pid here")
+    p.add_argument("--fault-file", type=Path, default=None,
+                   help="serve Glance through glance_faults.py, which reads this JSON file at every create: "
+                        '{"half_commit_rate": R} stores that share of new images without their tags and answers '
+                        "500 (no file or rate 0: no fault). Off unless given")
     return p.parse_args(argv)
 
 
@@ -218,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     etc = render_config(state_dir, args.auth)
     env = clean_env(etc)
+    app = "glance.wsgi.api:application"
+    if args.fault_file is not None:
+        env[FAULT_FILE_ENV] = str(args.fault_file.resolve())
+        app = "glance_faults:application"  # Glance's application with the test faults of glance_faults.py
     db_sync(venv, etc, state_dir, env)
 
     # Bind here and pass the listening fd: port 0 has no pick-then-bind race.
@@ -254,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "--access-logfile",
         str(logs / "access.log"),
         "--capture-output",
-        "glance.wsgi.api:application",
+        *(["--pythonpath", str(HERE)] if args.fault_file is not None else []),
+        app,
     ]
     with (logs / "gunicorn.out").open("ab") as out:
         proc = subprocess.Popen(

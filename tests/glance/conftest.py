@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.glance import GlanceProjects, glance_available
+from tests.support.glance import GlanceProjects, GlanceServer, glance_available
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +29,20 @@ def glance_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Glance
         yield projects
     finally:
         projects.stop()
+
+
+@pytest.fixture(scope="module")
+def glance_faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlanceServer]:
+    """A real Glance 33 served through ``scripts/glance/glance_faults.py``: no fault until a test
+    enters ``glance_faulty.half_commit(rate)`` (the half-committed create of issue 23). One worker,
+    so that it weighs little next to the session's ``glance``. IMS_SKIP_GLANCE=1 skips."""
+    ok, why = glance_available()
+    if not ok:
+        if "IMS_SKIP_GLANCE" in why:
+            pytest.skip(why)
+        pytest.fail(f"real Glance unavailable: {why}")
+    server = GlanceServer.start(tmp_path_factory.mktemp("glance-faults"), workers=1, threads=2, faults=True)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -118,6 +118,10 @@ def write_import_config(etc: Path, *, web_download: bool = True) -> Path:
     return path
 
 
+FAULT_FILE = "faults.json"
+"""The fault file of a Glance started with ``faults=True`` (in its state dir)."""
+
+
 class GlanceError(RuntimeError):
     """Glance could not be installed, started or stopped."""
 
@@ -221,6 +225,7 @@ class GlanceServer:
         timeout: float = STARTUP_TIMEOUT,
         auth: str = AUTH_NONE,
         web_download: bool = True,
+        faults: bool = False,
     ) -> GlanceServer:
         """Install Glance if needed, then start it with its state in ``state_dir``.
 
@@ -234,6 +239,8 @@ class GlanceServer:
                 (identity from ``X-Identity-Status``/``X-Project-Id``/``X-Roles``; 401 without).
             web_download: offer the ``web-download`` import method (Glance's default); its URLs
                 may name any port of the loopback host either way (:data:`IMPORT_FILTERING`).
+            faults: serve Glance through ``scripts/glance/glance_faults.py`` with the fault file
+                ``state_dir/faults.json`` (no fault until :meth:`half_commit` writes it).
 
         Raises:
             GlanceError: install or startup failed (the message has the log tail).
@@ -263,6 +270,9 @@ class GlanceServer:
         ]
         if auth != AUTH_NONE:
             cmd += ["--auth", auth]
+        if faults:
+            (state_dir / FAULT_FILE).unlink(missing_ok=True)
+            cmd += ["--fault-file", str(state_dir / FAULT_FILE)]
         with launcher_log.open("a") as err:
             process = subprocess.Popen(
                 cmd,
@@ -277,6 +287,24 @@ class GlanceServer:
             _terminate(process, 30.0)
             raise GlanceError(f"Glance did not start (launcher exit {process.returncode}):\n" + _tail(launcher_log))
         return cls(url, state_dir, process, auth)
+
+    @contextlib.contextmanager
+    def half_commit(self, rate: float) -> Iterator[None]:
+        """While inside: a share ``rate`` of ``POST /v2/images`` stores the image without its tags and
+        answers 500 (the half-committed create of issue 23). Needs ``start(..., faults=True)``."""
+        path = self.state_dir / FAULT_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"half_commit_rate": rate}))
+        tmp.replace(path)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+    def half_commits(self) -> int:
+        """How many creates the fault has half-committed so far (``faults.json.fired``: one line each)."""
+        fired = self.state_dir / (FAULT_FILE + ".fired")
+        return len(fired.read_text().splitlines()) if fired.exists() else 0
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop gunicorn and the launcher; idempotent. Kills whatever is left after ``timeout`` s."""
