@@ -291,7 +291,7 @@ class Table:
             problem = f.kind.validate(value, profile, svc)
             if problem:
                 failures.append(Failure(f.name, f"{f.name} {f.kind.display(value)} {problem}",
-                                        quote=not holds_unshown(value)))
+                                        quote=f.kind.quoted and not holds_unshown(value)))
                 continue
             out[f.name] = f.kind.normalise(value, svc)
         for f in self._deriving:

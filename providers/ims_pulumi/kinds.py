@@ -111,6 +111,9 @@ class Kind:
     type_name = "str"
     #: Whether :meth:`derive` may return anything (the table skips the call otherwise).
     derives = False
+    #: Whether the CLI may print a refused value next to the message (see ``framework.Failure.quote``):
+    #: not for values the program builds (a source's descriptor), which the message shows as declared.
+    quoted = True
 
     def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         """``None`` when ``value`` is acceptable on ``profile``, else what is allowed."""
@@ -412,10 +415,11 @@ class ContentSource(Kind):
     """
 
     type_name = "FileAsset | RemoteAsset | str"
+    quoted = False
 
     def display(self, value: Any) -> str:
-        """A source in a message: where it is (a path or a redacted URL), not its descriptor."""
-        return super().display(value.get("location") if isinstance(value, Mapping) else value)
+        """A source in a message: where it is (a path or a redacted URL, whole), not its descriptor."""
+        return repr(value.get("location") if isinstance(value, Mapping) else value)
 
     def validate(self, value: Any, profile: ServerProfile, services: Services) -> str | None:
         if not isinstance(value, (Mapping, str)):
