@@ -35,6 +35,7 @@ import requests
 from harness.pulumi_cli import PULUMI, VENV
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
+from tests.support.readme import Block, commands, tagged
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -45,7 +46,6 @@ PLUGIN_WARNING = re.compile(r"using pulumi-[\w-]+ from \$PATH")
 
 # --- the README's blocks -----------------------------------------------------------------------
 
-FENCE = re.compile(r"^```(?P<lang>\w+) own-project:(?P<name>\S+)[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 FILES = ("Pulumi.yaml", "requirements.txt", "__main__.py")
 STEPS = ("install", "emulator", "deploy", "destroy")
 GIT_URL = "git+https://github.com/<org>/pulumi-ims-image-metadata.git"
@@ -80,25 +80,9 @@ pip() {
 '''
 
 
-@dataclass(frozen=True)
-class Block:
-    lang: str
-    name: str
-    body: str
-
-
 def readme_blocks(text: str | None = None) -> dict[str, Block]:
-    """The ``own-project:`` blocks of the README, by name (each name once)."""
-    blocks: dict[str, Block] = {}
-    for m in FENCE.finditer(README.read_text() if text is None else text):
-        assert m["name"] not in blocks, f"README: two blocks named own-project:{m['name']}"
-        blocks[m["name"]] = Block(m["lang"], m["name"], m["body"])
-    return blocks
-
-
-def commands(block: Block) -> list[str]:
-    """The command lines of a shell block (comments and blank lines left out)."""
-    return [line for line in block.body.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    """The ``own-project:`` blocks of the README, by name (each name once; see tests/support/readme.py)."""
+    return tagged("own-project", text)
 
 
 def substituted(blocks: dict[str, Block], **values: str) -> dict[str, str]:
@@ -323,6 +307,7 @@ def test_wheel_ships_preview_summary_and_the_commands(wheel: Path) -> None:
     assert not {n.split("/")[0] for n in names} & {"emulator", "preview_summary", "tests", "harness", "bench"}, names
     assert "ims-emulator = ims_emulator.__main__:main" in entry_points, entry_points
     assert "ims-preview-summary = ims_preview_summary.__main__:main" in entry_points, entry_points
+    assert "ims-os-versions = ims_pulumi.os_versions:main" in entry_points, entry_points
 
 
 @pytest.mark.parametrize("how", ["wheel", "path"])
@@ -341,11 +326,17 @@ def test_console_scripts_run_from_any_folder(how: str, wheel: Path, source: Path
     assert "pulumi preview --json" in summary.stdout
     emulator = run(venv / "bin" / "ims-emulator", "--help", cwd=elsewhere, env=env)
     assert "--port" in emulator.stdout and "--data" in emulator.stdout
+    # the emulator's manual is reachable from the installed package: --help says how, --readme prints it
+    assert "ims-emulator --readme" in " ".join(emulator.stdout.split()), emulator.stdout[-800:]
+    manual = run(venv / "bin" / "ims-emulator", "--readme", cwd=elsewhere, env=env).stdout
+    assert manual.startswith("# IMS emulator") and "--no-demo-identity" in manual
+    versions = run(venv / "bin" / "ims-os-versions", "--json", cwd=elsewhere, env=env).stdout
+    assert "Ubuntu 22.04 server 64bit" in versions
     # and they work, not only parse their options
     empty = run(venv / "bin" / "ims-preview-summary", cwd=elsewhere, env=env,
                 input=json.dumps({"steps": [], "diagnostics": [], "changeSummary": {}}))
     assert empty.stdout.strip(), "a summary is printed"
-    where = run(venv / "bin" / "python", "-c", "import ims_preview_summary, emulator; print(preview_summary.__file__)",
+    where = run(venv / "bin" / "python", "-c", "import ims_preview_summary, ims_emulator; print(ims_preview_summary.__file__)",
                 cwd=elsewhere, env=env).stdout
     assert where.startswith(str(venv / SITE)), where
 
