@@ -31,8 +31,10 @@ elif role == "consumer":
     owner = pulumi.StackReference(config.get("ownerStack") or "organization/sharing/owner")
     golden_id = owner.require_output("golden_id")
     accepted = ImageMemberAcceptance("golden", image_id=golden_id, status="accepted")
-    # looked up once the acceptance exists: the image is then in this project's list
-    found = get_image_output(id=accepted.image_id, member_status=accepted.status)
+    # looked up once the acceptance exists (depends_on): the image is then in this project's list; during
+    # the preview of the first deploy, while the acceptance is still to be created, the result is unknown
+    found = get_image_output(id=golden_id, member_status="accepted",
+                             opts=pulumi.InvokeOutputOptions(depends_on=[accepted]))
     pulumi.export("golden_id", golden_id)
     pulumi.export("acceptance", accepted.status)
     pulumi.export("found_name", found.name)
