@@ -81,3 +81,14 @@ def test_the_provider_converges_on_glance(glance: GlanceServer) -> None:
         assert not p.diff(created.id, updated, news).changes, "converged after the update"
     finally:
         p.delete(created.id, outs)
+
+
+def test_glance_strips_spaces_around_a_pointer_token(glance: GlanceServer) -> None:
+    """Why check refuses a property key with surrounding spaces: Glance stores another key."""
+    image = _image(glance)
+    try:
+        response = _patch(glance, image["id"], [{"op": "add", "path": json_pointer(" team "), "value": "v"}])
+        assert response.status_code == 200, response.text
+        assert response.json().get("team") == "v" and " team " not in response.json()
+    finally:
+        requests.delete(f"{glance.url}/v2/images/{image['id']}", timeout=30)
