@@ -364,6 +364,11 @@ def _pointer_key(path: object) -> str:
                                   "escape sequence (~0 for '~', ~1 for '/').")
     first, *rest = path[1:].split("/")
     key = first.replace("~1", "/").replace("~0", "~")
+    if key != key.strip():
+        # Glance strips each token, so the attribute changed would be another one: the strictest
+        # reading refuses what the servers do not agree on
+        raise bad_request(message=f"Invalid JSON pointer: {path!r} has spaces around its token (Glance strips "
+                                  "them and changes another attribute).")
     if key in RESERVED or key in READ_ONLY:
         return key  # refused with 403 when applied, whatever the rest of the pointer is
     if rest or not key:

@@ -42,6 +42,7 @@ REFUSED = [
     ("a trailing ~ is no escape", "/a~"),
     ("~ followed by a letter", "/~x"),
     ("an unescaped '/' names a nested attribute, which custom attributes are not", "/a/b"),
+    ("spaces around the token: Glance strips them and changes another attribute (tests/glance)", "/ team "),
 ]
 
 
