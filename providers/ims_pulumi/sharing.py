@@ -19,7 +19,7 @@ from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
 
 from .errors import ApiError, ImsError, NotFound, PermissionDenied
 from .framework import REPLACE, UPDATE, Failure, Field, Role, Table, contains_unknown
-from .kinds import Computed, ProjectDefault, Services, Text
+from .kinds import Computed, ProjectDefault, Services, Text, unshown_character
 from .profiles import ServerProfile
 from .provider import TableProvider
 from .resource import registration_props, reset_pickler
@@ -38,6 +38,8 @@ def _v_image_id(value: Any, p: ServerProfile) -> str | None:
 def _v_project_id(value: Any, p: ServerProfile) -> str | None:
     if not isinstance(value, str) or not value:
         return "must be a project id"
+    if problem := unshown_character(value):
+        return problem  # Glance takes any member id: it goes into URL paths and every preview
     if p.kind == "ims" and not _PROJECT_ID.fullmatch(value):
         return "must be an IMS project id: 32 lower-case hex characters (the project's ID in the IAM console)"
     return None

@@ -16,6 +16,7 @@ from ims_pulumi.errors import BadRequest
 from ims_pulumi.framework import json_patch, json_pointer
 from ims_pulumi.image_metadata import IMAGE_METADATA
 from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
+from ims_pulumi.sharing import IMAGE_MEMBER
 
 pytestmark = pytest.mark.unit
 
@@ -144,3 +145,10 @@ SERVER_MESSAGES = [
 def test_server_messages_are_printable_in_errors(reason: str, message: str, shown: str) -> None:
     text = str(BadRequest(operation="update image x", status=400, code="IMG.0001", message=message))
     assert text == f"update image x failed: HTTP 400 IMG.0001: {shown}", reason
+
+
+def test_a_member_id_with_an_escape_sequence_is_refused_on_glance() -> None:
+    """Glance takes any member id (IMS wants 32 hex characters): it would reach URL paths and the CLI's diff raw."""
+    _, found = IMAGE_MEMBER.check({}, {"image_id": "img-1", "member_id": "proj\x1b[31m"}, GLANCE)
+    assert [(f.property, f.quote) for f in found] == [("member_id", False)]
+    assert "'proj\\x1b[31m'" in found[0].reason
