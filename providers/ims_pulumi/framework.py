@@ -278,7 +278,8 @@ class Table:
                 continue  # placeholders the resource class declares so outputs exist as attributes
             if key not in self._input_names and not key.startswith("__"):
                 allowed = ", ".join(f.name for f in self.user_inputs)
-                failures.append(Failure(key, f"unknown input {key!r}; {self.resource} accepts: {allowed}"))
+                failures.append(Failure(key, f"unknown input {key!r}; {self.resource} accepts: {allowed}",
+                                        quote=not (holds_unshown(key) or holds_unshown(value))))
         for f in self.inputs:
             value = news.get(f.name)
             if value is None:

@@ -122,6 +122,7 @@ QUOTED = [
     ("a newline in a tag: likewise", {"tags": ["a=b\nc"]}, False),
     ("a key with a leading space prints as itself", {"properties": {" team": "x"}}, True),
     ("an ordinary refusal keeps its property", {"name": "n" * 300}, True),
+    ("an unknown input named with an escape sequence", {"\x1b[2Jx": "1"}, False),
 ]
 
 
