@@ -567,14 +567,19 @@ def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], de
     after = api.wait_for_import(image_id, timeout)
     status = after.get("status")
     if status != "active":
-        _discard_killed(api, image_id, after, fresh)
         failed = after.get("os_glance_failed_import")
-        gone = " and was deleted: the next `pulumi up` starts over" if fresh and status == "killed" else ""
+        if fresh:
+            # This create made the image: delete it, so that a corrected URL (another create token)
+            # leaves nothing behind, and a replacement's old image stays the stack's (issue 24).
+            api.delete_image(image_id)
+        gone = " and was deleted: the next `pulumi up` starts over" if fresh else ""
+        again = ("run `pulumi up` again" if fresh else
+                 "run `pulumi up` again (it imports into the same image, no second image is made)")
         raise ImsError(
             f"image {image_id}: the server could not import {shown} ({WEB_DOWNLOAD}): the image is {status!r} "
             f"again{f' (os_glance_failed_import: {failed})' if failed else ''}{gone}; {_probe(url)}. Check that "
-            "the URL answers 200 from the server's network, then run `pulumi up` again (it imports into the same "
-            "image, no second image is made), or set `ims:urlImport stream` to stream the URL through the provider")
+            f"the URL answers 200 from the server's network, then {again}, or set `ims:urlImport stream` to stream "
+            "the URL through the provider")
     return _verified_unseen(api, after, source, declared, fresh)
 
 
@@ -655,15 +660,17 @@ def _url_against_image(source: Mapping[str, Any], algorithm: str, want: str, ima
 
 
 def _discard_unreadable(api: ImsClient, image_id: str, exc: ImsError) -> None:
-    """After a create whose source could not be read (a URL answering 404, a missing file, a
-    ``web-download`` import the server gave up on): delete the image this create made while it is
-    still ``queued``. Fixing the source changes the create token, so no later run would find it;
-    a replacement's old image is untouched (it is deleted only after a successful create). A
-    transfer that broke off keeps its image: the same source finds it again on the next run."""
+    """After a create whose source could not be read (a URL answering 404, a missing file): delete
+    the image this create made while it is still ``queued``. Fixing the source changes the create
+    token, so no later run would find it; a replacement's old image is untouched (it is deleted only
+    after a successful create). A failed ``web-download`` import deletes its image itself
+    (:func:`_import`). A transfer that broke off keeps its image: the same source finds it again on
+    the next run."""
+    if not isinstance(exc, SourceError):
+        return
     with contextlib.suppress(ImsError):
         image = api.get_image(image_id)
-        if image is not None and image.get("status") == "queued" and (
-                isinstance(exc, SourceError) or image.get("os_glance_failed_import")):
+        if image is not None and image.get("status") == "queued":
             api.delete_image(image_id)
 
 

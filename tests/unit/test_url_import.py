@@ -226,16 +226,22 @@ def test_a_conflict_without_an_import_running_is_an_error() -> None:
         run_import(api)
 
 
-def test_a_failed_import_names_the_image_its_status_and_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("fresh", "expect", "deleted", "reason"), [
+    (False, "same image", False, "an existing image (an update) is imported into again by the next run"),
+    (True, "was deleted: the next `pulumi up` starts over", True,
+     "the image a create made goes: a corrected URL gets another create token, a queued image would be an orphan"),
+])
+def test_a_failed_import_names_the_image_its_status_and_what_to_do(monkeypatch: pytest.MonkeyPatch, fresh: bool,
+                                                                   expect: str, deleted: bool, reason: str) -> None:
     monkeypatch.setattr(prov, "_probe", lambda url: "from the provider's machine the URL answers 404 Not Found")
     api = FakeApi(ends={"id": "i1", "status": "queued", "os_glance_failed_import": "fs"})
     with pytest.raises(ImsError) as failed:
-        run_import(api)
+        run_import(api, fresh=fresh)
     text = str(failed.value)
     for part in ("image i1", "'queued'", "os_glance_failed_import: fs", "404 Not Found", "`pulumi up` again",
-                 "same image", "ims:urlImport stream"):
+                 expect, "ims:urlImport stream"):
         assert part in text, part
-    assert "delete" not in api.calls, "a queued image is imported into again by the next run"
+    assert ("delete" in api.calls) is deleted, reason
 
 
 def test_a_killed_import_deletes_the_image_this_step_made(monkeypatch: pytest.MonkeyPatch) -> None:
