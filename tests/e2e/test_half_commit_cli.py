@@ -86,7 +86,10 @@ def test_a_replacement_from_a_url_that_answers_404_keeps_the_old_image(tmp_path:
         project.write_program(url_program(site.url("typo.raw")))  # answers 404
         failed = project.up(check=False)
     assert failed.returncode != 0
-    assert "404" in failed.output and "Traceback" not in failed.output, failed.output
+    assert "Traceback" not in failed.output, failed.output
+    lines = [li for li in failed.output.splitlines() if "cannot read the source" in li]
+    assert lines and all("HTTP 404" in li and "typo.raw" in li for li in lines), \
+        "one line (the CLI repeats it in its summary): what failed and what the URL answers"
     assert [(i["id"], i["status"]) for i in live_images(emu)] == [(old_id, "active")], \
         "the old image is intact and no queued image is left behind"
     assert [r["id"] for r in project.resources()] == [old_id], "the old image is still the stack's"
