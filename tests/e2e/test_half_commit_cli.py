@@ -93,3 +93,37 @@ def test_a_replacement_from_a_url_that_answers_404_keeps_the_old_image(tmp_path:
     assert [(i["id"], i["status"]) for i in live_images(emu)] == [(old_id, "active")], \
         "the old image is intact and no queued image is left behind"
     assert [r["id"] for r in project.resources()] == [old_id], "the old image is still the stack's"
+
+
+def unique_name_program(disk_format: str, delete_first: bool) -> str:
+    opts = ", opts=pulumi.ResourceOptions(delete_before_replace=True)" if delete_first else ""
+    return f'''
+import pulumi
+from ims_pulumi import ImageMetadata
+
+image = ImageMetadata("u", name="unique-app", disk_format="{disk_format}", min_disk=1{opts})
+pulumi.export("id", image.id)
+'''
+
+
+def test_a_region_with_unique_names_needs_delete_before_replace(tmp_path: Path, emu: Emulator,
+                                                               pulumi_cli: None) -> None:
+    """What the README says to do when a region refuses duplicate names (IMG.0009, the emulator's
+    ``unique_names``): the create-first replacement fails and keeps the old image; the resource option
+    ``delete_before_replace=True`` replaces it."""
+    emu.configure(unique_names=True)
+    config, secrets = ims_config(emu.url)
+    project = PulumiProject.create(tmp_path, unique_name_program("qcow2", False), config=config, secrets=secrets)
+    project.up()
+    old_id = project.outputs()["id"]
+
+    project.write_program(unique_name_program("raw", False))
+    failed = project.up(check=False)
+    assert failed.returncode != 0 and "IMG.0009" in failed.output, failed.output
+    assert [i["id"] for i in live_images(emu)] == [old_id], "the old image is untouched"
+
+    project.write_program(unique_name_program("raw", True))
+    project.up()
+    (image,) = live_images(emu)
+    assert image["id"] == project.outputs()["id"] != old_id and image["disk_format"] == "raw"
+    project.destroy()
