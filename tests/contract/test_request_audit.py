@@ -82,6 +82,22 @@ def test_a_full_lifecycle_sends_only_documented_requests(recorded: tuple[ImageMe
     assert sum(1 for m, u, _ in sent if u.startswith("/v1/cloudimages/os_version")) == 1, "read once per process"
 
 
+def test_recovering_from_a_half_committed_create_sends_only_documented_requests(
+        recorded: tuple[ImageMetadataProvider, Recording], emu: Emulator) -> None:
+    # Issue 23 on IMS: the token look-up, then name + created_at (documented filters), the delete of
+    # the image stored without its tags, and the POST again: nothing the table does not list.
+    p, transport = recorded
+    p.context.client.transport.sleep = lambda seconds: None  # type: ignore[method-assign]
+    emu.set_faults([{"kind": "half_commit", "method": "POST", "path": "/v2/images", "count": 1}])
+    created = p.create(check(p, {}, {"name": "audit-half", "tags": ["team=audit"], "__create_token": "h" * 32}))
+    assert [i["id"] for i in emu.images()] == [created.id]
+    for method, url, body in transport.sent:
+        assert api_surface.problems(method, url, body) == [], (method, url, body)
+    lookups = [u for m, u, _ in transport.sent if m == "GET" and "created_at=gte" in u]
+    assert len(lookups) == 1 and "name=audit-half" in lookups[0]
+    assert [m for m, u, _ in transport.sent if m in ("POST", "DELETE")] == ["POST", "DELETE", "POST"]
+
+
 # (reason, method, url, body, what the audit must say)
 VIOLATIONS = [
     ("a custom property in the create body", "POST", "/v2/images", {"name": "x", "role": "web"}, "'role'"),
