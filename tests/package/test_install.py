@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,8 +120,11 @@ def wheel(source: Path, workdir: Path) -> Path:
 @pytest.fixture(scope="module")
 def installed(new_venv: Callable[[], Venv], source: Path) -> Venv:
     """A fresh venv with ``pip install <path of the repository copy>`` (dependencies resolved too)."""
+    before = sorted(p.relative_to(source) for p in source.rglob("*"))
     venv = new_venv()
     venv.pip_install(source)
+    # Installing from a path must not change the source tree (setuptools wrote build/ and *.egg-info there).
+    assert sorted(p.relative_to(source) for p in source.rglob("*")) == before, "pip install wrote into the source tree"
     return venv
 
 
@@ -164,7 +168,7 @@ def test_pip_install_of_the_repository_path(installed: Venv, workdir: Path) -> N
     assert where["ims"].startswith(site) and where["legacy"].startswith(site), where
     # state written by 0.1 holds `providers.ims.provider.ImageMetadataProvider`: it resolves to the current class
     assert where["legacy_class"] == "ims_pulumi.provider", where
-    assert where["version"] == "0.3.0"
+    assert where["version"] == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert {"ImageMetadata", "ImageMetadataArgs"} <= set(where["api"])
     assert (installed.path / SITE / "ims_pulumi" / "py.typed").is_file()
 
