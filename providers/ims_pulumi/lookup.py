@@ -373,7 +373,7 @@ def get_image(*, id: str | None = None, name: str | None = None, name_regex: str
                    container_format=container_format, status=status, owner=owner, member_status=member_status,
                    tags=tags, tags_any=tags_any, not_tags=not_tags, properties=properties)
     with _one_line("get_image", filters):
-        return _default().get_image(most_recent=most_recent, **filters)
+        return find_image(_default(), most_recent=most_recent, **filters)
 
 
 def get_images(*, id: str | None = None, name: str | None = None, name_regex: str | None = None,
@@ -391,7 +391,23 @@ def get_images(*, id: str | None = None, name: str | None = None, name_regex: st
                    container_format=container_format, status=status, owner=owner, member_status=member_status,
                    tags=tags, tags_any=tags_any, not_tags=not_tags, properties=properties)
     with _one_line("get_images", filters):
-        return _default().get_images(sort=sort, limit=limit, **filters)
+        return find_images(_default(), sort=sort, limit=limit, **filters)
+
+
+# --- the lookups on plain values: the functions above and the plugin's invokes call these ----------------
+
+
+def find_image(lookups: Lookups, *, most_recent: bool = False, **filters: Any) -> ImageInfo:
+    """:func:`get_image` against ``lookups`` (any expected failure one :class:`ImageLookupError` line)."""
+    with _one_line("get_image", filters):
+        return lookups.get_image(most_recent=most_recent, **filters)
+
+
+def find_images(lookups: Lookups, *, sort: str = "created_at:desc", limit: int | None = None,
+                **filters: Any) -> list[ImageInfo]:
+    """:func:`get_images` against ``lookups``."""
+    with _one_line("get_images", filters):
+        return lookups.get_images(sort=sort, limit=limit, **filters)
 
 
 @contextlib.contextmanager

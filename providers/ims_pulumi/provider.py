@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -39,7 +40,7 @@ from .errors import (
     SourceError,
     TransportError,
 )
-from .framework import Table, contains_unknown, json_patch
+from .framework import Failure, Plan, Table, contains_unknown, json_patch
 from .image_metadata import IMAGE_METADATA
 from .kinds import OfflineServices, TokenTag
 from .profiles import ServerProfile
@@ -192,22 +193,78 @@ class TableProvider(ResourceProvider):
         """Keep the ``ims:*`` stack config for this provider; validated on first use."""
         self._context = ProviderContext.from_request(req)
 
+    #: The operations of this resource on plain values (shared with the ``ims`` plugin).
+    ops: Operations
+
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and fill defaults; unknown values pass through. The first check of a process
         also proves endpoint and credentials (one request, see ``validate_credentials``)."""
-        self.context.validate_credentials()
-        inputs, failures = self.table.check(_olds, news, self.context.profile, self.context)
+        inputs, failures = self.ops.check(self.context, _olds, news)
         # a failure whose value would not print as itself is reported without its property: the CLI
         # would print the raw value next to the message (see framework.Failure.quote)
         return CheckResult(inputs, [CheckFailure(f.property if f.quote else "", f.reason) for f in failures])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Compare declared fields only. A replacement creates the new object before it deletes the
-        old one (Pulumi's default: a failed create leaves the old object as it was) where the new
-        one's create token tells them apart (:func:`_create_first`); otherwise it deletes first."""
-        plan = self.table.plan(olds, news, self.context.profile)
-        return DiffResult(changes=plan.changes, replaces=plan.replaces,
-                          delete_before_replace=not _create_first(self.table, olds, news))
+        """Compare declared fields only (:func:`diff_resource`)."""
+        plan, delete_first = diff_resource(self.context, self.table, olds, news)
+        return DiffResult(changes=plan.changes, replaces=plan.replaces, delete_before_replace=delete_first)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Create the object and return every output (:attr:`Operations.create`)."""
+        id_, outs = self.ops.create(self.context, props)
+        return CreateResult(id_, outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Refresh from the server; an object that is gone reports the resource gone."""
+        found = self.ops.read(self.context, id_, props)
+        return ReadResult("", {}) if found is None else ReadResult(*found)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Apply in-place changes; returns complete outputs."""
+        if self.ops.update is None:
+            return super().update(id_, olds, news)
+        return UpdateResult(self.ops.update(self.context, id_, olds, news))
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        """Delete the object; one already gone counts as deleted."""
+        self.ops.delete(self.context, id_, _props)
+
+
+# --- the operations, on plain values: the dynamic provider above and the plugin both call them -----------
+
+#: ``check(context, olds, news) -> (inputs, failures)``.
+CheckOp = Callable[["ProviderContext", Mapping[str, Any], Mapping[str, Any]], "tuple[dict[str, Any], list[Failure]]"]
+
+
+def check_resource(table: Table, ctx: ProviderContext, olds: Mapping[str, Any],
+                   news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
+    """Validate and fill defaults (the table's check); the first check of a process also proves
+    endpoint and credentials (one request, see ``validate_credentials``)."""
+    ctx.validate_credentials()
+    return table.check(olds, news, ctx.profile, ctx)
+
+
+def diff_resource(ctx: ProviderContext, table: Table, olds: Mapping[str, Any],
+                  news: Mapping[str, Any]) -> tuple[Plan, bool]:
+    """The plan and whether a replacement deletes first. A replacement creates the new object before
+    it deletes the old one (Pulumi's default: a failed create leaves the old object as it was) where
+    the new one's create token tells them apart (:func:`_create_first`); otherwise it deletes first."""
+    return table.plan(olds, news, ctx.profile), not _create_first(table, olds, news)
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What a resource does, on plain values: ``create`` returns ``(id, outputs)``, ``read``
+    ``(id, outputs, inputs)`` or ``None`` when the object is gone, ``update`` the outputs
+    (``None``: every change replaces). Both adapters (the dynamic provider, the plugin) only
+    translate values to and from these."""
+
+    table: Table
+    check: CheckOp
+    create: Callable[[ProviderContext, dict[str, Any]], tuple[str, dict[str, Any]]]
+    read: Callable[[ProviderContext, str, dict[str, Any]], tuple[str, dict[str, Any], dict[str, Any]] | None]
+    delete: Callable[[ProviderContext, str, dict[str, Any]], None]
+    update: Callable[[ProviderContext, str, dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
 
 
 P = TypeVar("P", bound=TableProvider)
@@ -223,79 +280,92 @@ def _create_first(table: Table, olds: Mapping[str, Any], news: Mapping[str, Any]
                                 if isinstance(f.kind, TokenTag))
 
 
+def check_image(ctx: ProviderContext, olds: Mapping[str, Any],
+                news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
+    """The table's check; then, for a resource that will adopt an image (``adopt_id`` known, the
+    adoption not done yet), one read of that image, so that the preview fails as ``pulumi up``
+    would. Not with ``ims:skipCredentialsValidation`` (an offline preview)."""
+    table = IMAGE_METADATA
+    inputs, failures = check_resource(table, ctx, olds, news)
+    if not failures and ctx.config.validate_credentials and _adopting(inputs):
+        profile = ctx.profile
+        desired = table.effective(_inputs(table, inputs), profile)
+        image_id = str(desired["adopt_id"])
+        _adoptable(table, ctx.client.get_image(image_id), image_id, desired, profile)
+    return inputs, failures
+
+
+def create_image(ctx: ProviderContext, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Create (or adopt) the image; its id and every output."""
+    table = IMAGE_METADATA
+    api, profile = ctx.client, ctx.profile
+    budget = api.budget()
+    desired = table.effective(_inputs(table, props), profile)
+    if desired.get("adopt_id") and not desired.get("__adopted"):
+        image = _adopt(table, api, desired, profile, budget)
+        image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
+                      url_import=ctx.config.url_import)
+    else:
+        image = api.create_image(table.create_body(desired, profile), budget=budget, client_id=profile.client_ids)
+        # An image found by its create token (an interrupted earlier run) may predate a
+        # change of the declared values: bring it to them, from what the server has.
+        image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
+        try:
+            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile,
+                          url_import=ctx.config.url_import)
+        except ImsError as exc:
+            _discard_unreadable(api, str(image["id"]), exc)
+            raise
+    return str(image["id"]), table.outputs_from_image(image, desired)
+
+
+def read_image(ctx: ProviderContext, id_: str,
+               props: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """Refresh from the server: ``(id, outputs, inputs)``; ``None`` for an image deleted since. With no
+    previous inputs (``ImageMetadata.get``, ``pulumi import``) every declared input is read."""
+    table = IMAGE_METADATA
+    with _recorded_config_hint("pulumi refresh"):
+        image = ctx.client.get_image(id_)
+    previous = _inputs(table, props)
+    if image is None:
+        if not any(f.name in previous for f in table.user_inputs):
+            # ImageMetadata.get(): nothing was known about the image, so this is not
+            # "deleted since the last refresh" but a reference to an image that is not there.
+            raise NotFound(operation=f"read image {id_}", status=404, message="no such image in this project",
+                           hint="Check the id passed to ImageMetadata.get and ims:projectId")
+        return None
+    inputs = table.inputs_from_image(image, previous)
+    return id_, table.outputs_from_image(image, inputs), inputs
+
+
+def update_image(ctx: ProviderContext, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
+    """One PATCH (plus tag calls where tags change in place, an upload into a ``queued`` image);
+    returns complete outputs."""
+    table = IMAGE_METADATA
+    api = ctx.client
+    desired = table.effective(_inputs(table, news), ctx.profile)
+    image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
+    if desired.get("source") and image.get("status") != "active":
+        # queued: upload; saving/importing: an earlier run's transfer, waited for (never a second one)
+        image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
+                      url_import=ctx.config.url_import)
+    return table.outputs_from_image(image, desired)
+
+
+def delete_image(ctx: ProviderContext, id_: str, props: Mapping[str, Any] | None = None) -> None:
+    """Delete and confirm; a missing image is already deleted; a protected one fails clearly."""
+    with _recorded_config_hint("pulumi destroy"):
+        ctx.client.delete_image(id_)
+
+
+IMAGE_METADATA_OPS = Operations(IMAGE_METADATA, check_image, create_image, read_image, delete_image, update_image)
+
+
 class ImageMetadataProvider(TableProvider):
-    """CRUD for ``ImageMetadata``. See the README for the behaviour of each method."""
+    """CRUD for ``ImageMetadata`` (:data:`IMAGE_METADATA_OPS`). See the README for the behaviour of each method."""
 
     table: Table = IMAGE_METADATA
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """The table's check; then, for a resource that will adopt an image (``adopt_id`` known, the
-        adoption not done yet), one read of that image, so that the preview fails as ``pulumi up``
-        would. Not with ``ims:skipCredentialsValidation`` (an offline preview)."""
-        result = super().check(_olds, news)
-        inputs = result.inputs or {}
-        if not result.failures and self.context.config.validate_credentials and _adopting(inputs):
-            profile = self.context.profile
-            desired = self.table.effective(_inputs(self.table, inputs), profile)
-            image_id = str(desired["adopt_id"])
-            _adoptable(self.table, self.context.client.get_image(image_id), image_id, desired, profile)
-        return result
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        """Create (or adopt) the image and return every output."""
-        ctx, table = self.context, self.table
-        api, profile = ctx.client, ctx.profile
-        budget = api.budget()
-        desired = table.effective(_inputs(table, props), profile)
-        if desired.get("adopt_id") and not desired.get("__adopted"):
-            image = _adopt(table, api, desired, profile, budget)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
-                          url_import=ctx.config.url_import)
-        else:
-            image = api.create_image(table.create_body(desired, profile), budget=budget, client_id=profile.client_ids)
-            # An image found by its create token (an interrupted earlier run) may predate a
-            # change of the declared values: bring it to them, from what the server has.
-            image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
-            try:
-                image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile,
-                              url_import=ctx.config.url_import)
-            except ImsError as exc:
-                _discard_unreadable(api, str(image["id"]), exc)
-                raise
-        return CreateResult(image["id"], table.outputs_from_image(image, desired))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Refresh from the server; a missing image reports the resource gone."""
-        table = self.table
-        with _recorded_config_hint("pulumi refresh"):
-            image = self.context.client.get_image(id_)
-        previous = _inputs(table, props)
-        if image is None:
-            if not any(f.name in previous for f in table.user_inputs):
-                # ImageMetadata.get(): nothing was known about the image, so this is not
-                # "deleted since the last refresh" but a reference to an image that is not there.
-                raise NotFound(operation=f"read image {id_}", status=404, message="no such image in this project",
-                               hint="Check the id passed to ImageMetadata.get and ims:projectId")
-            return ReadResult("", {})
-        inputs = table.inputs_from_image(image, previous)
-        return ReadResult(id_, table.outputs_from_image(image, inputs), inputs)
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """One PATCH (plus tag calls where tags change in place); returns complete outputs."""
-        ctx, table = self.context, self.table
-        api = ctx.client
-        desired = table.effective(_inputs(table, news), ctx.profile)
-        image = _converge(table, api, id_, None, desired, ctx.profile, api.budget(), state=olds)
-        if desired.get("source") and image.get("status") != "active":
-            # queued: upload; saving/importing: an earlier run's transfer, waited for (never a second one)
-            image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
-                          url_import=ctx.config.url_import)
-        return UpdateResult(table.outputs_from_image(image, desired))
-
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        """Delete and confirm; a missing image is already deleted; a protected one fails clearly."""
-        with _recorded_config_hint("pulumi destroy"):
-            self.context.client.delete_image(id_)
+    ops = IMAGE_METADATA_OPS
 
 
 ROTATION_HINT = (

@@ -9,19 +9,20 @@ providers are pickled by reference as ``ims_pulumi.sharing.<class>``: keep the n
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import Resource
 
 from .errors import ApiError, ImsError, NotFound, PermissionDenied
 from .framework import REPLACE, UPDATE, Failure, Field, Role, Table, contains_unknown
 from .kinds import Computed, ProjectDefault, Services, Text, unshown_character
 from .profiles import ServerProfile
-from .provider import TableProvider
+from .provider import Operations, ProviderContext, TableProvider, check_resource
 from .resource import registration_props, reset_pickler
 
 MEMBER_STATUSES = ("accepted", "rejected")
@@ -95,79 +96,102 @@ def _member_outputs(table: Table, member: Mapping[str, Any], inputs: Mapping[str
     return table.outputs_from_image(member, inputs)
 
 
+# --- the operations, on plain values (the dynamic providers below and the plugin call them) -------------
+
+
+def create_member(ctx: ProviderContext, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Share the image; a membership that already exists is taken over (safe to repeat)."""
+    api = ctx.client
+    image_id, member_id = str(props["image_id"]), str(props["member_id"])
+    member = api.get_member(image_id, member_id)
+    if member is None:
+        try:
+            member = api.add_member(image_id, member_id)
+        except PermissionDenied as exc:
+            raise _explain_refused_share(exc, api.get_image(image_id), image_id) from exc
+    return f"{image_id}/{member_id}", _member_outputs(IMAGE_MEMBER, member, props)
+
+
+def read_member(ctx: ProviderContext, id_: str,
+                props: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """The membership as it is now (its status is an output, never a diff); ``None`` if removed.
+    ``id_`` is ``IMAGE_ID/MEMBER_ID`` (``pulumi import`` needs nothing else)."""
+    image_id, member_id = _split(id_, props)
+    member = ctx.client.get_member(image_id, member_id)
+    if member is None:
+        return None
+    inputs = {"image_id": image_id, "member_id": member_id}
+    return id_, _member_outputs(IMAGE_MEMBER, member, inputs), inputs
+
+
+def delete_member(ctx: ProviderContext, id_: str, props: Mapping[str, Any]) -> None:
+    """Stop sharing; a membership or image already gone counts as deleted."""
+    image_id, member_id = _split(id_, props)
+    ctx.client.remove_member(image_id, member_id)
+
+
+def _set_status(ctx: ProviderContext, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    api, table = ctx.client, IMAGE_MEMBER_ACCEPTANCE
+    props = table.effective(inputs, ctx.profile)
+    image_id, member_id, status = str(props["image_id"]), str(props["member_id"]), str(props["status"])
+    try:
+        member = api.set_member_status(image_id, member_id, status)
+    except (NotFound, PermissionDenied) as exc:
+        raise _not_shared(exc, api.get_image(image_id), image_id, member_id) from exc
+    return _member_outputs(table, member, props)
+
+
+def create_acceptance(ctx: ProviderContext, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Accept (or reject) the shared image."""
+    return f"{props['image_id']}/{props['member_id']}", _set_status(ctx, props)
+
+
+def update_acceptance(ctx: ProviderContext, id_: str, olds: Mapping[str, Any],
+                      news: Mapping[str, Any]) -> dict[str, Any]:
+    """Change the answer in place."""
+    return _set_status(ctx, news)
+
+
+def read_acceptance(ctx: ProviderContext, id_: str,
+                    props: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """The membership's current status flows back as an input (drift); ``None`` if the owner removed it."""
+    image_id, member_id = _split(id_, props)
+    member = ctx.client.get_member(image_id, member_id)
+    if member is None:
+        return None
+    inputs = {"image_id": image_id, "member_id": member_id, "status": member.get("status")}
+    return id_, _member_outputs(IMAGE_MEMBER_ACCEPTANCE, member, inputs), inputs
+
+
+def delete_acceptance(ctx: ProviderContext, id_: str, props: Mapping[str, Any]) -> None:
+    """Set the membership back to ``rejected``: the image leaves this project's list (servers
+    already booted from it keep working). A membership or image already gone is fine."""
+    image_id, member_id = _split(id_, props)
+    try:
+        ctx.client.set_member_status(image_id, member_id, "rejected")
+    except NotFound:
+        return
+
+
+IMAGE_MEMBER_OPS = Operations(IMAGE_MEMBER, functools.partial(check_resource, IMAGE_MEMBER), create_member,
+                              read_member, delete_member)
+IMAGE_MEMBER_ACCEPTANCE_OPS = Operations(
+    IMAGE_MEMBER_ACCEPTANCE, functools.partial(check_resource, IMAGE_MEMBER_ACCEPTANCE), create_acceptance,
+    read_acceptance, delete_acceptance, update_acceptance)
+
+
 class ImageMemberProvider(TableProvider):
     """Owner side: add the member on create, remove it on delete; refresh reads its status."""
 
     table: Table = IMAGE_MEMBER
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        """Share the image; a membership that already exists is taken over (safe to repeat)."""
-        api = self.context.client
-        image_id, member_id = str(props["image_id"]), str(props["member_id"])
-        member = api.get_member(image_id, member_id)
-        if member is None:
-            try:
-                member = api.add_member(image_id, member_id)
-            except PermissionDenied as exc:
-                raise _explain_refused_share(exc, api.get_image(image_id), image_id) from exc
-        return CreateResult(f"{image_id}/{member_id}", _member_outputs(self.table, member, props))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """The membership as it is now (its status is an output, never a diff); gone if removed."""
-        image_id, member_id = _split(id_, props)
-        member = self.context.client.get_member(image_id, member_id)
-        if member is None:
-            return ReadResult("", {})
-        inputs = {"image_id": image_id, "member_id": member_id}
-        return ReadResult(id_, _member_outputs(self.table, member, inputs), inputs)
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Stop sharing; a membership or image already gone counts as deleted."""
-        image_id, member_id = _split(id_, props)
-        self.context.client.remove_member(image_id, member_id)
+    ops = IMAGE_MEMBER_OPS
 
 
 class ImageMemberAcceptanceProvider(TableProvider):
     """Consumer side: set the membership's status on create and update, back to rejected on delete."""
 
     table: Table = IMAGE_MEMBER_ACCEPTANCE
-
-    def _set(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        api = self.context.client
-        props = self.table.effective(inputs, self.context.profile)
-        image_id, member_id, status = str(props["image_id"]), str(props["member_id"]), str(props["status"])
-        try:
-            member = api.set_member_status(image_id, member_id, status)
-        except (NotFound, PermissionDenied) as exc:
-            raise _not_shared(exc, api.get_image(image_id), image_id, member_id) from exc
-        return _member_outputs(self.table, member, props)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        """Accept (or reject) the shared image."""
-        outs = self._set(props)
-        return CreateResult(f"{props['image_id']}/{props['member_id']}", outs)
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Change the answer in place."""
-        return UpdateResult(self._set(news))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """The membership's current status flows back as an input (drift); gone if the owner removed it."""
-        image_id, member_id = _split(id_, props)
-        member = self.context.client.get_member(image_id, member_id)
-        if member is None:
-            return ReadResult("", {})
-        inputs = {"image_id": image_id, "member_id": member_id, "status": member.get("status")}
-        return ReadResult(id_, _member_outputs(self.table, member, inputs), inputs)
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Set the membership back to ``rejected``: the image leaves this project's list (servers
-        already booted from it keep working). A membership or image already gone is fine."""
-        image_id, member_id = _split(id_, props)
-        try:
-            self.context.client.set_member_status(image_id, member_id, "rejected")
-        except NotFound:
-            return
+    ops = IMAGE_MEMBER_ACCEPTANCE_OPS
 
 
 def _split(id_: str, props: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,91 @@
+"""Serve :class:`.provider.ImsProvider` to the engine: the ``pulumi-resource-ims`` executable.
+
+What ``pulumi.provider.experimental.server.main`` does (SDK 3.272 has it, undocumented), plus two
+things of this package: a thread pool as wide as the dynamic provider's (a deployment runs many
+resources at once, each operation blocks its thread), and expected failures (:class:`ImsError`)
+reported as their one line instead of the SDK's message plus a Python stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc  # type: ignore[import-untyped]
+from pulumi.provider.experimental.server import ProviderServicer
+from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+from pulumi.runtime.proto import provider_pb2_grpc
+
+from ..dynamic_server import threads
+from ..errors import ImsError
+from .provider import ImsProvider
+from .schema import version
+
+#: The servicer methods whose expected failures are reported as one line.
+ONE_LINE_METHODS = ("Configure", "Check", "Diff", "Create", "Read", "Update", "Delete", "Invoke")
+
+
+def expected_failure(exc: BaseException) -> ImsError | None:
+    """The :class:`ImsError` behind a failed call (the SDK re-raises it as a plain Exception with a stack)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ImsError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _one_line(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    @functools.wraps(method)
+    async def call(request: Any, context: Any) -> Any:
+        try:
+            return await method(request, context)
+        except Exception as exc:
+            failure = expected_failure(exc)
+            if failure is None:
+                raise
+            await context.abort(grpc.StatusCode.UNKNOWN, str(failure))
+
+    return call
+
+
+class ImsServicer(ProviderServicer):
+    """The SDK's servicer, with expected failures as one line each."""
+
+    def __init__(self, args: list[str], provider: ImsProvider, engine_address: str) -> None:
+        super().__init__(args, version(), provider, engine_address)
+        for name in ONE_LINE_METHODS:
+            setattr(self, name, _one_line(getattr(self, name)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve on a free port of 127.0.0.1 and print only that port on stdout (the engine reads it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="pulumi-resource-ims", description="The ims Pulumi provider plugin")
+    parser.add_argument("engine", nargs="?", default="", help="the engine's address (the engine passes it)")
+    known, _ = parser.parse_known_args(args)
+
+    async def serve() -> None:
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="ims"))
+        server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(ImsServicer(args, ImsProvider(), known.engine),
+                                                                 server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        sys.stdout.write(f"{port}\n")
+        sys.stdout.flush()
+        await server.wait_for_termination()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

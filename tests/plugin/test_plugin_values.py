@@ -1,0 +1,61 @@
+"""Values between the engine and the tables: floats, unknowns, secrets, assets (plugin-notes.md's gotchas)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.runtime import rpc
+
+from ims_pulumi import content
+from ims_pulumi.framework import is_unknown
+from ims_pulumi.image_metadata import IMAGE_METADATA
+from ims_pulumi.plugin.values import Names, described_sources, engine_props, from_plain, to_plain
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("engine", "plain", "reason"), [
+    (PropertyValue(7.0), 7, "a schema integer arrives as a float"),
+    (PropertyValue(7.5), 7.5, "a real float stays one"),
+    (PropertyValue(True), True, "bool is not a number"),
+    (PropertyValue([PropertyValue("a")]), ["a"], "lists are lists, not tuples"),
+    (PropertyValue({"k": PropertyValue("v")}), {"k": "v"}, "maps are dicts"),
+    (PropertyValue(None), None, "null"),
+])
+def test_to_plain(engine: PropertyValue, plain: Any, reason: str) -> None:
+    got = to_plain(engine)
+    assert got == plain and type(got) is type(plain), reason
+
+
+@pytest.mark.parametrize("engine", [PropertyValue(rpc.UNKNOWN), PropertyValue.computed()])
+def test_unknowns_become_the_tables_placeholder(engine: PropertyValue) -> None:
+    assert is_unknown(to_plain(engine))
+
+
+def test_from_plain_sends_floats_and_the_unknown_sentinel() -> None:
+    assert from_plain(5).value == 5.0 and isinstance(from_plain(5).value, float)
+    assert from_plain(True).value is True
+    assert from_plain(to_plain(PropertyValue(rpc.UNKNOWN))).value == rpc.UNKNOWN
+    assert from_plain(("a", "b")).value == (PropertyValue("a"), PropertyValue("b"))
+
+
+def test_engine_props_mark_secrets() -> None:
+    names = Names.of(IMAGE_METADATA)
+    out = engine_props(names, IMAGE_METADATA, {"name": "n", content.SECRET_URL_KEY: "https://u:p@h/x", "min_ram": 1},
+                       secrets={"name"})
+    assert out["name"].is_secret, "the program's secret stays secret"
+    assert out[content.SECRET_URL_KEY].is_secret, "a URL's secret parts: secret by their kind"
+    assert not out["minRam"].is_secret and out["minRam"].value == 1.0
+
+
+def test_assets_are_described_like_the_dynamic_resource_class(tmp_path: Path) -> None:
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"x" * 10)
+    got = described_sources({"source": pulumi.FileAsset(str(disk)), "name": "n"})
+    assert got["source"] == content.describe(str(disk)) and got["name"] == "n"
+    url = described_sources({"source": pulumi.RemoteAsset("https://user:pw@example.com/a.qcow2?sig=1")})
+    assert "pw" not in str(url["source"]) and url[content.SECRET_URL_KEY].endswith("?sig=1")
