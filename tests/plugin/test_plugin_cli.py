@@ -1,0 +1,82 @@
+"""The ``ims`` plugin through the real CLI with a Python program that uses no SDK of this package
+(the engine's own ``CustomResource`` and ``invoke`` on the schema's tokens): create with content, an
+invoke, a clean preview, an in-place update, ``pulumi import`` of an existing image and a clean
+preview after it, destroy."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from harness.pulumi_cli import VENV, PulumiProject, ims_config
+from ims_emulator.process import Emulator
+from ims_pulumi.client import ImsClient
+from ims_pulumi.config import resolve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROGRAM = '''
+import pulumi
+
+OUTPUTS = {"status": None, "osType": None, "platform": None, "size": None}
+
+
+class Image(pulumi.CustomResource):
+    def __init__(self, name, props, opts=None):
+        super().__init__("ims:index:ImageMetadata", name, {**OUTPUTS, **props}, opts)
+
+
+img = Image("img", {"name": pulumi.Config().get("imageName") or "plugin-image", "diskFormat": "qcow2",
+                    "osVersion": "Ubuntu 22.04 server 64bit", "tags": ["team=plugin"],
+                    "source": pulumi.FileAsset("disk.qcow2")})
+found = pulumi.Output.all(img.id).apply(
+    lambda _: pulumi.runtime.invoke("ims:index:getImage", {"tags": ["team=plugin"]}).value)
+pulumi.export("id", img.id)
+pulumi.export("status", img.status)
+pulumi.export("os_type", img.osType)
+pulumi.export("found", found.apply(lambda f: f["id"]))
+if pulumi.Config().get_bool("adopt"):
+    Image("legacy", {"name": "legacy", "diskFormat": "qcow2"})
+'''
+
+
+def plugin_dir(tmp: Path) -> Path:
+    """A folder holding an executable ``pulumi-resource-ims`` (what ``pip install`` puts on PATH)."""
+    folder = tmp / "plugin-bin"
+    folder.mkdir()
+    script = folder / "pulumi-resource-ims"
+    script.write_text(f'#!/bin/sh\nexec "{VENV / "bin" / "python"}" -m ims_pulumi.plugin "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+def test_python_program_on_the_plugin(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    config, secrets = ims_config(emu.url)
+    project = PulumiProject.create(tmp_path, PROGRAM, config=config, secrets=secrets)
+    (project.dir / "disk.qcow2").write_bytes(b"QFI\xfb" + b"\0" * 8192)
+    with (project.dir / "Pulumi.yaml").open("a") as f:
+        f.write(f"plugins:\n  providers:\n    - name: ims\n      path: {plugin_dir(tmp_path)}\n")
+
+    project.up()
+    out = project.outputs()
+    assert (out["status"], out["os_type"], out["found"]) == ("active", "Linux", out["id"])
+    project.preview("--expect-no-changes")
+
+    project.run("config", "set", "imageName", "plugin-image-2")
+    result = project.up()
+    assert "updated" in result.stdout and project.outputs()["id"] == out["id"], "a name changes in place"
+
+    legacy = emu.images()  # an image made outside the stack, then imported
+    raw = {k.removeprefix("ims:"): v for k, v in {**config, **secrets}.items()}
+    client = ImsClient.from_config(resolve(raw.get, {}))
+    made = client.create_image({"name": "legacy", "disk_format": "qcow2"})
+    assert len(emu.images()) == len(legacy) + 1
+    project.run("import", "ims:index:ImageMetadata", "legacy", str(made["id"]), "--yes", "--protect=false",
+                "--generate-code=false")
+    project.run("config", "set", "adopt", "true")
+    project.preview("--expect-no-changes")
+
+    project.destroy()
+    assert emu.images() == []
