@@ -13,8 +13,7 @@ import pytest
 from harness.pulumi_cli import ims_config
 from ims_emulator import DEMO_PROJECT_ID, DEMO_TOKEN
 from ims_emulator.process import Emulator
-from ims_pulumi import content
-from ims_pulumi import provider as prov
+from ims_pulumi import content, workflow
 from ims_pulumi.errors import ImsError
 from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
 from tests.support.images import live_images
@@ -86,7 +85,7 @@ def test_a_cut_upload_converges_on_the_next_run_in_the_same_image(emu: Emulator,
     src = tmp_path / "disk.raw"
     src.write_bytes(os.urandom(4 * 1024 * 1024))
     p = provider(emu)
-    emu.set_faults([{"kind": "cut_upload", "after_bytes": 2 * 1024 * 1024, "count": prov.UPLOAD_ATTEMPTS}])
+    emu.set_faults([{"kind": "cut_upload", "after_bytes": 2 * 1024 * 1024, "count": workflow.UPLOAD_ATTEMPTS}])
     with pytest.raises(ImsError, match="run `pulumi up` again"):
         p.create(inputs(p, src))
     (image,) = live_images(emu)

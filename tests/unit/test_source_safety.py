@@ -10,8 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from ims_pulumi import content
-from ims_pulumi import provider as prov
+from ims_pulumi import content, workflow
 from ims_pulumi.errors import BadRequest, ImsError, SourceError
 from ims_pulumi.image_metadata import IMAGE_METADATA
 from ims_pulumi.resource import source_props
@@ -181,12 +180,12 @@ IMPORT_OUTCOMES = [
 def test_glance_gets_the_whole_url_and_messages_only_the_redacted_one(
         refusal: ImsError | None, ends: dict[str, Any] | None, why: str, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prov, "_probe", lambda url: "from the provider's machine the URL answers 404 Not Found")
+    monkeypatch.setattr(workflow, "_probe", lambda url: "from the provider's machine the URL answers 404 Not Found")
     api = FakeApi(refuse=refusal, ends=ends)
     source = content.with_url(content.describe(SIGNED), SIGNED)
     text = ""
     try:
-        prov._import(api, {"id": "i1", "name": "web", "status": "queued"}, source, None, 60.0, True)  # type: ignore[arg-type]
+        workflow._import(api, {"id": "i1", "name": "web", "status": "queued"}, source, None, 60.0, True)  # type: ignore[arg-type]
     except ImsError as exc:
         text = str(exc)
     text += capsys.readouterr().err

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi import content
+from ims_pulumi import content, workflow
 from ims_pulumi import provider as prov
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
@@ -54,7 +54,7 @@ def never() -> frozenset[str]:
 ])
 def test_how_a_source_reaches_the_server(source: dict[str, Any], declared: str | None, profile: Any, setting: str,
                                          methods: Callable[[], frozenset[str]], how: str, reason: str) -> None:
-    got, why = prov._url_transfer(source, declared, profile, setting, methods)
+    got, why = workflow._url_transfer(source, declared, profile, setting, methods)
     assert (got, reason in why) == (how, True), why
 
 
@@ -62,7 +62,7 @@ def test_unknown_import_methods_mean_streaming_with_a_warning(capsys: pytest.Cap
     def failing() -> frozenset[str]:
         raise ServerError(operation="read the server's import methods", status=503, message="busy")
 
-    assert prov._url_transfer(URL, None, GLANCE, "auto", failing)[0] == "stream"
+    assert workflow._url_transfer(URL, None, GLANCE, "auto", failing)[0] == "stream"
     assert "could not read the import methods" in capsys.readouterr().err
 
 
@@ -190,7 +190,7 @@ ACTIVE = {"id": "i1", "status": "active", "size": len(DATA), "checksum": hashlib
 
 
 def run_import(api: FakeApi, declared: str | None = None, fresh: bool = True) -> dict[str, Any] | None:
-    return prov._import(api, dict(QUEUED), URL, declared, 60.0, fresh)
+    return workflow._import(api, dict(QUEUED), URL, declared, 60.0, fresh)
 
 
 def test_an_accepted_import_is_waited_for_and_verified() -> None:
@@ -233,7 +233,7 @@ def test_a_conflict_without_an_import_running_is_an_error() -> None:
 ])
 def test_a_failed_import_names_the_image_its_status_and_what_to_do(monkeypatch: pytest.MonkeyPatch, fresh: bool,
                                                                    expect: str, deleted: bool, reason: str) -> None:
-    monkeypatch.setattr(prov, "_probe", lambda url: "from the provider's machine the URL answers 404 Not Found")
+    monkeypatch.setattr(workflow, "_probe", lambda url: "from the provider's machine the URL answers 404 Not Found")
     api = FakeApi(ends={"id": "i1", "status": "queued", "os_glance_failed_import": "fs"})
     with pytest.raises(ImsError) as failed:
         run_import(api, fresh=fresh)
@@ -245,7 +245,7 @@ def test_a_failed_import_names_the_image_its_status_and_what_to_do(monkeypatch: 
 
 
 def test_a_killed_import_deletes_the_image_this_step_made(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prov, "_probe", lambda url: "from the provider's machine the URL answers 200 OK")
+    monkeypatch.setattr(workflow, "_probe", lambda url: "from the provider's machine the URL answers 200 OK")
     api = FakeApi(ends={"id": "i1", "status": "killed"})
     with pytest.raises(ImsError, match=r"'killed' again.*was deleted: the next `pulumi up` starts over"):
         run_import(api)
@@ -267,41 +267,41 @@ def test_what_is_verified_when_the_provider_did_not_see_the_bytes(declared: str 
                                                                  problem: str | None) -> None:
     api = FakeApi()
     if problem is None:
-        assert prov._verified_unseen(api, dict(ACTIVE), source, declared, True) == ACTIVE
+        assert workflow._verified_unseen(api, dict(ACTIVE), source, declared, True) == ACTIVE
         assert api.calls == []
         return
     with pytest.raises(ImsError, match=problem) as failed:
-        prov._verified_unseen(api, dict(ACTIVE), source, declared, True)
+        workflow._verified_unseen(api, dict(ACTIVE), source, declared, True)
     assert "The image was deleted" in str(failed.value) and api.calls == ["delete"]
 
 
 def test_an_adopted_image_with_other_bytes_is_kept_and_the_fix_named() -> None:
     api = FakeApi()
     with pytest.raises(ImsError, match=r"pulumi up --replace"):
-        prov._verified_unseen(api, dict(ACTIVE), URL, "md5:" + "0" * 32, False)
+        workflow._verified_unseen(api, dict(ACTIVE), URL, "md5:" + "0" * 32, False)
     assert api.calls == []
 
 
 def test_an_active_image_with_a_url_source_is_verified_not_imported_again() -> None:
     api = FakeApi()
     desired = {"source": URL, "checksum": "md5:" + hashlib.md5(DATA).hexdigest()}
-    assert prov._fill(api, dict(ACTIVE), desired, 60.0, fresh=False, profile=GLANCE) == ACTIVE
+    assert workflow._fill(api, dict(ACTIVE), desired, 60.0, fresh=False, profile=GLANCE) == ACTIVE
     assert api.calls == []
     with pytest.raises(ImsError, match="checksum declares md5 0"):
-        prov._fill(api, dict(ACTIVE), {**desired, "checksum": "md5:" + "0" * 32}, 60.0,
+        workflow._fill(api, dict(ACTIVE), {**desired, "checksum": "md5:" + "0" * 32}, 60.0,
                    fresh=False, profile=GLANCE)
 
 
 def test_an_import_left_running_by_an_earlier_run_is_waited_for() -> None:
     api = FakeApi(ends=dict(ACTIVE))
-    got = prov._fill(api, {"id": "i1", "status": "importing"}, {"source": URL}, 60.0,
+    got = workflow._fill(api, {"id": "i1", "status": "importing"}, {"source": URL}, 60.0,
                      fresh=True, profile=GLANCE)
     assert got == ACTIVE and api.calls == ["wait"], "no second import"
 
 
 def test_fill_hands_a_url_to_glance_and_never_asks_ims(monkeypatch: pytest.MonkeyPatch) -> None:
     api = FakeApi(ends=dict(ACTIVE))
-    assert prov._fill(api, dict(QUEUED), {"source": URL}, 60.0, fresh=True, profile=GLANCE) == ACTIVE
+    assert workflow._fill(api, dict(QUEUED), {"source": URL}, 60.0, fresh=True, profile=GLANCE) == ACTIVE
     assert api.calls == ["methods", f"import {URL['location']}", "wait"]
 
     streamed: list[str] = []
@@ -313,7 +313,7 @@ def test_fill_hands_a_url_to_glance_and_never_asks_ims(monkeypatch: pytest.Monke
     monkeypatch.setattr(prov.content, "open_source", open_source)
     ims_api = FakeApi()
     with pytest.raises(ImsError, match="streamed"):
-        prov._fill(ims_api, dict(QUEUED), {"source": URL}, 60.0, fresh=True, profile=IMS)
+        workflow._fill(ims_api, dict(QUEUED), {"source": URL}, 60.0, fresh=True, profile=IMS)
     assert streamed == [URL["location"]] and ims_api.calls == [], "IMS: streamed, no import request, no question"
 
 
@@ -335,10 +335,10 @@ def test_a_declared_digest_the_server_does_not_report_is_checked_by_reading_the_
     declared = "sha256:" + hashlib.sha256(DATA).hexdigest()
     api = FakeApi()
     if problem is None:
-        assert prov._verified_unseen(api, dict(ACTIVE), URL, declared, False) == ACTIVE, reason
+        assert workflow._verified_unseen(api, dict(ACTIVE), URL, declared, False) == ACTIVE, reason
     else:
         with pytest.raises(ImsError, match=problem):
-            prov._verified_unseen(api, dict(ACTIVE), URL, declared, False)
+            workflow._verified_unseen(api, dict(ACTIVE), URL, declared, False)
     assert reads == [URL["location"]], "the URL is read once, streamed"
 
 
@@ -356,7 +356,7 @@ def test_update_finishes_any_transfer_that_is_not_active(monkeypatch: pytest.Mon
         filled.append(image["status"])
         return {**image, "status": "active"}
 
-    monkeypatch.setattr(prov, "_fill", fill)
+    monkeypatch.setattr(prov, "_fill", fill)  # as update_image calls it
     context = prov.ProviderContext({"endpoint": "http://127.0.0.1:9", "server": "glance",
                                     "skipCredentialsValidation": "true"},
                                    environ={}, client=ImsClient(Transport("http://127.0.0.1:9", Credentials())))

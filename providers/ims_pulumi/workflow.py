@@ -1,0 +1,355 @@
+"""The content workflow of an image: upload a source into it, or have the server import a URL, then
+verify the bytes; safe to repeat (an image ``active`` is verified, one ``saving``/``importing`` is
+waited for, a ``queued`` one is filled).
+
+Shared by both adapters through the operations of :mod:`.provider` (``create_image``,
+``update_image``): the dynamic provider and the ``ims`` plugin run the same steps, with the same
+progress messages and error texts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import requests
+
+from . import content
+from .client import ImsClient
+from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, ServerError, SourceError, TransportError
+from .profiles import ServerProfile
+from .transport import Budget, warn
+
+
+def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], timeout: float, *,
+          fresh: bool, profile: ServerProfile, url_import: str = "auto") -> dict[str, Any]:
+    """Upload the declared source into a ``queued`` image, wait for ``active`` and verify the bytes.
+
+    Safe to repeat: an image that is already ``active`` is verified, not uploaded again; one that
+    an earlier run left ``saving`` or ``importing`` is waited for. An upload that breaks off leaves
+    the image ``queued`` and the next ``pulumi up`` uploads again into the same image. An image
+    the server ``killed`` is deleted when this step created it (``fresh``), so the next run
+    starts over with exactly one image.
+
+    A URL source goes to Glance's own ``web-download`` import where :func:`_url_transfer` says so
+    (``ims:urlImport``); otherwise, and always on IMS, the provider streams it from the URL to the
+    server (constant memory, no local file).
+    """
+    # a URL's secret parts come as their own (secret) input; joined here, for this call only
+    source: Mapping[str, Any] | None = content.with_url(desired.get("source"), desired.get(content.SECRET_URL_KEY))
+    image_id = str(image["id"])
+    if not source:
+        return image
+    declared = desired.get("checksum")
+    if image.get("status") in ("saving", "importing"):
+        # An earlier run's upload or import is still being saved: its outcome decides, not a second one.
+        image = api.wait_for_import(image_id, timeout) if image.get("status") == "importing" else \
+            api.wait_for_data(image_id, timeout)
+    if image.get("status") == "active":
+        if source.get("kind") == "url":
+            return _verified_unseen(api, image, source, declared, fresh)
+        return _verified(api, image, source, declared, None, fresh)
+    if declared and source.get("kind") == "file":
+        problem = content.verify_declared(dict(source), str(declared))
+        if problem:
+            raise ImsError(f"upload to image {image_id}: {problem}")
+    how, _why = _url_transfer(source, declared, profile, url_import, api.import_methods)
+    if how == "import":
+        imported = _import(api, image, source, declared, timeout, fresh)
+        if imported is not None:
+            return imported
+    hashes = _stream_into(api, image, source, declared, profile, fresh)
+    after = api.wait_for_data(image_id, timeout)
+    if after.get("status") != "active":
+        _discard_killed(api, image_id, after, fresh)
+        raise ImsError(f"upload to image {image_id} failed: the server left the image {after.get('status')!r} after "
+                       f"receiving {hashes.size:,} bytes. Check the file's format against disk_format, then run "
+                       "`pulumi up` again")
+    return _verified(api, after, source, declared, hashes, fresh)
+
+
+#: Times one run sends a file before it gives up (a server error or a cut connection each time).
+UPLOAD_ATTEMPTS = 3
+#: Seconds to wait for the server to drop an upload the provider cut (a source that yielded other bytes than announced).
+SETTLE_SECONDS = 30.0
+
+
+def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, Any], declared: Any,
+                 profile: ServerProfile, fresh: bool) -> content.Hashes:
+    """Stream the source into the ``queued`` image, hashing as it goes; the hashes of what was sent.
+
+    A server error or a broken connection that leaves the image ``queued`` is retried from the
+    first byte (a file or URL is simply read again), at most ``UPLOAD_ATTEMPTS`` times in all and
+    within one operation budget (each attempt sends the whole file); anything else fails with the
+    image's status and what to do, and the next ``pulumi up`` uploads into the same image.
+
+    A source that cannot be read, or yields more or fewer bytes than it announced, fails at once
+    (:class:`~.errors.SourceError`, never retried: reading it again would not help): the upload is
+    cut before the server has the announced size, so the image is never ``active`` with other bytes.
+    """
+    image_id = str(image["id"])
+    declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
+    algorithms = tuple(dict.fromkeys(("sha256", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
+    budget: Budget | None = None  # made on the first failure: the retries of this one upload
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            stream = content.open_source(source)
+        except SourceError as exc:
+            raise SourceError(f"upload to image {image_id}: {exc} (nothing was sent)") from None
+        hasher = content.Hasher(content.Hashes(algorithms))
+        progress = content.Progress(f"image {image.get('name', '')!r} ({image_id})", stream.size)
+
+        def chunks(stream: content.Stream = stream, hasher: content.Hasher = hasher,
+                   progress: content.Progress = progress) -> Iterator[bytes]:
+            for chunk in stream.chunks:
+                hasher.feed(chunk)
+                progress.advance(len(chunk))
+                yield chunk
+
+        try:
+            api.upload_file(image_id, chunks(), stream.size)
+            progress.finish()  # the last message for a stream of unknown size (a URL without Content-Length)
+            return hasher.finish()
+        except SourceError as exc:
+            hasher.finish()
+            with contextlib.suppress(ImsError):
+                # the body was cut short of its size: the server puts the image back to queued (never
+                # active); wait for that, so the caller sees that status and not a passing 'saving'
+                api.wait_for_data(image_id, SETTLE_SECONDS)
+            raise SourceError(f"upload to image {image_id}: {exc}") from None
+        except ImsError as exc:
+            hasher.finish()
+            after = api.get_image(image_id)
+            status = (after or {}).get("status")
+            if status in ("active", "saving"):
+                return hasher.hashes  # the server has the bytes after all: its report decides
+            delay = api.transport.backoff(attempt)
+            budget = budget or api.budget()
+            if (status == "queued" and isinstance(exc, (ServerError, TransportError)) and attempt < UPLOAD_ATTEMPTS
+                    and budget.retry(delay, attempt)):
+                warn(f"upload to image {image_id} failed ({exc}); the image is still 'queued': uploading again")
+                api.transport.sleep(delay)
+                continue
+            _discard_killed(api, image_id, after, fresh)
+            raise ImsError(f"{exc}. The image {image_id} is {status or 'gone'!r}: run `pulumi up` again to upload "
+                           "again into it (no second image is made)") from exc
+        finally:
+            stream.close()
+
+
+#: The import method that fetches a URL (Glance's interoperable image import).
+WEB_DOWNLOAD = "web-download"
+
+
+def _url_transfer(source: Mapping[str, Any], declared: Any, profile: ServerProfile, url_import: str,
+                  methods: Callable[[], frozenset[str]]) -> tuple[str, str]:
+    """How a source's bytes reach the server: ``("import", why)`` or ``("stream", why)``.
+
+    The server's own ``web-download`` import only for a URL, only on Glance (IMS documents no
+    import request, so none is ever sent to it, not even the question which methods it offers),
+    only with ``ims:urlImport auto``, only when the server offers the method (``methods`` is
+    asked last, once per process), and only when the result can be checked as well as a streamed
+    upload's: the provider does not see the bytes of an import, so a declared checksum must be
+    one the server reports (MD5 ``checksum``, SHA-512 ``os_hash_value``), or one the source's
+    descriptor carries beside a digest the server reports. A declared ``sha256:`` of a URL is
+    neither: the provider streams it, hashing as it goes, to check it.
+    """
+    if source.get("kind") != "url":
+        return "stream", "a file is streamed by the provider"
+    if profile.kind != "glance":
+        return "stream", f"{profile.display} documents no image import: the provider streams the URL"
+    if url_import == "stream":
+        return "stream", "ims:urlImport is 'stream'"
+    if declared:
+        algorithm, want = content.parse_checksum(str(declared))
+        reported = set(profile.reported_hashes)
+        via_source = source.get(algorithm) == want and any(source.get(a) for a in reported)
+        if algorithm not in reported and not via_source:
+            return "stream", (f"{profile.display} does not report the {algorithm} of imported data: the provider "
+                              f"streams the URL to check the declared checksum")
+    try:
+        offered = methods()
+    except ImsError as exc:
+        warn(f"could not read the import methods of the server ({exc}): URL sources are streamed by the provider")
+        return "stream", "the server's import methods are unknown"
+    if WEB_DOWNLOAD not in offered:
+        return "stream", f"the server does not offer {WEB_DOWNLOAD} (it offers {', '.join(sorted(offered)) or 'none'})"
+    return "import", f"the server offers {WEB_DOWNLOAD}"
+
+
+def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any, timeout: float,
+            fresh: bool) -> dict[str, Any] | None:
+    """Hand a URL to the server's ``web-download`` import, wait for the result and verify it.
+
+    ``None`` when the server refused the request itself (a URL its ``[import_filtering_opts]``
+    does not allow, a policy, a server error before the task started): the image is still
+    ``queued`` and the caller streams the URL instead. A task that fails leaves the image
+    ``queued`` (Glance puts it back): the next ``pulumi up`` imports again into the same image.
+    """
+    image_id, url = str(image["id"]), content.fetch_url(source)
+    shown = content.redact_url(url)  # the URL in messages: its user information and query string are secrets
+    try:
+        api.import_image(image_id, url)
+    except (AuthenticationFailed, NotFound):
+        raise
+    except Conflict:
+        # Another import holds the image (an earlier run's, still running): wait for that one.
+        current = api.get_image(image_id)
+        if current is None or not (current.get("status") in ("importing", "active")
+                                   or current.get("os_glance_import_task")):
+            raise
+    except ImsError as exc:
+        warn(f"image {image.get('name', '')!r} ({image_id}): the server refused to import {shown} itself "
+             f"({content.scrub(str(exc), url)}); "
+             "the provider streams it instead (`ims:urlImport stream` skips the attempt)")
+        return None
+    after = api.wait_for_import(image_id, timeout)
+    status = after.get("status")
+    if status != "active":
+        failed = after.get("os_glance_failed_import")
+        if fresh:
+            # This create made the image: delete it, so that a corrected URL (another create token)
+            # leaves nothing behind, and a replacement's old image stays the stack's (issue 24).
+            api.delete_image(image_id)
+        gone = " and was deleted: the next `pulumi up` starts over" if fresh else ""
+        again = ("run `pulumi up` again" if fresh else
+                 "run `pulumi up` again (it imports into the same image, no second image is made)")
+        raise ImsError(
+            f"image {image_id}: the server could not import {shown} ({WEB_DOWNLOAD}): the image is {status!r} "
+            f"again{f' (os_glance_failed_import: {failed})' if failed else ''}{gone}; {_probe(url)}. Check that "
+            f"the URL answers 200 from the server's network, then {again}, or set `ims:urlImport stream` to stream "
+            "the URL through the provider")
+    return _verified_unseen(api, after, source, declared, fresh)
+
+
+def _probe(url: str) -> str:
+    """What the URL answers from the provider's machine, for an error message (no part of the URL)."""
+    try:
+        with requests.get(url, stream=True, timeout=10, headers={"Accept-Encoding": "identity"}) as response:
+            reason = content.scrub(response.reason or "", url)
+            return f"from the provider's machine the URL answers {response.status_code} {reason}".rstrip()
+    except requests.RequestException as exc:
+        return f"from the provider's machine the URL cannot be read either ({type(exc).__name__})"
+
+
+def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
+                     fresh: bool) -> dict[str, Any]:
+    """Verify data whose bytes the provider did not see pass: a ``web-download`` import, or a URL
+    source whose image was already ``active``.
+
+    There are no hashes of sent bytes to compare with, so the server's report (MD5 ``checksum``,
+    ``os_hash_value`` in its ``os_hash_algo``, ``size``) is compared with what the provider does
+    know: the declared ``checksum`` and the digests and size the source's descriptor carries
+    (those the resource class computed and the resource's identity is based on; a URL's
+    descriptor has none today). With neither, there is nothing to compare: the server's hashes
+    are of the bytes it read from the URL.
+    """
+    image_id, location = str(image["id"]), content.redact_url(str(source.get("location") or ""))
+    expected: dict[str, tuple[str, str]] = {a: (str(source[a]), "the source was identified by its")
+                                            for a in ("md5", "sha256", "sha512") if source.get(a)}
+    if declared:
+        algorithm, want = content.parse_checksum(str(declared))
+        if expected.get(algorithm, (want, ""))[0] != want:
+            raise ImsError(f"image {image_id}: checksum declares {algorithm} {want}, but {location} was identified by "
+                           f"{algorithm} {expected[algorithm][0]}: fix the checksum or the source")
+        expected[algorithm] = (want, "checksum declares")
+    reported = {"md5": image.get("checksum")}
+    if image.get("os_hash_algo"):
+        reported[str(image["os_hash_algo"])] = image.get("os_hash_value")
+    problems = [f"the server reports {a} {value}, but {expected[a][1]} {a} {expected[a][0]}"
+                for a, value in reported.items() if value and a in expected and value != expected[a][0]]
+    if declared and not problems and not reported.get(algorithm):
+        # The server does not report the declared algorithm (a Glance hashing with another one, or
+        # an image a streamed run left active before it could record the result): unless the
+        # source's own digests tie it to the image, read the URL once more, without touching
+        # disk, and tie its bytes to the image through the MD5.
+        tied = source.get(algorithm) == want and bool(source.get("md5")) and source.get("md5") == reported.get("md5")
+        if not tied:
+            problems = _url_against_image(source, algorithm, want, reported.get("md5"))
+    size = source.get("size")
+    if isinstance(size, (int, float)) and image.get("size") is not None and int(image["size"]) != int(size):
+        problems.append(f"the server reports {image['size']:,} bytes, but the source was identified with {int(size):,}")
+    if problems:
+        if fresh:
+            api.delete_image(image_id)
+        raise ImsError(f"image {image_id}: the data read from {location} is not the declared content: "
+                       f"{'; '.join(problems)}. " + ("The image was deleted: fix the URL or the checksum and run "
+                                                     "`pulumi up` again" if fresh else
+                                                     "Fix the URL or the checksum and run `pulumi up --replace`"))
+    return image
+
+
+def _url_against_image(source: Mapping[str, Any], algorithm: str, want: str, image_md5: Any) -> list[str]:
+    """Hash the URL's bytes (streamed, constant memory) with the declared algorithm and MD5: what differs
+    from the declared checksum or from the image's MD5."""
+    hashes = content.Hashes(tuple(dict.fromkeys((algorithm, "md5"))))
+    stream = content.open_source(source)
+    try:
+        for chunk in stream.chunks:
+            hashes.update(chunk)
+    finally:
+        stream.close()
+    problems = []
+    if hashes.hexdigest(algorithm) != want:
+        problems.append(f"its bytes have {algorithm} {hashes.hexdigest(algorithm)}, but checksum declares {want}")
+    if not image_md5 or hashes.hexdigest("md5") != image_md5:
+        problems.append(f"the server reports no {algorithm} and its md5 {image_md5 or 'is missing'} is not the "
+                        f"URL's ({hashes.hexdigest('md5')})")
+    return problems
+
+
+def _discard_unreadable(api: ImsClient, image_id: str, exc: ImsError) -> None:
+    """After a create whose source could not be read (a URL answering 404, a missing file): delete
+    the image this create made while it is still ``queued``. Fixing the source changes the create
+    token, so no later run would find it; a replacement's old image is untouched (it is deleted only
+    after a successful create). A failed ``web-download`` import deletes its image itself
+    (:func:`_import`). A transfer that broke off keeps its image: the same source finds it again on
+    the next run."""
+    if not isinstance(exc, SourceError):
+        return
+    with contextlib.suppress(ImsError):
+        image = api.get_image(image_id)
+        if image is not None and image.get("status") == "queued":
+            api.delete_image(image_id)
+
+
+def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> None:
+    if fresh and image is not None and image.get("status") == "killed":
+        api.delete_image(image_id)
+
+
+def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
+              sent: content.Hashes | None, fresh: bool) -> dict[str, Any]:
+    """Compare what the server reports (MD5 ``checksum``; SHA-512 ``os_hash_value`` on Glance) with
+    what was sent, or, for an image that already had data, with the source's digests."""
+    image_id = str(image["id"])
+    expected: dict[str, str] = {}
+    if sent is not None:
+        expected = {a: sent.hexdigest(a) for a in sent.algorithms}
+    else:
+        expected = {a: str(source[a]) for a in ("md5", "sha256") if source.get(a)}
+    if declared:
+        algorithm, want = content.parse_checksum(str(declared))
+        if expected.get(algorithm, want) != want:
+            if fresh:
+                api.delete_image(image_id)
+            raise ImsError(f"upload to image {image_id}: the bytes have {algorithm} {expected[algorithm]}, but checksum "
+                           f"declares {want}" + (" (the image was deleted)" if fresh else
+                                                 "; fix the source or the checksum and run `pulumi up --replace`"))
+    reported = {"md5": image.get("checksum")}
+    if image.get("os_hash_algo") == "sha512":
+        reported["sha512"] = image.get("os_hash_value")
+    for algorithm, value in reported.items():
+        if value and algorithm in expected and value != expected[algorithm]:
+            raise ImsError(f"image {image_id}: the server reports {algorithm} {value}, but the source's bytes have "
+                           f"{expected[algorithm]}. " + ("The upload was corrupted on the way: run `pulumi up` again "
+                                                         "after `pulumi refresh`" if sent else
+                                                         "The image holds other bytes than the declared source: "
+                                                         "declare that file, or replace the image"))
+    if sent is not None and source.get("sha256") and source["sha256"] != expected["sha256"]:
+        raise ImsError(f"upload to image {image_id}: {source.get('location')} changed between the preview and the "
+                       "upload (its SHA-256 differs): run `pulumi up` again to record the bytes that were uploaded")
+    return image
