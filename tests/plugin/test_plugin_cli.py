@@ -5,6 +5,7 @@ preview after it, destroy."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -78,5 +79,26 @@ def test_python_program_on_the_plugin(tmp_path: Path, emu: Emulator, pulumi_cli:
     project.run("config", "set", "adopt", "true")
     project.preview("--expect-no-changes")
 
+    project.destroy()
+    assert emu.images() == []
+
+
+SMALL = '''
+import pulumi
+
+img = pulumi.CustomResource("ims:index:ImageMetadata", "img", {"name": "on-path", "minDisk": 10})
+pulumi.export("id", img.id)
+'''
+
+
+def test_found_on_path_like_any_plugin(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    """What a user meets first: the executable on PATH (ambient plugins on, no Pulumi.yaml entry)."""
+    config, secrets = ims_config(emu.url)
+    path = f"{plugin_dir(tmp_path)}:{VENV / 'bin'}:{os.environ.get('PATH', '')}"
+    project = PulumiProject.create(tmp_path, SMALL, config=config, secrets=secrets,
+                                   extra_env={"PULUMI_IGNORE_AMBIENT_PLUGINS": "false", "PATH": path})
+    project.up()
+    assert [i["name"] for i in emu.images()] == ["on-path"]
+    project.preview("--expect-no-changes")
     project.destroy()
     assert emu.images() == []

@@ -14,13 +14,14 @@ from ims_emulator.process import Emulator
 from ims_pulumi.errors import ImsError
 from ims_pulumi.lookup import ImageLookupError
 from tests.emulator.projects import MEMBER as MEMBER_PROJECT
-from tests.emulator.projects import OWNER, OWNER_AK, OWNER_SK, SHARING_ARGS
+from tests.emulator.projects import MEMBER_AK, MEMBER_SK, OWNER, OWNER_AK, OWNER_SK, SHARING_ARGS
 from tests.plugin.plugin_driver import Driver, plain
 
 pytestmark = pytest.mark.contract
 
 IMAGE = "ims:index:ImageMetadata"
 MEMBER = "ims:index:ImageMember"
+ACCEPT = "ims:index:ImageMemberAcceptance"
 
 
 @pytest.fixture
@@ -148,3 +149,21 @@ def test_explicit_providers_each_use_their_own_configuration(emu: Emulator) -> N
     assert not good.check(IMAGE, "a", {"name": "a"}).failures
     with pytest.raises(ImsError, match=r"ims:endpoint \(HW_IMS_ENDPOINT\) must be an http\(s\) URL"):
         broken.check(IMAGE, "a", {"name": "a"})
+
+
+def test_acceptance_accept_then_reject_in_place(sharing: Emulator) -> None:
+    owner = Driver(sharing.url, {"projectId": OWNER, "accessKey": OWNER_AK, "secretKey": OWNER_SK})
+    member = Driver(sharing.url, {"projectId": MEMBER_PROJECT, "accessKey": MEMBER_AK, "secretKey": MEMBER_SK})
+    image = owner.provider.context.client.create_image({"name": "to-accept"})
+    owner.create(MEMBER, "share", owner.checked(MEMBER, "share", {"imageId": image["id"],
+                                                                   "memberId": MEMBER_PROJECT}))
+    inputs = member.checked(ACCEPT, "ok", {"imageId": image["id"]})
+    assert plain(inputs)["memberId"] == MEMBER_PROJECT, "defaults to the provider's ims:projectId"
+    created = member.create(ACCEPT, "ok", inputs)
+    assert plain(created.properties)["status"] == "accepted"
+    news = member.checked(ACCEPT, "ok", {"imageId": image["id"], "status": "rejected"}, olds=plain(inputs))
+    diff = member.diff(ACCEPT, "ok", created.resource_id, created.properties, news)
+    assert diff.diffs == ["status"] and not diff.replaces
+    updated = member.update(ACCEPT, "ok", created.resource_id, created.properties, news)
+    assert plain(updated.properties)["status"] == "rejected"
+    member.delete(ACCEPT, "ok", created.resource_id, updated.properties)
