@@ -134,3 +134,12 @@ def test_sdk_layer_the_plugin_uses_is_there() -> None:
 def test_role_outputs_never_inputs() -> None:
     outputs = {schema.camel(f.name) for f in IMAGE_METADATA.fields if f.role is Role.OUTPUT}
     assert not outputs & set(IMAGE["inputProperties"])
+
+
+def test_function_outputs_are_object_specs() -> None:
+    """A function's outputs are an object spec: a bare ``$ref`` there reads as an object without properties
+    (pulumi-yaml 1.25 crashed on ``${found.id}`` with a nil pointer, found with a YAML program)."""
+    for token, fn in SPEC["functions"].items():
+        assert "$ref" not in fn["outputs"] and fn["outputs"]["properties"], token
+    assert SPEC["functions"]["ims:index:getImage"]["outputs"]["properties"] == \
+        SPEC["types"]["ims:index:ImageInfo"]["properties"]

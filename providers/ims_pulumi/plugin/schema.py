@@ -201,7 +201,8 @@ def function_spec(token: str, function: Callable[..., Any]) -> dict[str, Any]:
     """The schema of one function (invoke) from its lookup."""
     ref = {"$ref": f"#/types/{IMAGE_INFO_TYPE}"}
     if typing.get_type_hints(function)["return"] is lookup.ImageInfo:
-        outputs: dict[str, Any] = ref
+        # a function's outputs are an object spec (a bare $ref is read as an object without properties)
+        outputs: dict[str, Any] = image_info_spec()
     else:
         outputs = {"type": "object", "properties": {IMAGES_RESULT: {
             "type": "array", "items": ref, "description": "The matching images, in the requested order."}},
