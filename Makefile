@@ -77,7 +77,7 @@ endif
 GLANCE_DIR  := $(ROOT)/.glance
 GLANCE_PORT ?= 8791
 
-.PHONY: help setup up down test lint typecheck emulator emulator-stop postgres postgres-stop glance glance-stop glance-up glance-down bench clean
+.PHONY: help setup up down test lint typecheck emulator emulator-stop postgres postgres-stop glance glance-stop glance-up glance-down bench clean sdk
 
 help:
 	@echo "make up     - run the example stack against the local IMS emulator and print its outputs"
@@ -85,6 +85,7 @@ help:
 	@echo "make down   - destroy the example stack and stop the emulator (and the PostgreSQL server)"
 	@echo "make test   - the whole test suite (unit, contract, end-to-end with the real pulumi CLI)"
 	@echo "make setup  - .venv with pinned dependencies and the Pulumi CLI (run by the targets above)"
+	@echo "make sdk    - the ims plugin's SDKs (Python, TypeScript, Go) generated from its schema into sdk/"
 
 # ---- setup: .venv + pinned Python deps + the Pulumi CLI in .venv/bin -------------------
 setup: $(VENV)/.deps-stamp
@@ -103,6 +104,11 @@ $(VENV)/.deps-stamp: requirements.txt requirements-dev.txt pyproject.toml | $(VE
 	@$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
+
+# ---- the plugin's SDKs, generated from the schema (tools/sdkgen; built on demand, git-ignored) ---
+# sdk/python (pulumi_ims), sdk/nodejs (@ims/pulumi), sdk/go; never edited by hand, never checked in.
+sdk: setup
+	@tools/sdkgen/build.sh $(ROOT)/sdk
 
 # ---- the example stack on the emulator ----------------------------------------------------
 # `make up` starts this checkout's own emulator (or reuses it while it runs) and never talks to

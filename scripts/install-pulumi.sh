@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Put a working Pulumi CLI (pulumi, pulumi-language-python, pulumi-language-python-exec,
-# pulumi-resource-pulumi-python) into $1 (default .venv/bin).
+# pulumi-resource-pulumi-python) into $1 (default .venv/bin), and Pulumi's YAML language host
+# (pulumi-language-yaml, for `runtime: yaml` programs on the `ims` plugin; scripts/install-yaml-host.sh).
 #
 # Order of preference:
 #   1. a `pulumi` on PATH (outside $1) whose version is >= PULUMI_MIN_VERSION (and which has
@@ -79,6 +80,7 @@ if amb=$(find_ambient); then
        && [ -x "$amb_dir/pulumi-language-python" ] && [ -f "$amb_dir/pulumi-language-python-exec" ]; then
         log "using ambient pulumi $cur from $amb_dir"
         install_all "$amb_dir"
+        "$HERE/install-yaml-host.sh" "$DEST" "$amb_dir"
         exit 0
     fi
 fi
@@ -124,4 +126,6 @@ GOMODCACHE=${GOMODCACHE:-$CACHE/gomod} GOCACHE=${GOCACHE:-$CACHE/gobuild} \
 cmp -s "$HERE/pulumi-resource-pulumi-python" "$BUILD_BIN/pulumi-resource-pulumi-python" 2>/dev/null \
     || install -m 0755 "$HERE/pulumi-resource-pulumi-python" "$BUILD_BIN/pulumi-resource-pulumi-python"
 install_all "$BUILD_BIN"
+# The YAML language host: its own cached build (~2.5 min the first time), a hard link here.
+"$HERE/install-yaml-host.sh" "$DEST"
 log "pulumi $("$DEST/pulumi" version) ready in $DEST"

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT
-from harness.pulumi_cli import VENV, PulumiProject
+from harness.pulumi_cli import PULUMI, VENV, PulumiProject
 
-__all__ = ["GO_ENV", "NPM_PACKAGES", "PLUGIN_VERSION", "build_sdks", "install_plugin", "plugin_bin", "run_tool",
-           "use_plugin_on_path"]
+__all__ = ["GO_ENV", "NPM_PACKAGES", "PLUGIN_VERSION", "PY_ENV", "build_sdks", "install_plugin", "install_python_sdk",
+           "plugin_bin", "run_tool", "use_plugin_on_path"]
 
 #: The package version (the schema's and the SDKs'; generated SDKs ask the engine for the plugin at it).
 PLUGIN_VERSION: str = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -38,6 +38,9 @@ GO_ENV = {
     "GOTOOLCHAIN": "local",
     "CGO_ENABLED": "0",
 }
+
+#: The Python that generates the schema in tools/sdkgen/build.sh.
+PY_ENV = {"PY": str(VENV / "bin" / "python")}
 
 
 def run_tool(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -56,10 +59,27 @@ def build_sdks(factory: pytest.TempPathFactory) -> Path:
     if not done.exists():
         if shutil.which("go") is None:
             pytest.fail("Go is needed to generate the SDKs (the same toolchain `make setup` builds the CLI with)")
-        run_tool([str(REPO_ROOT / "tools" / "sdkgen" / "build.sh"), str(out)], cwd=REPO_ROOT,
-                 env={"PY": str(VENV / "bin" / "python")})
+        run_tool([str(REPO_ROOT / "tools" / "sdkgen" / "build.sh"), str(out)], cwd=REPO_ROOT, env=PY_ENV)
         done.write_text("")
     return out
+
+
+def install_python_sdk(sdk: Path, factory: pytest.TempPathFactory) -> Path:
+    """``pip install`` of the generated Python SDK into a folder of its own, for ``PYTHONPATH`` (once per session).
+
+    Installed, not only put on the path: the SDK reads its version from its distribution's metadata.
+    ``--target`` leaves the project's virtualenv alone; ``--no-deps --no-index``: its dependencies
+    (``pulumi``, ``semver``, ``packaging``) are the virtualenv's own, nothing is downloaded.
+    """
+    site = factory.getbasetemp() / "pulumi-ims-site"
+    done = site / ".complete"
+    if not done.exists():
+        source = factory.mktemp("pulumi-ims-src")
+        shutil.copytree(sdk / "python", source, dirs_exist_ok=True)  # the build writes into its source folder
+        run_tool([str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                  "--no-index", "--target", str(site), str(source)], cwd=source)
+        done.write_text("")
+    return site
 
 
 def plugin_bin(tmp: Path) -> Path:
@@ -89,4 +109,7 @@ def use_plugin_on_path(project: PulumiProject, tmp: Path) -> None:
 def install_plugin(project: PulumiProject, tmp: Path) -> None:
     """``pulumi plugin install resource ims VERSION --file ...`` into the project's PULUMI_HOME."""
     script = plugin_bin(tmp) / "pulumi-resource-ims"
-    project.run("plugin", "install", "resource", "ims", PLUGIN_VERSION, "--file", str(script))
+    argv = [str(PULUMI), "plugin", "install", "resource", "ims", PLUGIN_VERSION, "--file", str(script),
+            "--non-interactive"]  # not project.run: that adds --stack, which `plugin install` refuses
+    proc = subprocess.run(argv, cwd=project.dir, env=project.env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
