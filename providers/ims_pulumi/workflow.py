@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from enum import Enum
 from typing import Any
 
 import requests
@@ -20,6 +21,30 @@ from .client import ImsClient
 from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, ServerError, SourceError, TransportError
 from .profiles import ServerProfile
 from .transport import Budget, warn
+
+
+class Step(Enum):
+    """What filling an image with its source takes next, given what the server reports."""
+
+    WAIT_IMPORT = "wait for the import an earlier run started"
+    WAIT_DATA = "wait for the data an earlier run sent"
+    VERIFY = "verify the data against the source's digests"
+    VERIFY_UNSEEN = "verify data the provider did not see pass (a URL's) against what is known of it"
+    TRANSFER = "upload the source, or have the server import it"
+
+
+def next_step(status: Any, source_kind: Any, *, waited: bool = False) -> Step:
+    """The next step for an image in ``status`` whose source is a ``file`` or a ``url`` (pure: the
+    decision of :func:`_fill`, which observes the status and acts). An image ``active`` is verified,
+    never uploaded again; one ``saving`` or ``importing`` is waited for (once: after a wait, anything
+    but ``active`` is filled again, as a ``queued`` image the server put back is)."""
+    if status == "active":
+        return Step.VERIFY_UNSEEN if source_kind == "url" else Step.VERIFY
+    if not waited and status == "importing":
+        return Step.WAIT_IMPORT
+    if not waited and status == "saving":
+        return Step.WAIT_DATA
+    return Step.TRANSFER
 
 
 def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], timeout: float, *,
@@ -42,13 +67,15 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
     if not source:
         return image
     declared = desired.get("checksum")
-    if image.get("status") in ("saving", "importing"):
+    step = next_step(image.get("status"), source.get("kind"))
+    if step in (Step.WAIT_IMPORT, Step.WAIT_DATA):
         # An earlier run's upload or import is still being saved: its outcome decides, not a second one.
-        image = api.wait_for_import(image_id, timeout) if image.get("status") == "importing" else \
+        image = api.wait_for_import(image_id, timeout) if step is Step.WAIT_IMPORT else \
             api.wait_for_data(image_id, timeout)
-    if image.get("status") == "active":
-        if source.get("kind") == "url":
-            return _verified_unseen(api, image, source, declared, fresh)
+        step = next_step(image.get("status"), source.get("kind"), waited=True)
+    if step is Step.VERIFY_UNSEEN:
+        return _verified_unseen(api, image, source, declared, fresh)
+    if step is Step.VERIFY:
         return _verified(api, image, source, declared, None, fresh)
     if declared and source.get("kind") == "file":
         problem = content.verify_declared(dict(source), str(declared))
