@@ -3,6 +3,7 @@ replaceOnChanges; the checked-in copy matches; the SDK layer the plugin uses is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ims_pulumi import lookup
 from ims_pulumi.config import SETTINGS
 from ims_pulumi.framework import Role
 from ims_pulumi.image_metadata import IMAGE_METADATA
@@ -143,3 +145,14 @@ def test_function_outputs_are_object_specs() -> None:
         assert "$ref" not in fn["outputs"] and fn["outputs"]["properties"], token
     assert SPEC["functions"]["ims:index:getImage"]["outputs"]["properties"] == \
         SPEC["types"]["ims:index:ImageInfo"]["properties"]
+
+
+def test_typed_mirrors_match_the_tables() -> None:
+    """The lookups' signatures (the functions' arguments in the schema) take every filter row, and
+    ImageInfo (their result type) has every output of the ImageMetadata table: a new row shows up in
+    the plugin, or this test says where it is missing."""
+    filters = {f.name for f in FILTERS}
+    assert set(schema.lookup_arguments(lookup.get_image)) == filters | {"most_recent"}
+    assert set(schema.lookup_arguments(lookup.get_images)) == filters | {"sort", "limit"}
+    info = {f.name for f in dataclasses.fields(lookup.ImageInfo)}
+    assert {f.name for f in (*IMAGE_METADATA.outputs, *IMAGE_METADATA.infos)} <= info
