@@ -167,3 +167,16 @@ def test_acceptance_accept_then_reject_in_place(sharing: Emulator) -> None:
     updated = member.update(ACCEPT, "ok", created.resource_id, created.properties, news)
     assert plain(updated.properties)["status"] == "rejected"
     member.delete(ACCEPT, "ok", created.resource_id, updated.properties)
+
+
+def test_import_knows_no_source_and_a_new_one_on_an_active_image_replaces(drv: Driver, tmp_path: Path) -> None:
+    """README 'Any language': an import reads no `source`; declaring one on an active image replaces it."""
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"QFI\xfb" + b"\0" * 1024)
+    made = drv.create(IMAGE, "orig", drv.checked(IMAGE, "orig", {"name": "full", "diskFormat": "qcow2",
+                                                                 "source": pulumi.FileAsset(str(disk))}))
+    read = drv.read(IMAGE, "imported", made.resource_id)
+    assert "source" not in read.inputs and plain(read.properties)["status"] == "active"
+    news = drv.checked(IMAGE, "imported", {**plain(read.inputs), "source": pulumi.FileAsset(str(disk))},
+                       olds=plain(read.inputs))
+    assert drv.diff(IMAGE, "imported", made.resource_id, read.properties, news).replaces == ["source"]
