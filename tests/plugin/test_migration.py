@@ -1,6 +1,6 @@
 """Moving a stack from the dynamic provider to the ``ims`` plugin without recreating anything, as the
 README says: ``pulumi state delete`` of the dynamic resources, ``pulumi import`` of each by id with the
-plugin's type, the program rewritten on the plugin's SDK; the next preview shows no changes, the next
+plugin's type, the program rewritten on the plugin's SDK (without ``source``: an import cannot know it); the next preview shows no changes, the next
 ``up`` changes nothing on the server, and the stack goes on managing the same image and share.
 """
 
@@ -45,26 +45,30 @@ pulumi.export("share_status", share.status)
 METADATA = ('name="mig-app", disk_format="raw", min_disk=1, os_version="Ubuntu 22.04 server 64bit", '
             'description="moved to the plugin", tags=["team=web"]')
 
-#: The image's arguments: each case says why it is here.
+CONTENT = ', source=pulumi.FileAsset("disk.raw")'
+PROPERTIES = ', properties={"hw_disk_bus": "virtio"}'
+
+#: The image's arguments in the dynamic program and in the plugin program; each case says why it is here.
 CASES = [
     # the declared fields an import reads back: the path the README documents
-    pytest.param(METADATA, id="metadata-and-share"),
-    # what most stacks declare besides: content (uploaded once, at create) and custom attributes
-    pytest.param(METADATA + ', properties={"hw_disk_bus": "virtio"}, source=pulumi.FileAsset("disk.raw")',
-                 id="content-and-custom-properties",
+    pytest.param(METADATA, METADATA, id="metadata-and-share"),
+    # an image with content: `source` is not declared again after the import (the README: an import cannot
+    # know where the bytes came from, and a new source on an active image replaces it)
+    pytest.param(METADATA + CONTENT, METADATA, id="content"),
+    # custom attributes, which the server has: the import should read them back
+    pytest.param(METADATA + PROPERTIES, METADATA + PROPERTIES, id="custom-properties",
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "plugin gap: an import reads no custom properties back (properties: {}) and no source, so "
-                     "the next preview replaces the image (diff: properties, source); remove this mark once "
-                     "import/diff handle them"))),
+                     "plugin gap: an import reads no custom properties back (inputs properties: {}), so the next "
+                     "preview updates them; remove this mark once import reads them"))),
 ]
 
 
-@pytest.mark.parametrize("args", CASES)
+@pytest.mark.parametrize(("dynamic_args", "plugin_args"), CASES)
 def test_dynamic_stack_moves_to_the_plugin_without_recreating(
-        args: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, emu: Emulator, pulumi_cli: None) -> None:
+        dynamic_args: str, plugin_args: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, emu: Emulator, pulumi_cli: None) -> None:
     site = install_python_sdk(build_sdks(tmp_path_factory), tmp_path_factory)
     config, secrets = ims_config(emu.url)
-    project = PulumiProject.create(tmp_path, DYNAMIC.replace("ARGS", args), name="migrate", config=config,
+    project = PulumiProject.create(tmp_path, DYNAMIC.replace("ARGS", dynamic_args), name="migrate", config=config,
                                    secrets=secrets, extra_env={"PYTHONPATH": str(site)})
     (project.dir / "disk.raw").write_bytes(DISK)
     install_plugin(project, tmp_path)
@@ -86,7 +90,7 @@ def test_dynamic_stack_moves_to_the_plugin_without_recreating(
                 "--generate-code=false")
     project.run("import", "ims:index:ImageMember", "share", f"{image_id}/{CONSUMER}", "--yes", "--protect=false",
                 "--generate-code=false")
-    project.write_program(PLUGIN.replace("ARGS", args))
+    project.write_program(PLUGIN.replace("ARGS", plugin_args))
 
     project.preview("--expect-no-changes")
     project.up()
@@ -100,7 +104,7 @@ def test_dynamic_stack_moves_to_the_plugin_without_recreating(
     assert not [t for t in types if "pulumi-python" in t or "dynamic" in t], "nothing of the dynamic provider left"
 
     # the plugin manages it from now on: an in-place change, then destroy
-    project.write_program(PLUGIN.replace("ARGS", args.replace("moved to the plugin", "managed by the plugin")))
+    project.write_program(PLUGIN.replace("ARGS", plugin_args.replace("moved to the plugin", "managed by the plugin")))
     project.up()
     assert live_by_id(emu)[image_id]["__description"] == "managed by the plugin"
     project.destroy()

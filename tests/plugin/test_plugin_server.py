@@ -3,7 +3,6 @@ expected failures as their one line (not the SDK's message plus a Python stack).
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 from ims_pulumi.errors import ConfigError, ImsError
 from ims_pulumi.plugin import schema
 from ims_pulumi.plugin.server import _one_line, expected_failure
+from tests.plugin.plugin_driver import run_once
 
 pytestmark = pytest.mark.contract
 
@@ -64,7 +64,7 @@ def test_expected_failures_are_one_line(raised: Exception, one_line: bool) -> No
 
     context = _Context()
     with pytest.raises(Exception) as caught:
-        asyncio.run(_one_line(method)(None, context))
+        run_once(_one_line(method)(None, context))
     if one_line:
         assert context.details == str(raised) and "\n" not in context.details
     else:
