@@ -65,7 +65,8 @@ CASES = [
 
 @pytest.mark.parametrize(("dynamic_args", "plugin_args"), CASES)
 def test_dynamic_stack_moves_to_the_plugin_without_recreating(
-        dynamic_args: str, plugin_args: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, emu: Emulator, pulumi_cli: None) -> None:
+        dynamic_args: str, plugin_args: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+        emu: Emulator, pulumi_cli: None) -> None:
     site = install_python_sdk(build_sdks(tmp_path_factory), tmp_path_factory)
     config, secrets = ims_config(emu.url)
     project = PulumiProject.create(tmp_path, DYNAMIC.replace("ARGS", dynamic_args), name="migrate", config=config,
@@ -104,7 +105,8 @@ def test_dynamic_stack_moves_to_the_plugin_without_recreating(
     assert not [t for t in types if "pulumi-python" in t or "dynamic" in t], "nothing of the dynamic provider left"
 
     # the plugin manages it from now on: an in-place change, then destroy
-    project.write_program(PLUGIN.replace("ARGS", plugin_args.replace("moved to the plugin", "managed by the plugin")))
+    managed = plugin_args.replace("moved to the plugin", "managed by the plugin")
+    project.write_program(PLUGIN.replace("ARGS", managed))
     project.up()
     assert live_by_id(emu)[image_id]["__description"] == "managed by the plugin"
     project.destroy()

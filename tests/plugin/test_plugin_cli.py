@@ -92,9 +92,12 @@ pulumi.export("id", img.id)
 
 
 def test_found_on_path_like_any_plugin(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
-    """What a user meets first: the executable on PATH (ambient plugins on, no Pulumi.yaml entry)."""
+    """What a user meets first: the console script ``pip install`` put into the virtualenv's ``bin``, found
+    on PATH (ambient plugins on, no Pulumi.yaml entry)."""
+    script = VENV / "bin" / "pulumi-resource-ims"
+    assert script.is_file(), f"{script} missing: the package's [project.scripts] installs it (make setup)"
     config, secrets = ims_config(emu.url)
-    path = f"{plugin_dir(tmp_path)}:{VENV / 'bin'}:{os.environ.get('PATH', '')}"
+    path = f"{VENV / 'bin'}:{os.environ.get('PATH', '')}"
     project = PulumiProject.create(tmp_path, SMALL, config=config, secrets=secrets,
                                    extra_env={"PULUMI_IGNORE_AMBIENT_PLUGINS": "false", "PATH": path})
     project.up()

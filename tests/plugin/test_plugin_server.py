@@ -12,6 +12,7 @@ import grpc  # type: ignore[import-untyped]
 import pytest
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
+from harness.pulumi_cli import VENV
 from ims_pulumi.errors import ConfigError, ImsError
 from ims_pulumi.plugin import schema
 from ims_pulumi.plugin.server import _one_line, expected_failure
@@ -20,10 +21,12 @@ from tests.plugin.plugin_driver import run_once
 pytestmark = pytest.mark.contract
 
 
-@pytest.fixture
-def plugin() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "ims_pulumi.plugin", "127.0.0.1:1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+@pytest.fixture(params=["console-script", "module"])
+def plugin(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The plugin as the engine starts it: ``pulumi-resource-ims ENGINE`` (what pip installs) or the module."""
+    command = [str(VENV / "bin" / "pulumi-resource-ims")] if request.param == "console-script" else \
+        [sys.executable, "-m", "ims_pulumi.plugin"]
+    proc = subprocess.Popen([*command, "127.0.0.1:1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
