@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.pulumi_cli import VENV, PulumiProject, ims_config
+from harness.pulumi_cli import PULUMI, VENV, PulumiProject, ims_config
 from ims_emulator.process import Emulator
 from ims_pulumi.client import ImsClient
 from ims_pulumi.config import resolve
+from ims_pulumi.plugin import schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,15 +93,20 @@ pulumi.export("id", img.id)
 '''
 
 
-def test_found_on_path_like_any_plugin(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+@pytest.mark.parametrize("how", ["PATH", "plugin install --file"])
+def test_found_like_any_plugin(tmp_path: Path, emu: Emulator, pulumi_cli: None, how: str) -> None:
     """What a user meets first: the console script ``pip install`` put into the virtualenv's ``bin``, found
-    on PATH (ambient plugins on, no Pulumi.yaml entry)."""
+    on PATH (ambient plugins on, no Pulumi.yaml entry); or copied into the plugin cache with
+    ``pulumi plugin install resource ims VERSION --file`` (README "Any language")."""
     script = VENV / "bin" / "pulumi-resource-ims"
     assert script.is_file(), f"{script} missing: the package's [project.scripts] installs it (make setup)"
     config, secrets = ims_config(emu.url)
-    path = f"{VENV / 'bin'}:{os.environ.get('PATH', '')}"
-    project = PulumiProject.create(tmp_path, SMALL, config=config, secrets=secrets,
-                                   extra_env={"PULUMI_IGNORE_AMBIENT_PLUGINS": "false", "PATH": path})
+    env = {"PULUMI_IGNORE_AMBIENT_PLUGINS": "false", "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '')}"} \
+        if how == "PATH" else {}
+    project = PulumiProject.create(tmp_path, SMALL, config=config, secrets=secrets, extra_env=env)
+    if how != "PATH":
+        subprocess.run([str(PULUMI), "plugin", "install", "resource", "ims", schema.version(), "--file", str(script)],
+                       env=project.env, cwd=project.dir, check=True, capture_output=True, timeout=120)
     project.up()
     assert [i["name"] for i in emu.images()] == ["on-path"]
     project.preview("--expect-no-changes")
