@@ -5,6 +5,7 @@ preview after it, destroy."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -112,3 +113,12 @@ def test_found_like_any_plugin(tmp_path: Path, emu: Emulator, pulumi_cli: None, 
     project.preview("--expect-no-changes")
     project.destroy()
     assert emu.images() == []
+
+
+def test_cli_reads_the_generated_schema(tmp_path: Path, pulumi_cli: None) -> None:
+    """`pulumi package get-schema pulumi-resource-ims` (README) returns the schema generated from the tables."""
+    env = {"PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '')}", "PULUMI_HOME": str(tmp_path),
+           "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    run = subprocess.run([str(PULUMI), "package", "get-schema", str(VENV / "bin" / "pulumi-resource-ims")],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(run.stdout) == schema.build_schema()
