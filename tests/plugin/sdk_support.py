@@ -30,11 +30,12 @@ PLUGIN_VERSION: str = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())[
 NPM_PACKAGES = ("@pulumi/pulumi@3.276.0", "typescript@5.9.3", "@types/node@20.19.43")
 
 _CACHE = Path(os.environ.get("PULUMI_BUILD_CACHE") or Path.home() / ".cache" / "ims-pulumi")
-#: Go's caches shared with ``make setup`` (the CLI build): the Pulumi SDK module is there already.
+#: Go's caches and build flags shared with ``make setup`` (the CLI build): the Pulumi SDK module is there
+#: already, and packages compiled with the same flags are reused.
 GO_ENV = {
     "GOMODCACHE": os.environ.get("GOMODCACHE") or str(_CACHE / "gomod"),
     "GOCACHE": os.environ.get("GOCACHE") or str(_CACHE / "gobuild"),
-    "GOFLAGS": "-mod=mod",
+    "GOFLAGS": "-mod=mod -trimpath -tags=osusergo,grpcnotrace",
     "GOTOOLCHAIN": "local",
     "CGO_ENABLED": "0",
 }
