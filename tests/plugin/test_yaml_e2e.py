@@ -11,6 +11,7 @@ changes, and destroy removes the share and the image.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,22 @@ def test_yaml_example_is_a_yaml_program_of_the_schema_tokens() -> None:
 def test_yaml_host_is_installed_beside_the_cli() -> None:
     """``make setup`` (scripts/install-yaml-host.sh) put the YAML host beside ``pulumi``: a real file."""
     assert YAML_HOST.is_file() and not YAML_HOST.is_symlink(), f"{YAML_HOST} missing: run `make setup`"
+
+
+@pytest.mark.e2e
+def test_install_script_places_a_real_file_and_is_idempotent(tmp_path: Path) -> None:
+    """``scripts/install-yaml-host.sh DEST AMBIENT`` (how install-pulumi.sh calls it beside an ambient CLI):
+    a real file with the host's bytes, the same file again on a second run, nothing built."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "install-yaml-host.sh"
+    dest = tmp_path / "bin"
+    for _ in range(2):
+        proc = subprocess.run([str(script), str(dest), str(YAML_HOST.parent)], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "using ambient" in proc.stderr and "building" not in proc.stderr
+    placed = dest / "pulumi-language-yaml"
+    assert placed.is_file() and not placed.is_symlink()
+    assert placed.read_bytes() == YAML_HOST.read_bytes()
 
 
 @pytest.mark.e2e
