@@ -18,7 +18,7 @@ from ims_pulumi import lookup
 from ims_pulumi.errors import ConfigError, ImsError
 from ims_pulumi.lookup import ImageLookupError
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("sdk_event_loop")]
 
 
 class Mocks(pulumi.runtime.Mocks):

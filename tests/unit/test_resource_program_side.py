@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("sdk_event_loop")]
 
 
 class Mocks(pulumi.runtime.Mocks):
