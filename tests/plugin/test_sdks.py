@@ -85,7 +85,9 @@ def test_typescript_sdk_and_example_pass_tsc(sdk: Path, tmp_path: Path) -> None:
     root = tmp_path / "ts"
     root.mkdir()
     (root / "package.json").write_text('{"private": true}\n')
-    run_tool(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", *NPM_PACKAGES], cwd=root)
+    # pinned versions: npm's cache answers after the first run (--prefer-offline), the registry otherwise
+    run_tool(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", *NPM_PACKAGES],
+             cwd=root)
     tsc = str(root / "node_modules" / ".bin" / "tsc")
 
     shutil.copytree(sdk / "nodejs", root / "sdk")
