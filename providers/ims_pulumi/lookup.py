@@ -100,7 +100,7 @@ class ImageInfo:
     @classmethod
     def from_image(cls, image: Mapping[str, Any]) -> ImageInfo:
         """The info of one image object of the API."""
-        custom = {k: str(v) for k, v in image.items() if _is_custom(k) and isinstance(v, (str, int, float, bool))}
+        custom = custom_attributes(image)
         outs = IMAGE_METADATA.outputs_from_image(image, {"properties": custom}, info=True)
         values: dict[str, Any] = {"id": str(image["id"]), "member_status": str(image.get("member_status") or "")}
         for f in fields(cls):
@@ -122,6 +122,12 @@ class ImageInfo:
 
 def _is_custom(key: str) -> bool:
     return key not in RESERVED_NAMES and key not in _SYSTEM_ATTRIBUTES and not key.startswith("__")
+
+
+def custom_attributes(image: Mapping[str, Any]) -> dict[str, str]:
+    """The image's custom attributes: every plain attribute that is neither a field of the table nor one
+    the server sets (what a lookup returns as ``properties``, and what an import reads back)."""
+    return {k: str(v) for k, v in image.items() if _is_custom(k) and isinstance(v, (str, int, float, bool))}
 
 
 # --- the filter table ------------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ from .errors import (
 )
 from .framework import Failure, Plan, Table, contains_unknown, json_patch
 from .image_metadata import IMAGE_METADATA
-from .kinds import OfflineServices, TokenTag
+from .kinds import FlatMap, OfflineServices, TokenTag
+from .lookup import custom_attributes
 from .profiles import ServerProfile
 from .transport import Budget, warn, warn_insecure
 from .workflow import (  # the content workflow; re-exported: its names were provider's until 0.4
@@ -336,6 +337,12 @@ def read_image(ctx: ProviderContext, id_: str,
                            hint="Check the id passed to ImageMetadata.get and ims:projectId")
         return None
     inputs = table.inputs_from_image(image, previous)
+    if not any(f.kind.declared(previous.get(f.name)) for f in table.user_inputs):
+        # A reference or an import (nothing declared yet): every input is read, the custom attributes too
+        # (a map kind reads the keys it is given: here, every attribute that is not the server's own).
+        custom = custom_attributes(image)
+        inputs.update({f.name: f.kind.from_wire(f.wire, image, custom) for f in table.user_inputs
+                       if isinstance(f.kind, FlatMap) and custom})
     return id_, table.outputs_from_image(image, inputs), inputs
 
 

@@ -180,3 +180,16 @@ def test_import_knows_no_source_and_a_new_one_on_an_active_image_replaces(drv: D
     news = drv.checked(IMAGE, "imported", {**plain(read.inputs), "source": pulumi.FileAsset(str(disk))},
                        olds=plain(read.inputs))
     assert drv.diff(IMAGE, "imported", made.resource_id, read.properties, news).replaces == ["source"]
+
+
+def test_import_reads_custom_attributes_back(drv: Driver) -> None:
+    """The image's custom attributes are inputs of the import (not the server's own attributes), so a
+    program that declares them previews with no changes (tests/plugin/test_migration.py, custom-properties)."""
+    made = drv.provider.context.client.create_image({"name": "with-props"})
+    drv.provider.context.client.update_image(made["id"], [{"op": "add", "path": "/team", "value": "web"},
+                                                          {"op": "add", "path": "/tier", "value": "1"}])
+    read = drv.read(IMAGE, "imported", made["id"])
+    assert plain(read.inputs)["properties"] == {"team": "web", "tier": "1"}
+    assert plain(read.properties)["properties"] == {"team": "web", "tier": "1"}
+    news = drv.checked(IMAGE, "imported", plain(read.inputs), olds=plain(read.inputs))
+    assert not drv.diff(IMAGE, "imported", made["id"], read.properties, news).changes
