@@ -120,8 +120,13 @@ class ImageInfo:
         return cls(**values)
 
 
+#: The wire keys of the table's fields (``checksum`` too, which RESERVED_NAMES, made before the last rows, lacks).
+_TABLE_KEYS = frozenset(f.wire for f in IMAGE_METADATA.fields if f.wire)
+
+
 def _is_custom(key: str) -> bool:
-    return key not in RESERVED_NAMES and key not in _SYSTEM_ATTRIBUTES and not key.startswith("__")
+    return (key not in RESERVED_NAMES and key not in _TABLE_KEYS and key not in _SYSTEM_ATTRIBUTES
+            and not key.startswith("__"))
 
 
 def custom_attributes(image: Mapping[str, Any]) -> dict[str, str]:
