@@ -56,10 +56,7 @@ CASES = [
     # know where the bytes came from, and a new source on an active image replaces it)
     pytest.param(METADATA + CONTENT, METADATA, id="content"),
     # custom attributes, which the server has: the import should read them back
-    pytest.param(METADATA + PROPERTIES, METADATA + PROPERTIES, id="custom-properties",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "plugin gap: an import reads no custom properties back (inputs properties: {}), so the next "
-                     "preview updates them; remove this mark once import reads them"))),
+    pytest.param(METADATA + PROPERTIES, METADATA + PROPERTIES, id="custom-properties"),
 ]
 
 
