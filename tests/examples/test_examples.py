@@ -24,7 +24,7 @@ import yaml
 from harness.pulumi_cli import VENV, PulumiProject, ims_config
 from ims_emulator.process import Emulator
 from tests.support.glance import GlanceServer
-from tests.support.images import live_by_id, user_tags
+from tests.support.images import GONE_STATUSES, live_by_id, user_tags
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -152,12 +152,13 @@ def test_glance_example(tmp_path: Path, glance: GlanceServer, pulumi_cli: None) 
     out = project.outputs()
 
     def image(image_id: str) -> dict[str, Any] | None:
+        """The image, or ``None`` once it is gone (404, or a gone status: see ``glance_images``)."""
         r = requests.get(f"{glance.url}/v2/images/{image_id}", headers=JSON, timeout=30)
         if r.status_code == 404:
             return None
         r.raise_for_status()
         body: dict[str, Any] = r.json()
-        return body
+        return None if body.get("status") in GONE_STATUSES else body
 
     cirros, appliance = image(out["cirros_id"]), image(out["appliance_id"])
     assert cirros is not None and appliance is not None

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from harness.pulumi_cli import PulumiProject
 from tests.support.glance import GlanceProjects
+from tests.support.images import glance_images
 from tests.support.site import Site, serve
 
 pytestmark = [pytest.mark.glance, pytest.mark.e2e]
@@ -50,10 +50,9 @@ pulumi.export("disk_checksum", disk.checksum)
 
 
 def images(gp: GlanceProjects) -> dict[str, dict[str, Any]]:
-    """Project A's images, by id (read through the proxy, as A)."""
-    body = requests.get(f"{gp.url}/v2/images?limit=1000", headers={"X-Auth-Token": gp.token("A")}, timeout=30)
-    body.raise_for_status()
-    return {i["id"]: i for i in body.json()["images"] if i.get("owner") == gp.project_id("A")}
+    """Project A's images that are not gone, by id (read through the proxy, as A; see ``glance_images``)."""
+    return {i["id"]: i for i in glance_images(gp.url, {"X-Auth-Token": gp.token("A")})
+            if i.get("owner") == gp.project_id("A")}
 
 
 def sent(gp: GlanceProjects, since: int) -> list[tuple[str, str]]:

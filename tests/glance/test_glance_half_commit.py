@@ -17,7 +17,7 @@ from ims_pulumi.client import ImsClient
 from ims_pulumi.image_metadata import CREATE_TOKEN_TAG
 from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
 from tests.support.glance import GlanceServer
-from tests.support.images import user_tags
+from tests.support.images import glance_images, user_tags
 
 pytestmark = [pytest.mark.glance]
 
@@ -26,9 +26,8 @@ RATE = 0.5
 
 
 def images(glance: GlanceServer) -> list[dict[str, Any]]:
-    body = requests.get(f"{glance.url}/v2/images?limit=1000", headers={"Accept": "application/json"}, timeout=30)
-    body.raise_for_status()
-    return [i for i in body.json()["images"] if i["status"] not in ("deleted", "killed")]
+    """The Glance's images that are not gone (see :func:`glance_images`)."""
+    return glance_images(glance.url)
 
 
 @pytest.fixture

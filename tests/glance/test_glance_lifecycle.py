@@ -11,7 +11,7 @@ import requests
 
 from harness.pulumi_cli import PulumiProject
 from tests.support.glance import GlanceServer
-from tests.support.images import user_tags
+from tests.support.images import glance_images, user_tags
 
 pytestmark = [pytest.mark.glance, pytest.mark.e2e]
 
@@ -32,9 +32,8 @@ pulumi.export("status", image.status)
 
 
 def images(glance: GlanceServer) -> list[dict[str, Any]]:
-    body = requests.get(f"{glance.url}/v2/images?limit=1000", headers={"Accept": "application/json"}, timeout=30)
-    body.raise_for_status()
-    return list(body.json()["images"])
+    """The Glance's images that are not gone (see :func:`glance_images`)."""
+    return glance_images(glance.url)
 
 
 @pytest.fixture
