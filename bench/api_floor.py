@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 from pulumi.dynamic import Config, ConfigureRequest
 
 from ims_emulator.process import Emulator
-from ims_pulumi import provider as provider_module
-from ims_pulumi.client import ImsClient
-from ims_pulumi.config import resolve
-from ims_pulumi.image_metadata import IMAGE_METADATA, create_token_tag
+from ims_pulumi.core.client import ImsClient, create_token_tag
+from ims_pulumi.core.config import resolve
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.dynamic import provider as provider_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

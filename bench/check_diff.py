@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.profiles import IMS
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.profiles import IMS
 
 
 def user_inputs(i: int) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
-from ims_pulumi import lookup
-from ims_pulumi.client import ImsClient
-from ims_pulumi.lookup import Lookups
-from ims_pulumi.profiles import IMS
-from ims_pulumi.transport import Credentials, Transport
+from ims_pulumi.core import lookup
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.lookup import Lookups
+from ims_pulumi.core.profiles import IMS
+from ims_pulumi.core.transport import Credentials, Transport
 
 
 def main() -> None:

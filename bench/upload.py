@@ -31,8 +31,9 @@ from ims_emulator.process import Emulator
 
 CHILD = textwrap.dedent('''
     import json, sys, threading, time
-    from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
-    from ims_pulumi import content
+    from ims_pulumi.dynamic.provider import ImageMetadataProvider
+    from ims_pulumi.core.context import ProviderContext
+    from ims_pulumi.core import content
     url, token, project, paths = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     raw = {"endpoint": url, "projectId": project, "authToken": token}
     p = ImageMetadataProvider.with_context(ProviderContext(raw, environ={}))

@@ -22,7 +22,7 @@ from ims_emulator.errors import ApiError, bad_request, conflict, forbidden
 from ims_emulator.imagedata import OS_HASH_ALGO
 from ims_emulator.schemas import lookup_os_version
 from ims_emulator.settings import Settings
-from ims_pulumi.os_versions import DEFAULT_OS_VERSION
+from ims_pulumi.core.os_versions import DEFAULT_OS_VERSION
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -4,7 +4,7 @@ The image schema is the stock Glance one, as IMS serves it. It lacks ``zvhd``/``
 and ``shared``, as IMS's does, so it is served for completeness and never used to
 validate; :mod:`ims_emulator.rules` holds the real rules.
 
-The OS-version list is the provider's table (:mod:`ims_pulumi.os_versions`) plus
+The OS-version list is the provider's table (:mod:`ims_pulumi.core.os_versions`) plus
 :data:`EXTRA_OS_VERSIONS`: current Huawei public OS versions the provider's table does not
 know, so that tests can see how the provider copes with a server that is newer than its
 built-in table.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ims_pulumi.os_versions import OS_VERSIONS, OsVersion
+from ims_pulumi.core.os_versions import OS_VERSIONS, OsVersion
 
 
 def _typed(kind: str | list[str], description: str, **extra: Any) -> dict[str, Any]:

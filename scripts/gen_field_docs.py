@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the README's input, output and configuration tables from the code.
 
-Sources: the resource tables (``ims_pulumi.image_metadata.IMAGE_METADATA``) (with the ``IMS`` and ``GLANCE`` server profiles)
-and ``ims_pulumi.config.SETTINGS``. Each table replaces the text between a pair of
+Sources: the resource tables (``ims_pulumi.core.image_metadata.IMAGE_METADATA``) (with the ``IMS`` and ``GLANCE`` server profiles)
+and ``ims_pulumi.core.config.SETTINGS``. Each table replaces the text between a pair of
 marker lines in ``README.md``::
 
     <!-- fields:inputs:start -->   ...   <!-- fields:inputs:end -->
@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ims_pulumi import api_surface, lookup, os_versions  # noqa: E402
-from ims_pulumi.config import SETTINGS, Setting  # noqa: E402
-from ims_pulumi.framework import Role, Table  # noqa: E402
-from ims_pulumi.image_metadata import IMAGE_METADATA  # noqa: E402
-from ims_pulumi.profiles import GLANCE, IMS, ServerProfile  # noqa: E402
+from ims_pulumi.core import api_surface, lookup, os_versions  # noqa: E402
+from ims_pulumi.core.config import SETTINGS, Setting  # noqa: E402
+from ims_pulumi.core.framework import Role, Table  # noqa: E402
+from ims_pulumi.core.image_metadata import IMAGE_METADATA  # noqa: E402
+from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile  # noqa: E402
 
 PROFILE_ORDER = (IMS, GLANCE)
 

@@ -5,9 +5,16 @@ Public API::
     from ims_pulumi import ImageMetadata, ImageMetadataArgs, get_image, get_images
 """
 
-from .lookup import ImageInfo, ImageLookupError, get_image, get_image_output, get_images, get_images_output
-from .resource import ImageMetadata, ImageMetadataArgs
-from .sharing import ImageMember, ImageMemberAcceptance, ImageMemberAcceptanceArgs, ImageMemberArgs
+from .core.lookup import ImageInfo, ImageLookupError, get_image, get_images
+from .dynamic.lookup import get_image_output, get_images_output
+from .dynamic.resource import (
+    ImageMember,
+    ImageMemberAcceptance,
+    ImageMemberAcceptanceArgs,
+    ImageMemberArgs,
+    ImageMetadata,
+    ImageMetadataArgs,
+)
 
 __all__ = [
     "ImageInfo",

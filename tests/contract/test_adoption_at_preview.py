@@ -12,8 +12,9 @@ from pulumi.output import Unknown
 
 from harness.pulumi_cli import ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.errors import ImsError, NotFound
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import ImsError, NotFound
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.contract
 

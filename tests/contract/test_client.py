@@ -9,10 +9,9 @@ import pytest
 from harness.pulumi_cli import ims_config
 from ims_emulator import DEMO_TOKEN
 from ims_emulator.process import Emulator
-from ims_pulumi import errors
-from ims_pulumi.client import ImsClient
-from ims_pulumi.config import resolve
-from ims_pulumi.image_metadata import create_token_tag
+from ims_pulumi.core import errors
+from ims_pulumi.core.client import ImsClient, create_token_tag
+from ims_pulumi.core.config import resolve
 
 pytestmark = pytest.mark.contract
 

@@ -7,8 +7,9 @@ import pytest
 
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
-from ims_pulumi.errors import AuthenticationFailed, TransportError
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import AuthenticationFailed, TransportError
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.contract
 

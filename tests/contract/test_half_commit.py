@@ -13,9 +13,9 @@ from pulumi.dynamic import CreateResult
 
 from harness.pulumi_cli import ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.image_metadata import CREATE_TOKEN_TAG
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.client import CREATE_TOKEN_TAG, ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.support.images import live_images
 
 #: The share of creates the server half-commits in the loop test (each create is retried within

@@ -9,7 +9,8 @@ import pytest
 
 from harness.pulumi_cli import ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.contract
 

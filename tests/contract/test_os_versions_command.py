@@ -8,7 +8,7 @@ import pytest
 
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
-from ims_pulumi import os_versions
+from ims_pulumi.core import os_versions
 
 pytestmark = pytest.mark.contract
 

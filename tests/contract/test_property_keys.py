@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from ims_emulator.process import Emulator
-from ims_pulumi.provider import ImageMetadataProvider
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.contract.test_provider import checked, context_for
 
 pytestmark = pytest.mark.contract

@@ -9,9 +9,10 @@ import pytest
 
 from harness.pulumi_cli import ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import ConfigError, ImageProtected
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import ConfigError, ImageProtected
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.contract
 

@@ -1,5 +1,5 @@
 """Every request of a full lifecycle on the IMS profile is one that Huawei documents, carrying
-only documented fields and parameters (``ims_pulumi.api_surface``, the README's table)."""
+only documented fields and parameters (``ims_pulumi.core.api_surface``, the README's table)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
-from ims_pulumi import api_surface
-from ims_pulumi.client import ImsClient
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
-from ims_pulumi.transport import Credentials, Response, Transport
+from ims_pulumi.core import api_surface
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.transport import Credentials, Response, Transport
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.contract
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import ImsError
-from ims_pulumi.lookup import Lookups
-from ims_pulumi.profiles import IMS
-from ims_pulumi.provider import ProviderContext, TableProvider
-from ims_pulumi.sharing import ImageMemberAcceptanceProvider, ImageMemberProvider
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import ImsError
+from ims_pulumi.core.lookup import Lookups
+from ims_pulumi.core.profiles import IMS
+from ims_pulumi.dynamic.provider import ImageMemberAcceptanceProvider, ImageMemberProvider, TableProvider
 from tests.emulator.projects import (
     MEMBER,
     MEMBER_AK,

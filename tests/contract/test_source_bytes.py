@@ -23,9 +23,10 @@ import pytest
 
 from harness.pulumi_cli import ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi import content
-from ims_pulumi.errors import ImsError, SourceError
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core import content
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import ImsError, SourceError
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.support.images import live_images
 
 pytestmark = pytest.mark.contract

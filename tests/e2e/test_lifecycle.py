@@ -107,8 +107,8 @@ def test_drift_is_shown_and_repaired(tmp_path: Path, emu: Emulator, pulumi_cli: 
     project.up()
     image_id = project.outputs()["image_id"]
     # someone renames the image and edits a managed property outside Pulumi
-    from ims_pulumi.client import ImsClient
-    from ims_pulumi.config import resolve
+    from ims_pulumi.core.client import ImsClient
+    from ims_pulumi.core.config import resolve
 
     client = ImsClient.from_config(resolve(lambda k: {**config, **secrets}.get(f"ims:{k}"), {}))
     client.update_image(image_id, [{"op": "replace", "path": "/name", "value": "hand-edited"},

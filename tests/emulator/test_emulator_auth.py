@@ -13,7 +13,7 @@ import trustme
 
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM_PROJECT_ID
 from ims_emulator.process import Emulator
-from ims_pulumi.signer import DATE_FORMAT, Authorization, canonical_request, sign, signature, string_to_sign
+from ims_pulumi.core.signer import DATE_FORMAT, Authorization, canonical_request, sign, signature, string_to_sign
 from tests.support.emulator_client import JSON, Api, error_code
 
 pytestmark = pytest.mark.contract

@@ -13,7 +13,7 @@ import requests
 
 from ims_emulator.process import Emulator
 from ims_emulator.schemas import EXTRA_OS_VERSIONS
-from ims_pulumi.os_versions import lookup as provider_lookup
+from ims_pulumi.core.os_versions import lookup as provider_lookup
 from tests.support.emulator_client import CONTROL, Api, error_code
 
 pytestmark = pytest.mark.contract

@@ -29,7 +29,7 @@ from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN, PLATFORM
 from ims_emulator.body import AKSK_BODY_LIMIT
 from ims_emulator.faults import FaultRule
 from ims_emulator.process import Emulator
-from ims_pulumi.signer import (
+from ims_pulumi.core.signer import (
     Authorization,
     canonical_request,
     format_date,

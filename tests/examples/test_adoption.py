@@ -16,8 +16,8 @@ import pytest
 
 from harness.pulumi_cli import PulumiProject, ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.config import resolve
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.config import resolve
 from tests.support.images import live_by_id
 
 pytestmark = [pytest.mark.e2e]

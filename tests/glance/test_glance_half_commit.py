@@ -13,9 +13,9 @@ import requests
 from pulumi.dynamic import CreateResult
 
 from harness.pulumi_cli import PulumiProject
-from ims_pulumi.client import ImsClient
-from ims_pulumi.image_metadata import CREATE_TOKEN_TAG
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.client import CREATE_TOKEN_TAG, ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.support.glance import GlanceServer
 from tests.support.images import glance_images, user_tags
 

@@ -22,11 +22,12 @@ import requests
 
 from ims_emulator import DEMO_PROJECT_ID, DEMO_TOKEN
 from ims_emulator.process import Emulator
-from ims_pulumi import api_surface, content
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import ImsError
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
-from ims_pulumi.transport import Credentials, Response, Transport
+from ims_pulumi.core import api_surface, content
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import ImsError
+from ims_pulumi.core.transport import Credentials, Response, Transport
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.support.glance import GlanceProjects, GlanceServer, glance_available
 from tests.support.images import live_images
 from tests.support.site import Site, serve

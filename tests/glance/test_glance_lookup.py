@@ -8,11 +8,11 @@ import uuid
 import pytest
 import requests
 
-from ims_pulumi import lookup
-from ims_pulumi.client import ImsClient
-from ims_pulumi.lookup import ImageLookupError, Lookups
-from ims_pulumi.profiles import GLANCE
-from ims_pulumi.transport import Credentials, Transport
+from ims_pulumi.core import lookup
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.lookup import ImageLookupError, Lookups
+from ims_pulumi.core.profiles import GLANCE
+from ims_pulumi.core.transport import Credentials, Transport
 from tests.support.glance import GlanceServer
 
 pytestmark = [pytest.mark.glance, pytest.mark.contract]

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from ims_pulumi.framework import json_pointer
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.framework import json_pointer
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.support.glance import GlanceServer
 
 pytestmark = [pytest.mark.glance, pytest.mark.contract]

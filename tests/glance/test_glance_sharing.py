@@ -47,12 +47,13 @@ import pytest
 import requests
 from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import AuthenticationFailed, Conflict, ImsError, NotFound
-from ims_pulumi.profiles import GLANCE
-from ims_pulumi.provider import ProviderContext
-from ims_pulumi.sharing import IMAGE_MEMBER_ACCEPTANCE, ImageMemberAcceptanceProvider, ImageMemberProvider
-from ims_pulumi.transport import Credentials, Transport
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.core.errors import AuthenticationFailed, Conflict, ImsError, NotFound
+from ims_pulumi.core.profiles import GLANCE
+from ims_pulumi.core.sharing import IMAGE_MEMBER_ACCEPTANCE
+from ims_pulumi.core.transport import Credentials, Transport
+from ims_pulumi.dynamic.provider import ImageMemberAcceptanceProvider, ImageMemberProvider
 from tests.support.glance import AuthProxy, GlanceProjects, Identity, dechunk, free_port, is_identity_header
 
 pytestmark = [pytest.mark.glance, pytest.mark.contract]

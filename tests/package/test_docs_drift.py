@@ -1,7 +1,7 @@
 """The README's generated tables match the code, and every input and output is documented.
 
 ``scripts/gen_field_docs.py --check`` compares the tables between the README's marker lines
-with what the resource tables (``IMAGE_METADATA``) and ``ims_pulumi.config.SETTINGS`` say; the
+with what the resource tables (``IMAGE_METADATA``) and ``ims_pulumi.core.config.SETTINGS`` say; the
 fix for a failure here is to run ``python scripts/gen_field_docs.py``.
 """
 
@@ -19,8 +19,8 @@ from types import ModuleType
 import pytest
 
 from ims_pulumi import ImageMetadata, ImageMetadataArgs
-from ims_pulumi.config import SETTINGS
-from ims_pulumi.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.config import SETTINGS
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
 
 BY_NAME, FIELDS = IMAGE_METADATA.by_name, IMAGE_METADATA.fields
 OUTPUTS, USER_INPUTS = IMAGE_METADATA.outputs, IMAGE_METADATA.user_inputs
@@ -155,7 +155,7 @@ def test_resource_class_documents_every_input_and_output() -> None:
 
 def test_readme_lists_every_os_version_of_the_built_in_table_once() -> None:
     """The README's os_version table is the code's (``ims-os-versions`` prints the same rows)."""
-    from ims_pulumi import os_versions
+    from ims_pulumi.core import os_versions
 
     text = README.read_text()
     body = text[text.index("<!-- os-versions:start -->"):text.index("<!-- os-versions:end -->")]

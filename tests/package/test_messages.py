@@ -48,8 +48,8 @@ REFUSALS = [
 
 @pytest.mark.parametrize("reason,declared,expected", REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_refusal_text(reason: str, declared: dict[str, object], expected: str) -> None:
-    from ims_pulumi.image_metadata import IMAGE_METADATA
-    from ims_pulumi.profiles import IMS
+    from ims_pulumi.core.image_metadata import IMAGE_METADATA
+    from ims_pulumi.core.profiles import IMS
 
     _, failures = IMAGE_METADATA.check({}, {"name": "x", **declared}, IMS)
     assert [f.reason for f in failures] == [expected], reason
@@ -57,10 +57,10 @@ def test_refusal_text(reason: str, declared: dict[str, object], expected: str) -
 
 def test_os_version_suggestions_name_each_version_once() -> None:
     """The built-in table and the region's list overlap: a refusal lists each close version once."""
-    from ims_pulumi import os_versions
-    from ims_pulumi.image_metadata import IMAGE_METADATA
-    from ims_pulumi.kinds import OfflineServices
-    from ims_pulumi.profiles import IMS
+    from ims_pulumi.core import os_versions
+    from ims_pulumi.core.image_metadata import IMAGE_METADATA
+    from ims_pulumi.core.kinds import OfflineServices
+    from ims_pulumi.core.profiles import IMS
 
     class Region(OfflineServices):
         def os_versions(self) -> dict[str, str]:  # the region lists the table's versions too

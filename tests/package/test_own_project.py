@@ -307,7 +307,7 @@ def test_wheel_ships_preview_summary_and_the_commands(wheel: Path) -> None:
     assert not {n.split("/")[0] for n in names} & {"emulator", "preview_summary", "tests", "harness", "bench"}, names
     assert "ims-emulator = ims_emulator.__main__:main" in entry_points, entry_points
     assert "ims-preview-summary = ims_preview_summary.__main__:main" in entry_points, entry_points
-    assert "ims-os-versions = ims_pulumi.os_versions:main" in entry_points, entry_points
+    assert "ims-os-versions = ims_pulumi.core.os_versions:main" in entry_points, entry_points
 
 
 @pytest.mark.parametrize("how", ["wheel", "path"])

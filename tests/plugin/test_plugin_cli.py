@@ -15,8 +15,8 @@ import pytest
 
 from harness.pulumi_cli import PULUMI, VENV, PulumiProject, ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.config import resolve
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.config import resolve
 from ims_pulumi.plugin import schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

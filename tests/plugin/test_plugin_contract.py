@@ -11,8 +11,8 @@ import pytest
 from pulumi.runtime import rpc
 
 from ims_emulator.process import Emulator
-from ims_pulumi.errors import ImsError
-from ims_pulumi.lookup import ImageLookupError
+from ims_pulumi.core.errors import ImsError
+from ims_pulumi.core.lookup import ImageLookupError
 from tests.emulator.projects import MEMBER as MEMBER_PROJECT
 from tests.emulator.projects import MEMBER_AK, MEMBER_SK, OWNER, OWNER_AK, OWNER_SK, SHARING_ARGS
 from tests.plugin.plugin_driver import Driver, plain

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ims_pulumi import lookup
-from ims_pulumi.config import SETTINGS
-from ims_pulumi.framework import Role
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.lookup import FILTERS
+from ims_pulumi.core import lookup
+from ims_pulumi.core.config import SETTINGS
+from ims_pulumi.core.framework import Role
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.lookup import FILTERS
 from ims_pulumi.plugin import schema
 from ims_pulumi.plugin.values import Names, schema_name
 

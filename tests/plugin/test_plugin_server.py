@@ -13,7 +13,7 @@ import pytest
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from harness.pulumi_cli import VENV
-from ims_pulumi.errors import ConfigError, ImsError
+from ims_pulumi.core.errors import ConfigError, ImsError
 from ims_pulumi.plugin import schema
 from ims_pulumi.plugin.server import _one_line, expected_failure
 from tests.plugin.plugin_driver import run_once

@@ -10,9 +10,9 @@ import pytest
 from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.runtime import rpc
 
-from ims_pulumi import content
-from ims_pulumi.framework import is_unknown
-from ims_pulumi.image_metadata import IMAGE_METADATA
+from ims_pulumi.core import content
+from ims_pulumi.core.framework import is_unknown
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
 from ims_pulumi.plugin.values import Names, described_sources, engine_props, from_plain, to_plain
 
 pytestmark = pytest.mark.unit

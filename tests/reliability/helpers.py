@@ -18,7 +18,7 @@ import trustme
 from harness.pulumi_cli import PULUMI, PulumiProject
 from ims_emulator import DEMO_PROJECT_ID
 from ims_emulator.process import Emulator
-from ims_pulumi.image_metadata import create_token_tag
+from ims_pulumi.core.client import create_token_tag
 from tests.support.images import live_images
 
 OS_VERSION = "Ubuntu 22.04 server 64bit"

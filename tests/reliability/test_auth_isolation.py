@@ -17,12 +17,11 @@ import pytest
 
 from harness.pulumi_cli import PulumiProject
 from ims_emulator.process import Emulator
-from ims_pulumi import signer
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import AuthenticationFailed, NotFound
-from ims_pulumi.image_metadata import create_token_tag
-from ims_pulumi.signer import Authorization
-from ims_pulumi.transport import Credentials, RetryPolicy, Transport
+from ims_pulumi.core import signer
+from ims_pulumi.core.client import ImsClient, create_token_tag
+from ims_pulumi.core.errors import AuthenticationFailed, NotFound
+from ims_pulumi.core.signer import Authorization
+from ims_pulumi.core.transport import Credentials, RetryPolicy, Transport
 from tests.reliability.helpers import REQUEST_ID, assert_converged, images_program
 from tests.support.images import live_images
 

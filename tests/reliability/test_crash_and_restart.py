@@ -26,10 +26,9 @@ import pytest
 from harness.pulumi_cli import PulumiProject, ims_config
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import TransportError
-from ims_pulumi.image_metadata import create_token_tag
-from ims_pulumi.transport import Credentials, Response, RetryPolicy, Transport
+from ims_pulumi.core.client import ImsClient, create_token_tag
+from ims_pulumi.core.errors import TransportError
+from ims_pulumi.core.transport import Credentials, Response, RetryPolicy, Transport
 from tests.reliability.helpers import (
     assert_converged,
     images_program,

@@ -30,13 +30,13 @@ from hypothesis import strategies as st
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, rules
 from ims_emulator.process import Emulator
 from ims_emulator.settings import Settings
-from ims_pulumi import signer
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import NotFound
-from ims_pulumi.framework import json_patch
-from ims_pulumi.image_metadata import IMAGE_METADATA as TABLE
-from ims_pulumi.profiles import IMS
-from ims_pulumi.transport import Credentials, Transport
+from ims_pulumi.core import signer
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.errors import NotFound
+from ims_pulumi.core.framework import json_patch
+from ims_pulumi.core.image_metadata import IMAGE_METADATA as TABLE
+from ims_pulumi.core.profiles import IMS
+from ims_pulumi.core.transport import Credentials, Transport
 
 HOST = "ims.cn-north-4.myhuaweicloud.com"
 DATE = "20260101T120000Z"

@@ -13,8 +13,8 @@ import pytest
 
 from harness.pulumi_cli import PulumiProject, Result, ims_config
 from ims_emulator.process import Emulator
-from ims_pulumi.client import ImsClient
-from ims_pulumi.config import resolve
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.config import resolve
 from tests.reliability.helpers import (
     OS_VERSION,
     assert_actionable,

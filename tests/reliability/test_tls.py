@@ -15,8 +15,8 @@ import trustme
 from harness.pulumi_cli import PulumiProject, ims_config
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
-from ims_pulumi.errors import TransportError
-from ims_pulumi.transport import Credentials, Transport
+from ims_pulumi.core.errors import TransportError
+from ims_pulumi.core.transport import Credentials, Transport
 from tests.reliability.helpers import diagnostics, images_program, make_certificates
 from tests.support.images import live_images
 

@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from ims_emulator import CONTROL_HEADER, DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
-from ims_pulumi.signer import canonical_query, sign
+from ims_pulumi.core.signer import canonical_query, sign
 
 JSON = "application/json;charset=UTF-8"
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"

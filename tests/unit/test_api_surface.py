@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ims_pulumi import api_surface
-from ims_pulumi.framework import json_patch
-from ims_pulumi.image_metadata import IMAGE_METADATA as TABLE
-from ims_pulumi.profiles import IMS
+from ims_pulumi.core import api_surface
+from ims_pulumi.core.framework import json_patch
+from ims_pulumi.core.image_metadata import IMAGE_METADATA as TABLE
+from ims_pulumi.core.profiles import IMS
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from ims_pulumi.image_metadata import CREATE_TOKEN_PROPERTY, IMAGE_METADATA
-from ims_pulumi.profiles import GLANCE, IMS
+from ims_pulumi.core.image_metadata import CREATE_TOKEN_PROPERTY, IMAGE_METADATA
+from ims_pulumi.core.profiles import GLANCE, IMS
 
 check_inputs = IMAGE_METADATA.check
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi.config import resolve
-from ims_pulumi.errors import ConfigError
+from ims_pulumi.core.config import resolve
+from ims_pulumi.core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi import content
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.kinds import OfflineServices
-from ims_pulumi.profiles import IMS
+from ims_pulumi.core import content
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.kinds import OfflineServices
+from ims_pulumi.core.profiles import IMS
 
 pytestmark = pytest.mark.unit
 
@@ -208,7 +208,8 @@ def test_progress_goes_to_stderr_outside_a_provider_call(capsys: pytest.CaptureF
 def test_progress_goes_to_the_resource_status_inside_a_provider_call(monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """In a Create/Update call of the provider server, the messages are the resource's ephemeral status."""
-    from ims_pulumi import dynamic_server
+    from ims_pulumi import engine
+    from ims_pulumi.dynamic import server as dynamic_server
 
     sent: list[tuple[str, str]] = []
 
@@ -216,7 +217,7 @@ def test_progress_goes_to_the_resource_status_inside_a_provider_call(monkeypatch
         def status(self, urn: str, message: str) -> None:
             sent.append((urn, message))
 
-    monkeypatch.setattr(dynamic_server, "engine_log", Engine)
+    monkeypatch.setattr(engine, "engine_log", Engine)
 
     class Request:
         urn = "urn:pulumi:dev::e2e::pulumi-python:dynamic:Resource::web"
@@ -245,7 +246,7 @@ def test_ims_refuses_files_of_128_gb_or_more_at_preview(tmp_path: Path) -> None:
     source = {"kind": "file", "location": str(tmp_path / "huge"), "size": 128 * 1000**3, "sha256": "a" * 64}
     _, failures = IMAGE_METADATA.check({}, {"name": "x", "source": source}, IMS)
     assert [f.property for f in failures] == ["source"] and "smaller than 128,000,000,000 bytes" in failures[0].reason
-    from ims_pulumi.profiles import GLANCE
+    from ims_pulumi.core.profiles import GLANCE
     assert not IMAGE_METADATA.check({}, {"name": "x", "source": source}, GLANCE)[1], "Glance documents no limit"
 
 

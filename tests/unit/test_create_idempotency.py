@@ -11,9 +11,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from ims_pulumi.client import ImsClient
-from ims_pulumi.errors import Conflict, NotFound, ServerError
-from ims_pulumi.transport import Budget, Response, RetryPolicy
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.errors import Conflict, NotFound, ServerError
+from ims_pulumi.core.transport import Budget, Response, RetryPolicy
 
 TOKEN_TAG = "pulumi-create-token=t1"
 

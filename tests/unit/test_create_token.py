@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from pulumi.dynamic import DiffResult
 
-from ims_pulumi.framework import Table
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.kinds import OfflineServices, TokenTag
-from ims_pulumi.profiles import GLANCE, IMS
-from ims_pulumi.provider import ImageMetadataProvider, ProviderContext, _create_first
-from ims_pulumi.sharing import IMAGE_MEMBER
+from ims_pulumi.core.context import ProviderContext, _create_first
+from ims_pulumi.core.framework import Table
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.kinds import OfflineServices, TokenTag
+from ims_pulumi.core.profiles import GLANCE, IMS
+from ims_pulumi.core.sharing import IMAGE_MEMBER
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 BASE = "0123456789abcdef0123456789abcdef"  # what resource.create_token gives: 32 hex digits
 TOKEN = IMAGE_METADATA.by_name["__create_token"]

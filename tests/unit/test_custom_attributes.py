@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ims_pulumi.lookup import ImageInfo, custom_attributes
+from ims_pulumi.core.lookup import ImageInfo, custom_attributes
 
 pytestmark = pytest.mark.unit
 

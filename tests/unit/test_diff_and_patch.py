@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pulumi.output import Unknown
 
-from ims_pulumi.framework import json_patch
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
+from ims_pulumi.core.framework import json_patch
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile
 
 check_inputs = IMAGE_METADATA.check
 plan = IMAGE_METADATA.plan

@@ -21,8 +21,10 @@ from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped
 from pulumi.dynamic import CreateResult, ResourceProvider
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2, provider_pb2_grpc
 
-from ims_pulumi import content, dynamic_server
-from ims_pulumi.errors import QuotaExceeded
+from ims_pulumi import engine as engine_module
+from ims_pulumi.core import content
+from ims_pulumi.core.errors import QuotaExceeded
+from ims_pulumi.dynamic import server as dynamic_server
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +128,7 @@ def test_create_and_update_see_their_call_urn(restore: None) -> None:
     (["x", "--logflow"], None),
 ])
 def test_engine_address_is_the_last_argument(argv: list[str], address: str | None) -> None:
-    assert dynamic_server.engine_address(argv) == address
+    assert engine_module.engine_address(argv) == address
 
 
 class Engine(engine_pb2_grpc.EngineServicer):
@@ -154,7 +156,7 @@ def engine() -> Iterator[tuple[Engine, str]]:
 def test_status_messages_are_ephemeral_logs_for_the_urn(engine: tuple[Engine, str],
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     service, address = engine
-    log = dynamic_server.EngineLog(address)
+    log = engine_module.EngineLog(address)
     log.status("urn:pulumi:dev::p::t::web", "uploaded 1.0 MiB")
     log.status("urn:pulumi:dev::p::t::web", "uploaded 2.0 MiB")
     assert [(r.urn, r.message, r.ephemeral, r.severity) for r in service.logs] == [
@@ -168,20 +170,20 @@ def test_a_status_message_that_cannot_be_sent_goes_to_stderr(capsys: pytest.Capt
     tried again for a while; after that it is (review finding: one hiccup hid all later progress)."""
     now = [100.0]
     with socket_nobody_listens_on() as address:
-        log = dynamic_server.EngineLog(address, timeout=0.5, clock=lambda: now[0])
+        log = engine_module.EngineLog(address, timeout=0.5, clock=lambda: now[0])
         log.status("urn:x", "uploaded 1.0 MiB")
         started = time.monotonic()
         log.status("urn:x", "uploaded 2.0 MiB")
         assert time.monotonic() - started < 0.1, "not tried again during the quiet time"
-        now[0] += dynamic_server.RETRY_AFTER
+        now[0] += engine_module.RETRY_AFTER
         log.status("urn:x", "uploaded 3.0 MiB")
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"(status messages to the engine at {address} failed: ")
     assert err[1:3] == ["uploaded 1.0 MiB", "uploaded 2.0 MiB"]
     assert err[3].startswith("(status messages to the engine"), "tried again after the quiet time"
     assert err[4:] == ["uploaded 3.0 MiB"]
-    dynamic_server.EngineLog(None).status("urn:x", "no engine")
-    dynamic_server.EngineLog("not an address").status("urn:x", "bad engine")
+    engine_module.EngineLog(None).status("urn:x", "no engine")
+    engine_module.EngineLog("not an address").status("urn:x", "bad engine")
     assert "no engine" in capsys.readouterr().err
 
 
@@ -200,25 +202,26 @@ class socket_nobody_listens_on:
 
 
 def test_status_sink_only_inside_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server wrapper sets the call's status sink (the resource's status line) only for the call."""
     sent: list[tuple[str, str]] = []
 
     class Log:
         def status(self, urn: str, message: str) -> None:
             sent.append((urn, message))
 
-    monkeypatch.setattr(dynamic_server, "engine_log", Log)
-    assert dynamic_server.status_sink() is None
+    monkeypatch.setattr(engine_module, "engine_log", Log)
+    assert content.STATUS_SINK.get() is None and engine_module.status_sink(None) is None
 
     class Request:
         urn = "urn:web"
 
     def create(request: object, context: object) -> None:
-        sink = dynamic_server.status_sink()
+        sink = content.STATUS_SINK.get()
         assert sink is not None
         sink("hello")
 
     dynamic_server._with_urn(create)(Request(), None)
-    assert sent == [("urn:web", "hello")] and dynamic_server.status_sink() is None
+    assert sent == [("urn:web", "hello")] and content.STATUS_SINK.get() is None
 
 
 class ProgressProvider(ResourceProvider):
@@ -240,7 +243,7 @@ def test_the_provider_process_reports_progress_to_its_engine(engine: tuple[Engin
     # the provider class is pickled by reference to this module, imported by pytest from its directory
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(REPO / "providers")]),
            "IMS_PULUMI_PROGRESS_EVERY": "0"}
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "ims_pulumi.dynamic_server", "--logflow", address],
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "ims_pulumi.dynamic.server", "--logflow", address],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -277,9 +280,9 @@ def test_expected_errors_lose_their_traceback(restore: None) -> None:
 
 def test_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULUMI_DYNAMIC_PROVIDER_THREADS", "128")
-    assert dynamic_server.threads() == 128
+    assert engine_module.threads() == 128
     monkeypatch.setenv("PULUMI_DYNAMIC_PROVIDER_THREADS", "x")
-    assert dynamic_server.threads() == dynamic_server.DEFAULT_THREADS
+    assert engine_module.threads() == engine_module.DEFAULT_THREADS
 
 
 def test_provider_pickle_is_by_reference_and_holds_nothing() -> None:
@@ -287,7 +290,7 @@ def test_provider_pickle_is_by_reference_and_holds_nothing() -> None:
 
     from pulumi.dynamic.dynamic import serialize_provider
 
-    from ims_pulumi.provider import ImageMetadataProvider
+    from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
     raw = base64.b64decode(serialize_provider(ImageMetadataProvider()))
     assert b"ims_pulumi.provider" in raw and len(raw) < 300

@@ -13,8 +13,8 @@ import pytest
 import requests
 import urllib3
 
-from ims_pulumi import errors, transport
-from ims_pulumi.transport import Budget, Credentials, RetryPolicy, Transport, parse_retry_after, should_retry
+from ims_pulumi.core import errors, transport
+from ims_pulumi.core.transport import Budget, Credentials, RetryPolicy, Transport, parse_retry_after, should_retry
 
 pytestmark = pytest.mark.unit
 

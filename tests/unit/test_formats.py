@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from ims_pulumi import content, formats
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
+from ims_pulumi.core import content, formats
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile
 
 pytestmark = pytest.mark.unit
 

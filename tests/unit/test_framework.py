@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi.framework import REPLACE, UPDATE, Apply, ByProfile, Field, Role, Table, json_patch
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.kinds import Choice, Computed, Integer, Text
-from ims_pulumi.profiles import GLANCE, IMS
+from ims_pulumi.core.framework import REPLACE, UPDATE, Apply, ByProfile, Field, Role, Table, json_patch
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.kinds import Choice, Computed, Integer, Text
+from ims_pulumi.core.profiles import GLANCE, IMS
 
 pytestmark = pytest.mark.unit
 

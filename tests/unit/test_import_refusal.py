@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from ims_pulumi import dynamic_server
+from ims_pulumi.dynamic import server as dynamic_server
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi.lookup import ImageInfo, ImageLookupError, Lookups, plan_query
-from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
+from ims_pulumi.core.lookup import ImageInfo, ImageLookupError, Lookups, plan_query
+from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile
 
 pytestmark = pytest.mark.unit
 

@@ -14,9 +14,10 @@ import pulumi
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from ims_pulumi import lookup
-from ims_pulumi.errors import ConfigError, ImsError
-from ims_pulumi.lookup import ImageLookupError
+from ims_pulumi.core import lookup
+from ims_pulumi.dynamic import lookup as outputs
+from ims_pulumi.core.errors import ConfigError, ImsError
+from ims_pulumi.core.lookup import ImageLookupError
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("sdk_event_loop")]
 
@@ -48,11 +49,11 @@ def lookup_once(monkeypatch: pytest.MonkeyPatch, *, preview: bool, ids: dict[str
         calls.append(kwargs)
         return kwargs
 
-    monkeypatch.setattr(lookup, "get_images" if many else "get_image", fake)
+    monkeypatch.setattr(outputs, "get_images" if many else "get_image", fake)
     pulumi.runtime.set_mocks(Mocks(ids), preview=preview)
     accepted = Acceptance("golden")
     opts = pulumi.InvokeOutputOptions(depends_on=[accepted]) if depends else None
-    call = lookup.get_images_output if many else lookup.get_image_output
+    call = outputs.get_images_output if many else outputs.get_image_output
     out = call(id="img-1", member_status="accepted", opts=opts)
     return calls, _sync_await(out.future())
 
@@ -87,9 +88,9 @@ def test_depends_on_accepts_one_resource(monkeypatch: pytest.MonkeyPatch) -> Non
         calls.append(kwargs)
         return "found"
 
-    monkeypatch.setattr(lookup, "get_image", fake)
+    monkeypatch.setattr(outputs, "get_image", fake)
     pulumi.runtime.set_mocks(Mocks({"golden": "acc-1"}), preview=False)
-    out = lookup.get_image_output(name="x", opts=pulumi.InvokeOutputOptions(depends_on=Acceptance("golden")))
+    out = outputs.get_image_output(name="x", opts=pulumi.InvokeOutputOptions(depends_on=Acceptance("golden")))
     result: Any = _sync_await(out.future())
     assert result == "found" and calls == [{"name": "x"}]
 
@@ -123,7 +124,7 @@ def test_unexpected_errors_keep_their_type(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_no_match_says_how_to_wait_for_a_resource() -> None:
-    from ims_pulumi.profiles import IMS
+    from ims_pulumi.core.profiles import IMS
     from tests.unit.test_lookup_planning import FakeClient
 
     lookups = lookup.Lookups(FakeClient(), IMS)  # type: ignore[arg-type]

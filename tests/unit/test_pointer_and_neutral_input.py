@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi.errors import BadRequest
-from ims_pulumi.framework import json_patch, json_pointer
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
-from ims_pulumi.sharing import IMAGE_MEMBER
+from ims_pulumi.core.errors import BadRequest
+from ims_pulumi.core.framework import json_patch, json_pointer
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile
+from ims_pulumi.core.sharing import IMAGE_MEMBER
 
 pytestmark = pytest.mark.unit
 

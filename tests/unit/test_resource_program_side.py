@@ -27,7 +27,7 @@ class Mocks(pulumi.runtime.Mocks):
 pulumi.runtime.set_mocks(Mocks(), project="proj", stack="dev", preview=False)
 
 from ims_pulumi import ImageMetadata, ImageMetadataArgs  # noqa: E402  (after set_mocks)
-from ims_pulumi import resource as resource_module  # noqa: E402
+from ims_pulumi.dynamic import resource as resource_module  # noqa: E402
 
 
 @pulumi.runtime.test

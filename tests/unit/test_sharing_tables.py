@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi.kinds import OfflineServices
-from ims_pulumi.profiles import GLANCE, IMS, ServerProfile
-from ims_pulumi.sharing import IMAGE_MEMBER, IMAGE_MEMBER_ACCEPTANCE
+from ims_pulumi.core.kinds import OfflineServices
+from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile
+from ims_pulumi.core.sharing import IMAGE_MEMBER, IMAGE_MEMBER_ACCEPTANCE
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ims_pulumi import signer
+from ims_pulumi.core import signer
 
 pytestmark = pytest.mark.unit
 

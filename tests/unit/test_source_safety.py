@@ -10,10 +10,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from ims_pulumi import content, workflow
-from ims_pulumi.errors import BadRequest, ImsError, SourceError
-from ims_pulumi.image_metadata import IMAGE_METADATA
-from ims_pulumi.resource import source_props
+from ims_pulumi.core import content, workflow
+from ims_pulumi.core.errors import BadRequest, ImsError, SourceError
+from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.dynamic.resource import source_props
 from tests.unit.test_url_import import FakeApi
 
 pytestmark = pytest.mark.unit

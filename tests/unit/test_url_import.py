@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi import content, workflow
-from ims_pulumi import provider as prov
-from ims_pulumi.client import ImsClient
-from ims_pulumi.config import resolve
-from ims_pulumi.errors import ApiError, BadRequest, ConfigError, Conflict, ImsError, ServerError, error_for
-from ims_pulumi.profiles import GLANCE, IMS
-from ims_pulumi.transport import Credentials, Response, Transport
+from ims_pulumi.core import content, workflow
+from ims_pulumi.core.client import ImsClient
+from ims_pulumi.core.config import resolve
+from ims_pulumi.core.errors import ApiError, BadRequest, ConfigError, Conflict, ImsError, ServerError, error_for
+from ims_pulumi.core.profiles import GLANCE, IMS
+from ims_pulumi.core.transport import Credentials, Response, Transport
+from ims_pulumi.core import image_ops
+from ims_pulumi.core.context import ProviderContext
+from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.unit
 
@@ -310,7 +312,7 @@ def test_fill_hands_a_url_to_glance_and_never_asks_ims(monkeypatch: pytest.Monke
         streamed.append(source["location"])
         raise ImsError("streamed (stopped here)")
 
-    monkeypatch.setattr(prov.content, "open_source", open_source)
+    monkeypatch.setattr(content, "open_source", open_source)
     ims_api = FakeApi()
     with pytest.raises(ImsError, match="streamed"):
         workflow._fill(ims_api, dict(QUEUED), {"source": URL}, 60.0, fresh=True, profile=IMS)
@@ -331,7 +333,7 @@ def test_a_declared_digest_the_server_does_not_report_is_checked_by_reading_the_
         reads.append(source["location"])
         return content.Stream(iter([served]), len(served), lambda: None)
 
-    monkeypatch.setattr(prov.content, "open_source", open_source)
+    monkeypatch.setattr(content, "open_source", open_source)
     declared = "sha256:" + hashlib.sha256(DATA).hexdigest()
     api = FakeApi()
     if problem is None:
@@ -350,17 +352,17 @@ def test_update_finishes_any_transfer_that_is_not_active(monkeypatch: pytest.Mon
     # Review finding: update filled only a `queued` image, so an import left `importing` by a timed-out
     # run was recorded as done; if it then failed, nothing ever retried it.
     filled: list[str] = []
-    monkeypatch.setattr(prov, "_converge", lambda *a, **k: {"id": "i1", "name": "web", "status": status})
+    monkeypatch.setattr(image_ops, "_converge", lambda *a, **k: {"id": "i1", "name": "web", "status": status})
 
     def fill(api: Any, image: dict[str, Any], desired: Any, timeout: float, **_: Any) -> dict[str, Any]:
         filled.append(image["status"])
         return {**image, "status": "active"}
 
-    monkeypatch.setattr(prov, "_fill", fill)  # as update_image calls it
-    context = prov.ProviderContext({"endpoint": "http://127.0.0.1:9", "server": "glance",
+    monkeypatch.setattr(image_ops, "_fill", fill)  # as update_image calls it
+    context = ProviderContext({"endpoint": "http://127.0.0.1:9", "server": "glance",
                                     "skipCredentialsValidation": "true"},
                                    environ={}, client=ImsClient(Transport("http://127.0.0.1:9", Credentials())))
-    provider = prov.ImageMetadataProvider.with_context(context)
+    provider = ImageMetadataProvider.with_context(context)
     news = {"name": "web", "source": URL, "__create_token": "t"}
     outs = provider.update("i1", {"name": "web", "status": status, "source": URL}, news).outs
     assert filled == ([status] if fills else [])

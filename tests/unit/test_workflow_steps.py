@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ims_pulumi.workflow import Step, next_step
+from ims_pulumi.core.workflow import Step, next_step
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 """The ``ims`` provider plugin: a ``pulumi.provider.experimental`` Provider over the same operations
 as the dynamic provider (:data:`ims_pulumi.provider.IMAGE_METADATA_OPS`,
-:data:`ims_pulumi.sharing.IMAGE_MEMBER_OPS`, ...) and lookups (:func:`ims_pulumi.lookup.find_image`).
+:data:`ims_pulumi.sharing.IMAGE_MEMBER_OPS`, ...) and lookups (:func:`ims_pulumi.core.lookup.find_image`).
 
 Each method translates values (:mod:`.values`), runs the blocking operation in a worker thread (the
 client is synchronous; a deployment runs many resources at once) and translates the result back.
@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
-from .. import dynamic_server, lookup
-from ..config import SETTINGS
-from ..framework import is_unknown
-from ..kinds import TokenTag
-from ..provider import IMAGE_METADATA_OPS, Operations, ProviderContext, diff_resource
-from ..sharing import IMAGE_MEMBER_ACCEPTANCE_OPS, IMAGE_MEMBER_OPS
+from ..core import content, lookup
+from ..core.config import SETTINGS
+from ..core.context import Operations, ProviderContext, diff_resource
+from ..core.framework import is_unknown
+from ..core.image_ops import IMAGE_METADATA_OPS
+from ..core.kinds import TokenTag
+from ..core.sharing import IMAGE_MEMBER_ACCEPTANCE_OPS, IMAGE_MEMBER_OPS
+from ..engine import status_sink
 from . import schema
 from .values import UNKNOWN, Names, described_sources, engine_props, from_plain, secret_keys, table_props, to_plain
 
@@ -47,11 +49,11 @@ _INFO = Names(f.name for f in dataclasses.fields(lookup.ImageInfo))
 
 def _in_call(urn: str, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` with ``urn`` as the call's resource, so upload progress is its status line."""
-    token = dynamic_server._CALL_URN.set(urn or None)
+    token = content.STATUS_SINK.set(status_sink(urn))
     try:
         return fn(*args)
     finally:
-        dynamic_server._CALL_URN.reset(token)
+        content.STATUS_SINK.reset(token)
 
 
 def base_token(urn: str) -> str:

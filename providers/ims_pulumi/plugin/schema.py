@@ -1,10 +1,10 @@
 """The Pulumi package schema of the ``ims`` provider plugin, generated from the tables.
 
 Nothing here is written per field: every resource property comes from a row of its table
-(:mod:`ims_pulumi.image_metadata`, :mod:`ims_pulumi.sharing`), every function argument from the
-signature of the lookup (:func:`ims_pulumi.lookup.get_image`) and the filter table, every result
-property from :class:`ims_pulumi.lookup.ImageInfo`, and the provider's configuration from
-:data:`ims_pulumi.config.SETTINGS`. Names follow Pulumi's convention: the tables' snake_case
+(:mod:`ims_pulumi.core.image_metadata`, :mod:`ims_pulumi.sharing`), every function argument from the
+signature of the lookup (:func:`ims_pulumi.core.lookup.get_image`) and the filter table, every result
+property from :class:`ims_pulumi.core.lookup.ImageInfo`, and the provider's configuration from
+:data:`ims_pulumi.core.config.SETTINGS`. Names follow Pulumi's convention: the tables' snake_case
 names in camelCase (:func:`camel`), which the generated Python SDK maps back to snake_case.
 
 ``python -m ims_pulumi.plugin.schema`` prints the schema as JSON; ``--check FILE`` compares it
@@ -25,12 +25,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import lookup
-from ..config import SETTINGS
-from ..framework import Apply, Field, Table
-from ..image_metadata import IMAGE_METADATA
-from ..profiles import PROFILES
-from ..sharing import IMAGE_MEMBER, IMAGE_MEMBER_ACCEPTANCE
+from ..core import lookup
+from ..core.config import SETTINGS
+from ..core.framework import Apply, Field, Table
+from ..core.image_metadata import IMAGE_METADATA
+from ..core.profiles import PROFILES
+from ..core.sharing import IMAGE_MEMBER, IMAGE_MEMBER_ACCEPTANCE
 
 PACKAGE = "ims"
 DISTRIBUTION = "pulumi-ims-image-metadata"
@@ -182,7 +182,7 @@ def _function_inputs(function: Callable[..., Any]) -> dict[str, Any]:
 
 
 def image_info_spec() -> dict[str, Any]:
-    """The object type of one image a lookup returns (:class:`ims_pulumi.lookup.ImageInfo`)."""
+    """The object type of one image a lookup returns (:class:`ims_pulumi.core.lookup.ImageInfo`)."""
     hints = typing.get_type_hints(lookup.ImageInfo)
     props: dict[str, Any] = {}
     required: list[str] = []

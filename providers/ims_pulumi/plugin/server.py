@@ -22,8 +22,8 @@ from pulumi.provider.experimental.server import ProviderServicer
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from ..dynamic_server import threads
-from ..errors import ImsError
+from ..core.errors import ImsError
+from ..engine import threads
 from .provider import ImsProvider
 from .schema import version
 

@@ -17,9 +17,9 @@ from pulumi.output import Unknown
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 from pulumi.runtime import rpc
 
-from .. import content
-from ..framework import Table, is_unknown
-from ..kinds import SecretUrl
+from ..core import content
+from ..core.framework import Table, is_unknown
+from ..core.kinds import SecretUrl
 from .schema import camel
 
 #: Pulumi's placeholder of a value known only after apply, as the tables see it.

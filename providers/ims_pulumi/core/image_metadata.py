@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import content, formats, os_versions
+from .client import CREATE_TOKEN_TAG
 from .framework import REPLACE, UPDATE, Apply, ByProfile, ByState, Failure, Field, Role, Table, contains_unknown
 from .kinds import (
     Bookkeeping,
@@ -33,18 +34,6 @@ from .kinds import (
     unshown_character,
 )
 from .profiles import PROFILES, ServerProfile
-
-#: The tag key that ties an image to the Pulumi resource that created it, so that a create
-#: whose response was lost (or a run killed after the POST) finds the image again instead of
-#: making a second one. Tags are a documented field of the create request and ``tag`` a
-#: documented list filter; the tag takes one of the image's tags (IMS allows 10).
-CREATE_TOKEN_TAG = "pulumi-create-token"
-
-
-def create_token_tag(token: str) -> str:
-    """The tag that carries a create token."""
-    return f"{CREATE_TOKEN_TAG}={token}"
-
 
 #: Release 0.1 kept the token in this custom attribute; images it created still carry it.
 CREATE_TOKEN_PROPERTY = "pulumi_create_token"

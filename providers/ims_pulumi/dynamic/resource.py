@@ -1,4 +1,5 @@
-"""``ImageMetadata``: the resource users declare, and its typed arguments."""
+"""The resources users declare in a Python program (``ImageMetadata``, ``ImageMember``,
+``ImageMemberAcceptance``) and their typed arguments, on the dynamic providers."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from . import content
-from .framework import Table
-from .image_metadata import IMAGE_METADATA
-from .provider import ImageMetadataProvider
+from ..core import content
+from ..core.framework import Table
+from ..core.image_metadata import IMAGE_METADATA
+from ..core.sharing import IMAGE_MEMBER, IMAGE_MEMBER_ACCEPTANCE
+from .provider import ImageMemberAcceptanceProvider, ImageMemberProvider, ImageMetadataProvider
 
 # pulumi's serialize_provider wraps pickle._Pickler._batch_setitems on every call and never
 # restores it; after ~1,000 resources in one program the wrappers overflow the stack
@@ -188,3 +190,67 @@ class ImageMetadata(Resource, module="ims", name="ImageMetadata"):
     def get(resource_name: str, id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> ImageMetadata:
         """A read-only reference to an existing image: read on every run, never changed or deleted."""
         return ImageMetadata(resource_name, None, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id)))
+
+
+@dataclass
+class ImageMemberArgs:
+    """Inputs of :class:`ImageMember`."""
+
+    #: Id of the image to share.
+    image_id: pulumi.Input[str] | None = None
+    #: Project id to share it with.
+    member_id: pulumi.Input[str] | None = None
+
+
+@dataclass
+class ImageMemberAcceptanceArgs:
+    """Inputs of :class:`ImageMemberAcceptance`."""
+
+    #: Id of the image shared with this project.
+    image_id: pulumi.Input[str] | None = None
+    #: ``accepted`` (default) or ``rejected``.
+    status: pulumi.Input[str] | None = None
+    #: The member project; default: this stack's ``ims:projectId``.
+    member_id: pulumi.Input[str] | None = None
+
+
+class ImageMember(Resource, module="ims", name="ImageMember"):
+    """Share an image with another project (the owner's side)::
+
+        share = ImageMember("to-prod", image_id=image.id, member_id="<project id>")
+    """
+
+    if TYPE_CHECKING:
+        image_id: pulumi.Output[str]
+        member_id: pulumi.Output[str]
+        status: pulumi.Output[str]
+        """``pending``, ``accepted`` or ``rejected`` (the member project's answer, read on refresh)."""
+        created_at: pulumi.Output[str]
+        updated_at: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: ImageMemberArgs | None = None,
+                 opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
+        """Declare the membership; ``image_id`` and ``member_id`` as keywords or in ``args``."""
+        reset_pickler()
+        super().__init__(ImageMemberProvider(), resource_name, registration_props(IMAGE_MEMBER, args, kwargs), opts)
+
+
+class ImageMemberAcceptance(Resource, module="ims", name="ImageMemberAcceptance"):
+    """Accept (or reject) an image shared with this stack's project (the consumer's side)::
+
+        ok = ImageMemberAcceptance("golden", image_id=owner.get_output("golden_id"), status="accepted")
+    """
+
+    if TYPE_CHECKING:
+        image_id: pulumi.Output[str]
+        status: pulumi.Output[str]
+        member_id: pulumi.Output[str]
+        created_at: pulumi.Output[str]
+        updated_at: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: ImageMemberAcceptanceArgs | None = None,
+                 opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
+        """Declare the answer; ``image_id``, ``status`` and ``member_id`` as keywords or in ``args``."""
+        props = registration_props(IMAGE_MEMBER_ACCEPTANCE, args, kwargs)
+        reset_pickler()
+        super().__init__(ImageMemberAcceptanceProvider(), resource_name, props, opts)

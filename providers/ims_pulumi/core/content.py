@@ -23,6 +23,7 @@ the declared size (:func:`exactly`), so the image is never ``active`` with other
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -381,7 +382,7 @@ class Progress:
     at most every ``PROGRESS_EVERY`` seconds, and a last one, with the exact byte count and the time
     taken, when all bytes are sent (or at :meth:`finish` when the size is unknown). By default they
     are the resource's status in the ``pulumi up`` display (ephemeral messages through the engine,
-    when this runs in a Create/Update call of :mod:`ims_pulumi.dynamic_server`), else stderr lines.
+    when an adapter set :data:`STATUS_SINK` for the call), else stderr lines.
     """
 
     def __init__(self, label: str, total: int | None, clock: Callable[[], float] = time.monotonic,
@@ -421,11 +422,15 @@ class Progress:
         return f"{self.label}: uploaded {_size(self.done)}{of}{speed}"
 
 
-def _progress_out() -> Callable[[str], None]:
-    """The resource's status line when a Create/Update call of the provider server is current, else stderr."""
-    from .dynamic_server import status_sink  # the process's server wrapper knows the call's URN
+#: Where the progress lines of the current provider call go: an adapter's server sets it for the
+#: call's duration (the resource's status line); unset, they go to stderr.
+STATUS_SINK: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "ims_pulumi_status_sink", default=None)
 
-    return status_sink() or _to_stderr
+
+def _progress_out() -> Callable[[str], None]:
+    """The current call's status line (:data:`STATUS_SINK`), else stderr."""
+    return STATUS_SINK.get() or _to_stderr
 
 
 def _to_stderr(line: str) -> None:

@@ -6,13 +6,13 @@ Runs Pulumi's own server (``python -m pulumi.dynamic``) with three documented ad
   in ``pulumi/dynamic/__main__.py``), so ``pulumi up --parallel 32`` would still create 4
   images at a time. The pool is raised to ``PULUMI_DYNAMIC_PROVIDER_THREADS`` (default 64).
 * **Errors.** The SDK reports any exception as its full traceback. For the provider's expected
-  failures (:class:`ims_pulumi.errors.ImsError`: API refusals, bad configuration) the user
+  failures (:class:`ims_pulumi.core.errors.ImsError`: API refusals, bad configuration) the user
   sees the one actionable message instead; unexpected errors keep their traceback.
 * **Status messages.** A dynamic provider's ``create``/``update`` are not given the resource's
   URN, which the engine needs to show a status message next to the resource. The servicer's
   ``Create`` and ``Update`` are wrapped so the URN of the request is known (:func:`current_urn`)
-  for the duration of the call, and :func:`status_sink` sends ephemeral messages for it to the
-  engine's log service (the engine's address is the provider process's last argument).
+  for the duration of the call, and :func:`ims_pulumi.engine.status_sink` sends ephemeral messages for it to
+  the engine's log service (the engine's address is the provider process's last argument).
 
 * **Import.** ``pulumi import`` (and the ``import_`` option) send a Read with the id only: the SDK's
   server cannot find the pickled provider (``KeyError: '__provider'``, pulumi/pulumi#16175). The
@@ -28,26 +28,20 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import functools
-import os
 import runpy
 import sys
-import threading
-import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
 
-from .errors import ImsError
+from ..core import content
+from ..core.errors import ImsError
+from ..engine import status_sink, threads
 
-DEFAULT_THREADS = 64
 #: The servicer methods that may upload image data (``provider._fill``), so report progress.
 URN_METHODS = ("Create", "Update")
-#: Seconds one status message may take to reach the engine before it is written to stderr instead.
-LOG_TIMEOUT = 2.0
-#: Seconds after a failed status message during which messages go to stderr without trying the engine.
-RETRY_AFTER = 30.0
 
 # The URN of the gRPC call being served by this thread. This is not provider state: it is the
 # per-call context of the server wrapper, set by ``_with_urn`` when a Create/Update call starts
@@ -56,12 +50,6 @@ RETRY_AFTER = 30.0
 _CALL_URN: contextvars.ContextVar[str | None] = contextvars.ContextVar("ims_pulumi_call_urn", default=None)
 
 
-def threads() -> int:
-    """Worker threads for the provider server."""
-    try:
-        return max(4, int(os.environ.get("PULUMI_DYNAMIC_PROVIDER_THREADS", DEFAULT_THREADS)))
-    except ValueError:
-        return DEFAULT_THREADS
 
 
 #: The pool size of the SDK's provider server (``futures.ThreadPoolExecutor(max_workers=4)``).
@@ -110,9 +98,11 @@ def _with_urn(method: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     @functools.wraps(method)
     def call(request: Any, context: Any) -> Any:
         token = _CALL_URN.set(getattr(request, "urn", "") or None)
+        sink = content.STATUS_SINK.set(status_sink(getattr(request, "urn", "") or None))
         try:
             return method(request, context)
         finally:
+            content.STATUS_SINK.reset(sink)
             _CALL_URN.reset(token)
 
     return call
@@ -182,96 +172,14 @@ def patch_call_urn() -> None:
     provider_pb2_grpc.add_ResourceProviderServicer_to_server = add
 
 
-def engine_address(argv: Sequence[str] | None = None) -> str | None:
-    """The engine's gRPC address: the last argument of the provider process that is not a flag.
-
-    The engine starts a provider plugin as ``pulumi-resource-X [flags...] ENGINE_ADDRESS`` (flags such as
-    ``--logtostderr``, ``-v=9`` or ``--tracing=URL`` come first).
-    """
-    args = list(sys.argv if argv is None else argv)[1:]
-    for arg in reversed(args):
-        if not arg.startswith("-"):
-            return arg if ":" in arg else None
-    return None
 
 
-class EngineLog:
-    """Ephemeral messages to the engine's log service over one lazily made channel (one per process).
-
-    A message that cannot be delivered is written to stderr instead, and for ``RETRY_AFTER``
-    seconds after a failure the engine is not tried (a status message must never fail or keep
-    slowing an upload); then it is tried again, so one hiccup does not hide the rest of a long run.
-    """
-
-    def __init__(self, address: str | None, timeout: float = LOG_TIMEOUT,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.address, self.timeout, self.clock = address, timeout, clock
-        self._lock = threading.Lock()
-        self._log: Callable[..., Any] | None = None
-        self._broken = address is None
-        self._quiet_until = 0.0
-
-    def _stub_log(self) -> Callable[..., Any] | None:
-        with self._lock:
-            if self._log is None and not self._broken:
-                try:
-                    from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
-                    from pulumi.runtime.proto import engine_pb2_grpc
-
-                    channel = grpc.insecure_channel(str(self.address), options=_GRPC_CHANNEL_OPTIONS)
-                    self._log = engine_pb2_grpc.EngineStub(channel).Log
-                except Exception:  # an unusable address or SDK: stderr from now on
-                    self._broken = True
-            return self._log
-
-    def status(self, urn: str, message: str) -> None:
-        """Show ``message`` as the resource's ephemeral status, or write it to stderr."""
-        log = None if self._broken or self.clock() < self._quiet_until else self._stub_log()
-        if log is not None:
-            try:
-                from pulumi.runtime.proto import engine_pb2
-
-                log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn, ephemeral=True),
-                    timeout=self.timeout)
-                return
-            except Exception as exc:  # any failure to log falls back to stderr
-                self._quiet_until = self.clock() + RETRY_AFTER
-                _stderr(f"(status messages to the engine at {self.address} failed: {_reason(exc)}; using stderr "
-                        f"for {RETRY_AFTER:.0f} s)")
-        _stderr(message)
 
 
-@functools.lru_cache(maxsize=1)
-def engine_log() -> EngineLog:
-    """This process's :class:`EngineLog` (made on first use: one channel per process).
-
-    A connection of the server process to its one engine, like the SDK's own channels; it holds
-    no provider state.
-    """
-    return EngineLog(engine_address())
 
 
-def status_sink() -> Callable[[str], None] | None:
-    """Where the current call's status messages go: ephemeral messages for its URN, if there is one.
-
-    ``None`` outside a Create/Update call of this server (tests, or the SDK's own server).
-    """
-    urn = current_urn()
-    if urn is None:
-        return None
-    return functools.partial(engine_log().status, urn)
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _reason(exc: Exception) -> str:
-    """One line for a failed call (a gRPC error's own text spans several)."""
-    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
-    if callable(code) and callable(details):
-        return f"{getattr(code(), 'name', code())}: {details()}"
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main() -> None:
@@ -283,8 +191,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Run as a script (the launcher's runpy), this file is the module ``__main__``; the call URN must
-    # live in the importable ``ims_pulumi.dynamic_server`` that ``content.Progress`` reads it from.
+    # Run as a script (the launcher's runpy), this file is the module ``__main__``; the patches must
+    # act through the importable module, whose context variables the provider calls read.
     import importlib
 
-    importlib.import_module("ims_pulumi.dynamic_server").main()
+    importlib.import_module("ims_pulumi.dynamic.server").main()

@@ -2,7 +2,7 @@
 
 No Pulumi imports: usable on its own, in tests and benchmarks. Create and update converge
 instead of blindly repeating a request whose outcome is unknown (see the module
-docstring of :mod:`ims_pulumi.transport`).
+docstring of :mod:`ims_pulumi.core.transport`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,21 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from .config import ProviderConfig
 from .errors import ApiError, Conflict, ImsError, NotFound, ServerError, TransportError
-from .image_metadata import CREATE_TOKEN_TAG
 from .transport import Budget, Transport
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 GONE_STATUSES = frozenset({"deleted", "killed", "pending_delete"})
+#: The tag key that ties an image to the create that made it, so that a create whose response
+#: was lost (or a run killed after the POST) finds the image again instead of making a second
+#: one: the client's idempotent-create protocol (:meth:`ImsClient.create_image`). Tags are a
+#: documented field of the create request and ``tag`` a documented list filter; the tag takes
+#: one of the image's tags (IMS allows 10).
+CREATE_TOKEN_TAG = "pulumi-create-token"
+
+
+def create_token_tag(token: str) -> str:
+    """The tag that carries a create token."""
+    return f"{CREATE_TOKEN_TAG}={token}"
 #: Statuses of an image whose data the server is still receiving or importing.
 BUSY = frozenset({"saving", "importing", "uploading"})
 #: Seconds before a create attempt's start from which an image stored without its tags is looked
