@@ -21,23 +21,8 @@ from typing import Any
 
 from .kinds import Kind, OfflineServices, Services, holds_unshown
 from .profiles import ServerProfile
-
-
-def is_unknown(value: Any) -> bool:
-    """True for Pulumi's unknown placeholder (a value that is only known after apply)."""
-    return type(value).__name__ == "Unknown" and type(value).__module__.startswith("pulumi")
-
-
-def contains_unknown(value: Any) -> bool:
-    """True if ``value`` is unknown or holds an unknown (``tags=[other.output, "a=b"]`` in preview)."""
-    if is_unknown(value):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(contains_unknown(v) for v in value)
-    if isinstance(value, Mapping):
-        return any(contains_unknown(v) for v in value.values())
-    return False
-
+from .unknowns import contains_unknown as contains_unknown
+from .unknowns import is_unknown as is_unknown
 
 # --- how a change is applied -------------------------------------------------------------
 

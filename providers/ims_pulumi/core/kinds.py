@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from . import content, os_versions
 from .profiles import ServerProfile
+from .unknowns import contains_unknown
 
 #: A field-specific rule: ``None`` when the value is fine, else what is allowed.
 Validator = Callable[[Any, ServerProfile], str | None]
@@ -568,8 +569,6 @@ class TokenTag(Bookkeeping):
     def fresh(self, token: str, inputs: Mapping[str, Any]) -> str | None:
         """The token a new object with these checked ``inputs`` gets (``token``: the program's
         base token or any token derived from it); ``None`` while one of the values is unknown."""
-        from .framework import contains_unknown  # the framework imports this module
-
         values = {n: inputs[n] for n in self.distinguished_by if inputs.get(n) is not None}
         if contains_unknown(values):
             return None
