@@ -1,23 +1,26 @@
 #!/usr/bin/env python3
-"""Generate the README's input, output and configuration tables from the code.
+"""Generate the docs' input, output, configuration, request, filter and OS tables from the code.
 
-Sources: the resource tables (``ims_pulumi.core.image_metadata.IMAGE_METADATA``) (with the ``IMS`` and ``GLANCE`` server profiles)
-and ``ims_pulumi.core.config.SETTINGS``. Each table replaces the text between a pair of
-marker lines in ``README.md``::
+Sources: the resource tables (``ims_pulumi.core.image_metadata.IMAGE_METADATA``) (with the ``IMS`` and ``GLANCE`` server profiles),
+``ims_pulumi.core.config.SETTINGS``, the request table (``api_surface``), the lookup's filter table and the
+built-in ``os_version`` table. Each table replaces the text between a pair of marker lines in its page of
+``docs/`` (``PAGES``)::
 
-    <!-- fields:inputs:start -->   ...   <!-- fields:inputs:end -->
-    <!-- fields:outputs:start -->  ...   <!-- fields:outputs:end -->
-    <!-- config:start -->          ...   <!-- config:end -->
-    <!-- requests:start -->        ...   <!-- requests:end -->
-    <!-- lookup:filters:start -->  ...   <!-- lookup:filters:end -->
-    <!-- os-versions:start -->      ...   <!-- os-versions:end -->
+    docs/images.md          <!-- fields:inputs:start -->   ...   <!-- fields:inputs:end -->
+                            <!-- fields:outputs:start -->  ...   <!-- fields:outputs:end -->
+                            <!-- os-versions:start -->     ...   <!-- os-versions:end -->
+    docs/configuration.md   <!-- config:start -->          ...   <!-- config:end -->
+    docs/servers.md         <!-- requests:start -->        ...   <!-- requests:end -->
+    docs/lookups.md         <!-- lookup:filters:start -->  ...   <!-- lookup:filters:end -->
 
 Usage::
 
-    python scripts/gen_field_docs.py            # rewrite README.md
-    python scripts/gen_field_docs.py --check    # exit 1 (and show a diff) when README.md is out of date
+    python scripts/gen_field_docs.py            # rewrite the pages
+    python scripts/gen_field_docs.py --check    # exit 1 (and show a diff) when a page is out of date
 
-Exit status: 0 up to date or written, 1 out of date (``--check``), 2 no README or a marker is missing.
+(``scripts/gen_docs.py`` writes the reference pages from the plugin's schema.)
+
+Exit status: 0 up to date or written, 1 out of date (``--check``), 2 a page or a marker is missing.
 """
 
 from __future__ import annotations
@@ -40,7 +43,15 @@ from ims_pulumi.core.profiles import GLANCE, IMS, ServerProfile  # noqa: E402
 
 PROFILE_ORDER = (IMS, GLANCE)
 
-SECTIONS = ("fields:inputs", "fields:outputs", "config", "requests", "lookup:filters", "os-versions")
+DOCS = REPO / "docs"
+#: The page of docs/ that holds each generated table (marker name).
+PAGES: dict[str, tuple[str, ...]] = {
+    "images.md": ("fields:inputs", "fields:outputs", "os-versions"),
+    "configuration.md": ("config",),
+    "servers.md": ("requests",),
+    "lookups.md": ("lookup:filters",),
+}
+SECTIONS = tuple(name for names in PAGES.values() for name in names)
 COMMAND = "python scripts/gen_field_docs.py"
 
 
@@ -75,7 +86,7 @@ def outputs_section(table: Table = IMAGE_METADATA) -> str:
              "OS facts IMS derives, ownership, times and the data's size. Empty values stay (`\"\"`, `[]`, "
              "`{}`: an output missing from the state would be unknown at preview); `size` and `virtual_size` "
              "exist once the image has data. `self`, `file` and `schema` are not outputs: they follow from the "
-             "`id` (see Changelog). "
+             "`id` (see the [Changelog](changelog.md)). "
              "Computed outputs:")
     infos = table.output_rows(Role.INFO)
     lookup = ("" if not infos else "\n\nReported by lookups (`get_image`, `get_images`: `ImageInfo`) and not kept in "
@@ -126,41 +137,49 @@ def replace_between(text: str, name: str, body: str) -> str:
     starts = [i for i, line in enumerate(lines) if line.strip() == start]
     ends = [i for i, line in enumerate(lines) if line.strip() == end]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise MarkerError(f"README needs exactly one {start!r} line followed by one {end!r} line "
+        raise MarkerError(f"the page needs exactly one {start!r} line followed by one {end!r} line "
                           f"(found {len(starts)} start and {len(ends)} end)")
     return "".join([*lines[: starts[0] + 1], body.rstrip("\n") + "\n", *lines[ends[0]:]])
 
 
-def render(readme: str) -> str:
-    """The README with every generated section up to date."""
-    for name, body in sections().items():
-        readme = replace_between(readme, name, body)
-    return readme
+def render(page: str, names: Iterable[str] = SECTIONS) -> str:
+    """A page with the generated sections ``names`` up to date."""
+    generated = sections()
+    for name in names:
+        page = replace_between(page, name, generated[name])
+    return page
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 when the README is out of date")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="default: README.md of the repository")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 when a page is out of date")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the docs folder (default: docs/ of the repository)")
     args = parser.parse_args(argv)
-    try:
-        current = args.readme.read_text(encoding="utf-8")
-        wanted = render(current)
-    except (OSError, MarkerError) as exc:
-        print(f"{args.readme}: {exc}", file=sys.stderr)
-        return 2
-    if wanted == current:
+    stale: dict[Path, str] = {}
+    diff: list[str] = []
+    for page, names in PAGES.items():
+        path = args.docs / page
+        try:
+            current = path.read_text(encoding="utf-8")
+            wanted = render(current, names)
+        except (OSError, MarkerError) as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return 2
+        if wanted != current:
+            stale[path] = wanted
+            diff += difflib.unified_diff(current.splitlines(keepends=True), wanted.splitlines(keepends=True),
+                                         f"{path} (now)", f"{path} (generated)")
+    if not stale:
         return 0
     if args.check:
-        diff = difflib.unified_diff(current.splitlines(keepends=True), wanted.splitlines(keepends=True),
-                                    f"{args.readme} (now)", f"{args.readme} (generated)")
         sys.stdout.writelines(diff)
-        print(f"\n{args.readme} is out of date with the resource tables and config.py: run `{COMMAND}`",
+        print(f"\n{', '.join(map(str, stale))} out of date with the resource tables and settings: run `{COMMAND}`",
               file=sys.stderr)
         return 1
-    args.readme.write_text(wanted, encoding="utf-8")
-    print(f"updated {args.readme}")
+    for path, text in stale.items():
+        path.write_text(text, encoding="utf-8")
+        print(f"updated {path}")
     return 0
 
 

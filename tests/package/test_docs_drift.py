@@ -1,6 +1,6 @@
-"""The README's generated tables match the code, and every input and output is documented.
+"""The docs' generated tables match the code, and every input and output is documented.
 
-``scripts/gen_field_docs.py --check`` compares the tables between the README's marker lines
+``scripts/gen_field_docs.py --check`` compares the tables between the marker lines of the pages of docs/
 with what the resource tables (``IMAGE_METADATA``) and ``ims_pulumi.core.config.SETTINGS`` say; the
 fix for a failure here is to run ``python scripts/gen_field_docs.py``.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
+import inspect
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,7 +31,7 @@ pytestmark = [pytest.mark.unit]
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gen_field_docs.py"
-README = REPO / "README.md"
+DOCS = REPO / "docs"
 
 
 def load_script() -> ModuleType:
@@ -48,40 +50,58 @@ def run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def test_readme_tables_match_the_code() -> None:
+def docs_copy(tmp_path: Path) -> Path:
+    """A copy of the pages that hold generated tables, to mutate."""
+    copy = tmp_path / "docs"
+    copy.mkdir()
+    for page in gen.PAGES:
+        shutil.copy2(DOCS / page, copy / page)
+    return copy
+
+
+def test_docs_tables_match_the_code() -> None:
     result = run_script("--check")
     assert result.returncode == 0, (
-        f"README.md drifted from the resource tables / config.py; run `python scripts/gen_field_docs.py`\n"
+        f"docs/ drifted from the resource tables / settings; run `python scripts/gen_field_docs.py`\n"
         f"{result.stdout[-4000:]}{result.stderr[-2000:]}")
 
 
 def test_check_mode_detects_drift_and_the_writer_repairs_it(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    text = README.read_text()
+    docs = docs_copy(tmp_path)
+    page = docs / "images.md"
+    text = page.read_text()
     assert "| `min_ram` | int | `0` | replace |" in text
-    readme.write_text(text.replace("| `min_ram` | int | `0` | replace |", "| `min_ram` | int | `5` | update |"))
-    drift = run_script("--check", "--readme", readme)
+    page.write_text(text.replace("| `min_ram` | int | `0` | replace |", "| `min_ram` | int | `5` | update |"))
+    drift = run_script("--check", "--docs", docs)
     assert drift.returncode == 1
     assert "-| `min_ram` | int | `5` | update |" in drift.stdout and "gen_field_docs.py" in drift.stderr
-    assert run_script("--readme", readme).returncode == 0
-    assert readme.read_text() == text, "writing restores exactly the generated text, nothing else changes"
-    assert run_script("--check", "--readme", readme).returncode == 0
+    assert run_script("--docs", docs).returncode == 0
+    assert page.read_text() == text, "writing restores exactly the generated text, nothing else changes"
+    assert run_script("--check", "--docs", docs).returncode == 0
 
 
-@pytest.mark.parametrize(("mutate", "reason"), [
-    (lambda t: t.replace("<!-- config:end -->\n", ""), "an end marker is missing"),
-    (lambda t: t + "\n<!-- fields:inputs:start -->\n", "a start marker appears twice"),
-    (lambda t: t.replace("<!-- fields:outputs:start -->", "<!-- x -->").replace(
+@pytest.mark.parametrize(("page", "mutate", "reason"), [
+    ("configuration.md", lambda t: t.replace("<!-- config:end -->\n", ""), "an end marker is missing"),
+    ("images.md", lambda t: t + "\n<!-- fields:inputs:start -->\n", "a start marker appears twice"),
+    ("images.md", lambda t: t.replace("<!-- fields:outputs:start -->", "<!-- x -->").replace(
         "<!-- fields:outputs:end -->", "<!-- fields:outputs:start -->").replace("<!-- x -->",
                                                                               "<!-- fields:outputs:end -->"),
      "end before start"),
+    ("servers.md", lambda t: t.replace("<!-- requests:start -->\n", ""), "a table moved to another page"),
 ])
-def test_marker_problems_exit_2(tmp_path: Path, mutate: Callable[[str], str], reason: str) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(mutate(README.read_text()))
-    result = run_script("--check", "--readme", readme)
+def test_marker_problems_exit_2(tmp_path: Path, page: str, mutate: Callable[[str], str], reason: str) -> None:
+    docs = docs_copy(tmp_path)
+    (docs / page).write_text(mutate((docs / page).read_text()))
+    result = run_script("--check", "--docs", docs)
     assert (result.returncode, result.stdout) == (2, ""), reason
-    assert "README needs exactly one" in result.stderr, reason
+    assert "needs exactly one" in result.stderr and page in result.stderr, reason
+
+
+def test_a_missing_page_exits_2(tmp_path: Path) -> None:
+    docs = docs_copy(tmp_path)
+    (docs / "lookups.md").unlink()
+    result = run_script("--check", "--docs", docs)
+    assert result.returncode == 2 and "lookups.md" in result.stderr
 
 
 def test_text_outside_the_markers_is_kept() -> None:
@@ -128,7 +148,7 @@ def _class(tree: ast.Module, name: str) -> ast.ClassDef:
 
 def test_resource_class_documents_every_input_and_output() -> None:
     """ImageMetadataArgs has a ``#:`` comment per input; ImageMetadata a docstring per output attribute."""
-    source = (REPO / "providers" / "ims_pulumi" / "resource.py").read_text()
+    source = Path(inspect.getfile(ImageMetadata)).read_text()  # the resource class's module, wherever it lives
     tree, lines = ast.parse(source), source.splitlines()
 
     args = _class(tree, "ImageMetadataArgs")
@@ -153,11 +173,11 @@ def test_resource_class_documents_every_input_and_output() -> None:
     assert ImageMetadata.__doc__ and ImageMetadata.get.__doc__
 
 
-def test_readme_lists_every_os_version_of_the_built_in_table_once() -> None:
-    """The README's os_version table is the code's (``ims-os-versions`` prints the same rows)."""
+def test_docs_list_every_os_version_of_the_built_in_table_once() -> None:
+    """The docs' os_version table is the code's (``ims-os-versions`` prints the same rows)."""
     from ims_pulumi.core import os_versions
 
-    text = README.read_text()
+    text = (DOCS / "images.md").read_text()
     body = text[text.index("<!-- os-versions:start -->"):text.index("<!-- os-versions:end -->")]
     listed = [line.split("`")[1] for line in body.splitlines()[3:] if line.startswith("| `")]
     assert listed == [r.version for r in os_versions.OS_VERSIONS]

@@ -1,4 +1,4 @@
-"""Messages point somewhere real: every README section a message names exists."""
+"""Messages point somewhere real: every section of the docs a message names exists."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ SECTION = re.compile(r"README '([^']+)'")
 
 
 def headings() -> set[str]:
-    return {line.lstrip("#").strip() for line in (REPO / "README.md").read_text().splitlines() if line.startswith("#")}
+    """The headings of the README and of every page of docs/ (a message's "README 'X'" is found there: the
+    README links every page)."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    return {line.lstrip("#").strip() for page in pages for line in page.read_text().splitlines()
+            if line.startswith("#")}
 
 
-def test_every_readme_section_named_in_a_message_exists() -> None:
+def test_every_docs_section_named_in_a_message_exists() -> None:
     named = {m.group(1): path.name for path in (REPO / "providers").rglob("*.py")
              for m in SECTION.finditer(path.read_text())}
     assert named, "messages do name README sections (the pattern still matches)"
     missing = {name: where for name, where in named.items() if name not in headings()}
-    assert not missing, f"messages name README sections that do not exist: {missing}"
+    assert not missing, f"messages name sections that do not exist in the README or docs/: {missing}"
 
 
 def test_messages_do_not_point_outside_the_repository() -> None:

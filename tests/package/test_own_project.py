@@ -1,6 +1,6 @@
-"""README "Use it in your own project", run as written; the console scripts; the CLI by hand.
+"""docs/getting-started.md "Use it in your own project", run as written; the console scripts; the CLI by hand.
 
-* The README's project is built from the README itself: its fenced blocks whose info string is
+* The page's project is built from the page itself: its fenced blocks whose info string is
   ``<lang> own-project:<name>`` are the project's files (``Pulumi.yaml``, ``requirements.txt``,
   ``__main__.py``) and its steps (``install``, ``emulator``, ``deploy``, ``destroy``), run by
   bash in that order in a temporary folder, so the documentation cannot drift from what works.
@@ -38,20 +38,20 @@ from ims_emulator.process import Emulator
 from tests.support.readme import Block, commands, tagged
 
 REPO = Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
+GUIDE = REPO / "docs" / "getting-started.md"
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 OWN = ("__editable__", "pulumi_ims_image_metadata", "__pycache__")
 PASSPHRASE = "own-project-test-passphrase"
 PLUGIN_WARNING = re.compile(r"using pulumi-[\w-]+ from \$PATH")
 
-# --- the README's blocks -----------------------------------------------------------------------
+# --- the guide's blocks ------------------------------------------------------------------------
 
 FILES = ("Pulumi.yaml", "requirements.txt", "__main__.py")
 STEPS = ("install", "emulator", "deploy", "destroy")
 GIT_URL = "git+https://github.com/<org>/pulumi-ims-image-metadata.git"
 README_PORT = "8790"
 
-#: (block, README text, what the test uses instead). Each must occur in its block.
+#: (block, documented text, what the test uses instead). Each must occur in its block.
 SUBSTITUTIONS = (
     ("requirements.txt", GIT_URL, "file://{source}"),          # the repository copy stands in for the git URL
     ("emulator", f"--port {README_PORT}", "--port 0"),          # a free port: 8790 may be someone else's
@@ -81,7 +81,7 @@ pip() {
 
 
 def readme_blocks(text: str | None = None) -> dict[str, Block]:
-    """The ``own-project:`` blocks of the README, by name (each name once; see tests/support/readme.py)."""
+    """The ``own-project:`` blocks of the docs, by name (each name once; see tests/support/readme.py)."""
     return tagged("own-project", text)
 
 
@@ -89,7 +89,7 @@ def substituted(blocks: dict[str, Block], **values: str) -> dict[str, str]:
     """The blocks' text with SUBSTITUTIONS applied (the ones whose values are given)."""
     out = {name: block.body for name, block in blocks.items()}
     for name, old, new in SUBSTITUTIONS:
-        assert old in out[name], f"README block own-project:{name} no longer contains {old!r}; update SUBSTITUTIONS"
+        assert old in out[name], f"block own-project:{name} no longer contains {old!r}; update SUBSTITUTIONS"
         try:
             out[name] = out[name].replace(old, new.format(**values))
         except KeyError:
@@ -102,9 +102,11 @@ def test_readme_has_the_own_project_blocks() -> None:
     blocks = readme_blocks()
     assert set(blocks) == set(FILES) | set(STEPS), sorted(blocks)
     assert [b.lang for b in blocks.values() if b.name in STEPS] == ["sh"] * len(STEPS)
-    text = README.read_text()
-    section = text[text.index("## Use it in your own project"):text.index("## Configuration")]
-    assert text.index("## Quick start") < text.index("## Use it in your own project")
+    assert {b.page for b in blocks.values()} == {"docs/getting-started.md"}, "the blocks are on one page"
+    text = GUIDE.read_text()
+    start = text.index("\n## Use it in your own project\n")
+    section = text[start:text.index("\n## ", start + 1)]
+    assert text.index("\n## Quick start\n") < start
     assert all(f"own-project:{name}" in section for name in blocks), "the blocks belong to the section"
     substituted(blocks)  # every substitution still finds its text
     assert "from ims_pulumi import ImageMetadata" in blocks["__main__.py"].body
@@ -186,7 +188,7 @@ def deps_view(workdir: Path) -> Path:
     return view
 
 
-# --- the README project --------------------------------------------------------------------------
+# --- the documented project ----------------------------------------------------------------------
 
 
 @dataclass
@@ -195,12 +197,12 @@ class Project:
     env: dict[str, str]
 
     def step(self, name: str, text: str) -> subprocess.CompletedProcess[str]:
-        """Run a README step (its text as substituted) with bash, after PRELUDE, in the project folder."""
+        """Run a documented step (its text as substituted) with bash, after PRELUDE, in the project folder."""
         script = f"{PRELUDE}\nset -x\n{text}"
         proc = subprocess.run(["bash", "-c", script], cwd=self.dir, env=self.env, capture_output=True, text=True,
                               timeout=900)
         if proc.returncode != 0:
-            pytest.fail(f"README step own-project:{name} exited {proc.returncode}:\n{text}\n"
+            pytest.fail(f"step own-project:{name} exited {proc.returncode}:\n{text}\n"
                         f"--- stdout\n{proc.stdout[-5000:]}\n--- stderr\n{proc.stderr[-5000:]}")
         return proc
 
@@ -213,7 +215,7 @@ def user_images(url: str) -> list[dict[str, Any]]:
 
 
 def start_readme_emulator(project: Project, line: str) -> tuple[subprocess.Popen[str], str]:
-    """Start the README's emulator command (the virtualenv activated) and read its URL."""
+    """Start the documented emulator command (the virtualenv activated) and read its URL."""
     proc = subprocess.Popen(["bash", "-c", f". venv/bin/activate && exec {line}"], cwd=project.dir, env=project.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -221,7 +223,7 @@ def start_readme_emulator(project: Project, line: str) -> tuple[subprocess.Popen
     if not url.startswith("http://127.0.0.1:"):
         proc.kill()
         _, err = proc.communicate(timeout=10)
-        pytest.fail(f"the README's emulator command did not start: {line}\n{err[-3000:]}")
+        pytest.fail(f"the documented emulator command did not start: {line}\n{err[-3000:]}")
     return proc, url
 
 
@@ -270,7 +272,7 @@ def test_the_readme_project_runs_as_written(source: Path, deps_view: Path, tmp_p
         assert len(images) == 1 and images[0]["name"] == "my-app-base", images
         assert images[0]["id"] in deploy.stdout, "`pulumi stack output` shows the image id"
         assert "Ubuntu" in deploy.stdout
-        assert (project_dir / "emu-data").is_dir(), "the emulator keeps its data where the README says"
+        assert (project_dir / "emu-data").is_dir(), "the emulator keeps its data where the docs say"
         out = deploy.stdout + deploy.stderr
         assert "+ 2 created" in out, out[-3000:]
         assert "2 unchanged" in out, "the second look (`--expect-no-changes`) finds nothing to change"

@@ -1,9 +1,10 @@
-"""Every code block of README.md is run by a test, or says why it cannot be.
+"""Every code block of the documentation (README.md and docs/) is run by a test, or says why it cannot be.
 
 Each fenced block's info string carries a tag (``tests/support/readme.py``): ``own-project:``
 blocks are run by ``test_own_project.py``; ``example:`` blocks are run here, as written, against
-the emulator with the real CLI; ``no-run:<reason>`` blocks name a reason of ``NO_RUN``. What stands
-in for a user's machine is spelled out per example: the values the README leaves to the reader
+the emulator with the real CLI (TypeScript and Go are compiled against the generated SDK: no language
+host for them can be built here); ``no-run:<reason>`` blocks name a reason of ``NO_RUN``. What stands in
+for a user's machine is spelled out per example: the values the docs leave to the reader
 (``SUBSTITUTIONS``), the files a program reads (``FILES``), a free port for 8790.
 """
 
@@ -14,6 +15,7 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -21,12 +23,22 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from harness.pulumi_cli import VENV, PulumiProject, ims_config
 from ims_emulator import DEMO_TOKEN
 from ims_emulator.process import Emulator
+from tests.plugin.sdk_support import (
+    GO_ENV,
+    NPM_PACKAGES,
+    build_sdks,
+    install_plugin,
+    install_python_sdk,
+    run_tool,
+    use_plugin_on_path,
+)
 from tests.support.images import live_by_id
-from tests.support.readme import README, Block, blocks, commands, tagged
+from tests.support.readme import Block, blocks, commands, pages, tagged
 
 REPO = Path(__file__).resolve().parents[2]
 README_PORT = "8790"
@@ -45,6 +57,12 @@ NO_RUN = {
                 "that rows like it work, with throwaway tables",
     "orphan-search": "reads a stack's state with jq and the API by hand after a half-committed create: "
                      "tests/reliability covers the create it is about",
+    "install-short": "the README's one line of the `install` block (docs/getting-started.md), whose reason applies",
+    "sdk-setup": "builds into and installs into this checkout (sdk/, .venv); tests/plugin/sdk_support.py runs the "
+                 "same steps (tools/sdkgen/build.sh, pip install of sdk/python, pulumi plugin install --file) "
+                 "into temporary folders, and the python-sdk example here uses them",
+    "migration": "placeholders for a stack's own URNs and ids: tests/plugin/test_migration.py runs these steps, in "
+                 "this order, on a stack the dynamic provider deployed",
 }
 
 #: The example blocks, and the test that runs each.
@@ -53,7 +71,14 @@ EXAMPLES = {
     "adopt": "test_adopt", "content": "test_content", "lookup": "test_lookup",
     "share-emulator": "test_sharing_two_projects", "share-owner": "test_sharing_two_projects",
     "share-consumer": "test_sharing_two_projects", "share-deploy": "test_sharing_two_projects",
+    "python-sdk": "test_python_on_the_sdk", "yaml": "test_yaml_program",
+    "typescript": "test_typescript_compiles", "go": "test_go_builds",
+    "to-dynamic": "test_plugin_stack_moves_to_the_dynamic_provider",
+    "to-dynamic-steps": "test_plugin_stack_moves_to_the_dynamic_provider",
 }
+
+#: A member project of the migration example (any 32 hex characters: the emulator accepts the share).
+MEMBER = "b" * 32
 
 #: (block, README text, what the test uses instead). Each must occur in its block.
 SUBSTITUTIONS = (
@@ -61,6 +86,9 @@ SUBSTITUTIONS = (
     ("share-deploy", f"http://127.0.0.1:{README_PORT}", "{emulator_url}"),   # a free port: 8790 may be taken
     # the README's digest stands for the digest of the reader's file: the test's file's
     ("content", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "sha256:{sha256}"),
+    # the ids of the image and the member the plugin's stack has
+    ("to-dynamic", '"<image id>"', '"{image_id}"'),
+    ("to-dynamic", '"<member project id>"', '"{member}"'),
 )
 
 #: Files an example reads, written into its project first (a user has them).
@@ -76,7 +104,7 @@ def body(name: str, **values: str) -> str:
     text = tagged("example")[name].body
     for block, old, new in SUBSTITUTIONS:
         if block == name:
-            assert old in text, f"README block example:{name} no longer contains {old!r}; update SUBSTITUTIONS"
+            assert old in text, f"block example:{name} no longer contains {old!r}; update SUBSTITUTIONS"
             text = text.replace(old, new.format(**values))
     return text
 
@@ -86,8 +114,8 @@ def body(name: str, **values: str) -> str:
 
 @pytest.mark.unit
 def test_every_block_is_run_or_says_why_not() -> None:
-    untagged = [(b.line, b.lang) for b in blocks() if b.kind not in ("own-project", "example", "no-run")]
-    assert not untagged, f"README blocks without own-project:/example:/no-run: (line, language): {untagged}"
+    untagged = [(b.where, b.lang) for b in blocks() if b.kind not in ("own-project", "example", "no-run")]
+    assert not untagged, f"blocks without own-project:/example:/no-run: (page:line, language): {untagged}"
     reasons = {b.name for b in blocks() if b.kind == "no-run"}
     assert reasons <= set(NO_RUN), f"no-run reasons without an explanation in NO_RUN: {reasons - set(NO_RUN)}"
     assert set(tagged("example")) == set(EXAMPLES), "every example block has its test, and only those"
@@ -100,23 +128,38 @@ def test_programs_are_complete() -> None:
     """A Python example imports what it uses: it runs as a project's __main__.py as written."""
     for name, block in tagged("example").items():
         if block.lang == "python":
-            compile(block.body, f"README example:{name}", "exec")
-            assert "from ims_pulumi import" in block.body, name
+            compile(block.body, f"example:{name}", "exec")
+            assert "from ims_pulumi import" in block.body or "import pulumi_ims as ims" in block.body, name
             if "pulumi." in block.body:
                 assert re.search(r"^import pulumi$", block.body, re.M), f"example:{name} uses pulumi without importing it"
 
 
 @pytest.mark.unit
-def test_the_readme_names_no_version_of_its_own() -> None:
-    """The version is pyproject's: the README's wheel name is a glob that matches the wheel built from it."""
+def test_one_example_per_language_in_the_readme() -> None:
+    """The README shows the dynamic provider and the plugin from every language the plugin serves."""
+    readme = {b.name: b.lang for b in blocks((REPO / "README.md").read_text()) if b.kind == "example"}
+    assert readme == {"intro": "python", "python-sdk": "python", "typescript": "typescript", "go": "go",
+                      "yaml": "yaml"}, readme
+
+
+@pytest.mark.unit
+def test_the_docs_name_no_version_of_their_own() -> None:
+    """The version is pyproject's: the wheel name is a glob that matches the wheel built from it, the plugin
+    version given to `pulumi plugin install` is the package's, and so is the Changelog's current release."""
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    text = README.read_text()
-    assert not re.search(r"pulumi_ims_image_metadata-\d", text), "a hard-coded wheel version in the README"
+    for path in pages():
+        text = path.read_text()
+        assert not re.search(r"pulumi_ims_image_metadata-\d", text), f"a hard-coded wheel version in {path}"
+        for named in re.findall(r"plugin install resource ims (\S+)", text):
+            assert named == version, f"{path}: `pulumi plugin install resource ims {named}`, the package is {version}"
     (install,) = [b for b in blocks() if b.kind == "no-run" and b.name == "install"]
     (pattern,) = re.findall(r"dist/(pulumi_ims_image_metadata-\S*\.whl)", install.body)
     assert fnmatch.fnmatch(f"pulumi_ims_image_metadata-{version}-py3-none-any.whl", pattern)
+    (short,) = [b for b in blocks() if b.kind == "no-run" and b.name == "install-short"]
+    assert commands(short)[0] in install.body, "the README's install line is the first way of the full block"
     major_minor = ".".join(version.split(".")[:2])
-    assert f"### {major_minor} (this release)" in text, "the Changelog's current release is pyproject's version"
+    changelog = (REPO / "docs" / "changelog.md").read_text()
+    assert f"\n## {major_minor} (this release)" in changelog, "the Changelog's current release is pyproject's version"
 
 
 # --- running the examples ------------------------------------------------------------------------
@@ -130,10 +173,10 @@ def project(tmp_path: Path, emu: Emulator, name: str, program: str, **kwargs: An
 
 
 def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """A README command sequence, run as written by bash (stops at the first failing command)."""
+    """A documented command sequence, run as written by bash (stops at the first failing command)."""
     proc = subprocess.run(["bash", "-c", f"set -euo pipefail\n{script}"], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=900)
-    assert proc.returncode == 0, f"README commands failed:\n{script}\n--- stdout\n{proc.stdout[-5000:]}\n" \
+    assert proc.returncode == 0, f"documented commands failed:\n{script}\n--- stdout\n{proc.stdout[-5000:]}\n" \
                                  f"--- stderr\n{proc.stderr[-5000:]}"
     return proc
 
@@ -218,7 +261,7 @@ def test_sharing_two_projects(tmp_path: Path, pulumi_cli: None) -> None:
                                      backend=tmp_path / "state")
         consumer = PulumiProject.create(folder, body("share-consumer"), name="consumer", stack="setup",
                                         backend=tmp_path / "state")
-        for p in (owner, consumer):  # the README creates its own stacks: drop the helper's
+        for p in (owner, consumer):  # the docs create their own stacks: drop the helper's
             p.run("stack", "rm", "--yes", "setup")
         env = shell_env(owner)
         deploy = bash(body("share-deploy", emulator_url=emu.url), folder, env)
@@ -232,6 +275,144 @@ def test_sharing_two_projects(tmp_path: Path, pulumi_cli: None) -> None:
         consumer.destroy()
         owner.destroy()
         assert live_by_id(emu) == {}
+
+
+# --- the plugin: one example per language ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SDKs of the current schema (``tools/sdkgen``, as ``make sdk`` runs it), once per session."""
+    return build_sdks(tmp_path_factory)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_python_on_the_sdk(sdk: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, emu: Emulator,
+                           pulumi_cli: None) -> None:
+    site = install_python_sdk(sdk, tmp_path_factory)
+    p = project(tmp_path, emu, "python-sdk", body("python-sdk"), extra_env={"PYTHONPATH": str(site)})
+    install_plugin(p, tmp_path)
+    p.up()
+    out = p.outputs()
+    image = live_by_id(emu)[out["image_id"]]
+    assert (image["name"], image["disk_format"]) == ("ubuntu-22-base", "qcow2")
+    assert out["newest_ubuntu"].startswith("Ubuntu"), "the plugin's getImage found a public image"
+    (resource,) = p.resources("ImageMetadata")
+    assert resource["type"] == "ims:index:ImageMetadata"
+    p.preview("--expect-no-changes")
+    p.destroy()
+    assert live_by_id(emu) == {}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_yaml_program(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    text = body("yaml")
+    config, secrets = ims_config(emu.url)
+    p = PulumiProject.create(tmp_path, "", name=yaml.safe_load(text)["name"], config=config, secrets=secrets)
+    (p.dir / "__main__.py").unlink()
+    (p.dir / "Pulumi.yaml").write_text(text)  # the block is the whole project file
+    use_plugin_on_path(p, tmp_path)
+    p.up()
+    out = p.outputs()
+    image = live_by_id(emu)[out["imageId"]]
+    assert (image["name"], image["disk_format"]) == ("ubuntu-22-base", "qcow2")
+    assert out["newestUbuntu"].startswith("Ubuntu"), "fn::invoke found a public image"
+    p.preview("--expect-no-changes")
+    p.destroy()
+    assert live_by_id(emu) == {}
+
+
+@pytest.mark.slow
+def test_typescript_compiles(sdk: Path, tmp_path: Path) -> None:
+    """``index.ts`` as written, beside the example's ``tsconfig.json``, passes ``tsc`` against the generated SDK."""
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed to compile the TypeScript example")
+    root = tmp_path / "ts"
+    root.mkdir()
+    (root / "package.json").write_text('{"private": true}\n')  # one node_modules for the SDK and the program
+    run_tool(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", *NPM_PACKAGES],
+             cwd=root)
+    tsc = str(root / "node_modules" / ".bin" / "tsc")
+    shutil.copytree(sdk / "nodejs", root / "sdk")
+    run_tool([tsc, "-p", "."], cwd=root / "sdk")
+    shutil.copy2(root / "sdk" / "package.json", root / "sdk" / "bin" / "package.json")  # as npm publishes it
+    (root / "node_modules" / "@ims").mkdir()
+    (root / "node_modules" / "@ims" / "pulumi").symlink_to(root / "sdk" / "bin", target_is_directory=True)
+    program = root / "program"
+    program.mkdir()
+    shutil.copy2(REPO / "examples" / "typescript" / "tsconfig.json", program / "tsconfig.json")
+    (program / "index.ts").write_text(body("typescript"))
+    run_tool([tsc, "--noEmit", "-p", "."], cwd=program)
+
+
+@pytest.mark.slow
+def test_go_builds(sdk: Path, tmp_path: Path) -> None:
+    """``main.go`` as written, with the example's ``go.mod``, passes ``go build`` against the generated SDK."""
+    if shutil.which("go") is None:
+        pytest.fail("Go is needed to build the Go example")
+    module = tmp_path / "sdk" / "go"
+    shutil.copytree(sdk / "go", module)
+    # the CLI's release of the Pulumi Go SDK, as tests/plugin/test_sdks.py builds the SDK
+    run_tool(["go", "mod", "edit", "-require=github.com/pulumi/pulumi/sdk/v3@v3.274.1"], cwd=module, env=GO_ENV)
+    run_tool(["go", "mod", "tidy"], cwd=module, env=GO_ENV)
+    program = tmp_path / "examples" / "go"  # the example's go.mod replaces the SDK with ../../sdk/go
+    program.mkdir(parents=True)
+    for name in ("go.mod", "go.sum"):
+        shutil.copy2(REPO / "examples" / "go" / name, program / name)
+    (program / "main.go").write_text(body("go"))
+    run_tool(["go", "build", "-o", str(tmp_path / "program"), "."], cwd=program, env=GO_ENV)
+    assert (tmp_path / "program").is_file()
+
+
+# --- migrating ------------------------------------------------------------------------------------
+
+#: The plugin's stack the migration starts from: the image and share of the example, in YAML.
+PLUGIN_STACK = f"""name: my-images
+runtime: yaml
+resources:
+  app:
+    type: ims:index:ImageMetadata
+    properties: {{name: app-2026.12, osVersion: Ubuntu 22.04 server 64bit, diskFormat: raw, minDisk: 1}}
+  share:
+    type: ims:index:ImageMember
+    properties: {{imageId: "${{app.id}}", memberId: "{MEMBER}"}}
+outputs:
+  imageId: ${{app.id}}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_plugin_stack_moves_to_the_dynamic_provider(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    """docs/migrating.md, from the plugin to the dynamic provider: same image, same share, a clean preview."""
+    config, secrets = ims_config(emu.url)
+    p = PulumiProject.create(tmp_path, "", name="my-images", config=config, secrets=secrets)
+    python_project = (p.dir / "Pulumi.yaml").read_text()
+    (p.dir / "Pulumi.yaml").write_text(PLUGIN_STACK)
+    use_plugin_on_path(p, tmp_path)
+    p.up()
+    image_id = p.outputs()["imageId"]
+    before = live_by_id(emu)
+    assert list(before) == [image_id]
+    assert {r["type"] for r in p.resources("")} >= {"ims:index:ImageMetadata", "ims:index:ImageMember"}
+
+    # the documented program and steps (the stack `dev` of `my-images` is selected, as after `stack init`)
+    (p.dir / "Pulumi.yaml").write_text(python_project)
+    p.write_program(body("to-dynamic", image_id=image_id, member=MEMBER))
+    bash(body("to-dynamic-steps"), p.dir, shell_env(p))
+
+    after = live_by_id(emu)
+    assert list(after) == [image_id], "adopted, not recreated"
+    members = requests.get(f"{emu.url}/v2/images/{image_id}/members", headers={"X-Auth-Token": DEMO_TOKEN},
+                           timeout=10).json()["members"]
+    assert [m["member_id"] for m in members] == [MEMBER], "the share was taken over"
+    types = {r["type"] for r in p.resources("")}
+    assert not [t for t in types if t.startswith("ims:index:")], f"nothing of the plugin left: {types}"
+    assert p.outputs() == {"image_id": image_id}
+    p.destroy()
+    assert live_by_id(emu) == {}
 
 
 @pytest.mark.unit
