@@ -212,3 +212,194 @@ def error_for(
     if cls is PermissionDenied and "protected" in message.lower():
         cls = ImageProtected  # Glance: 403 "Image x is protected and cannot be deleted."
     return cls(operation=operation, status=status, code=code, message=message, request_id=request_id)
+
+
+# ---- an image that is not as the resource needs it --------------------------------------------
+# Raised by the core's workflows (content upload/import and verification, adoption, sharing) with
+# the facts as attributes, so that callers and tests act on types and values, not on prose; the
+# message is built from those attributes and is what users see.
+
+
+class ImageError(ImsError):
+    """An image (or its membership) is not what the resource needs.
+
+    ``image_id``: the image; ``expected``: what the resource needed (a status, a digest, a
+    visibility); ``found``: what there is instead (``None`` when not known); ``hint``: what to do.
+    """
+
+    def __init__(self, message: str, *, image_id: str, expected: Any = None, found: Any = None,
+                 hint: str = "") -> None:
+        super().__init__(message)
+        self.image_id = image_id
+        self.expected = expected
+        self.found = found
+        self.hint = hint
+
+
+class ContentError(ImageError):
+    """The image's data is not (or could not be made) the declared source's bytes.
+
+    ``deleted``: the image was deleted because the failing create made it (the next run starts
+    over); otherwise the image is kept and the next run continues with it.
+    """
+
+    def __init__(self, message: str, *, image_id: str, expected: Any = None, found: Any = None, hint: str = "",
+                 deleted: bool = False) -> None:
+        super().__init__(message, image_id=image_id, expected=expected, found=found, hint=hint)
+        self.deleted = deleted
+
+
+class UploadLeftImage(ContentError):
+    """The server received the whole upload but left the image in ``found`` instead of ``active``
+    (``killed``: it refused the data, typically a file whose format is not ``disk_format``)."""
+
+    def __init__(self, *, image_id: str, status: Any, size: int, deleted: bool = False) -> None:
+        self.size = size
+        hint = "Check the file's format against disk_format, then run `pulumi up` again"
+        super().__init__(f"upload to image {image_id} failed: the server left the image {status!r} after receiving "
+                         f"{size:,} bytes. {hint}", image_id=image_id, expected="active", found=status, hint=hint,
+                         deleted=deleted)
+
+
+class UploadInterrupted(ContentError):
+    """The upload broke off (``cause``: the error that ended it, retries spent) and the image is in
+    ``found`` (``None``: gone); the next run uploads again into the same image."""
+
+    def __init__(self, *, image_id: str, status: Any, cause: ImsError, deleted: bool = False) -> None:
+        self.cause = cause
+        hint = "run `pulumi up` again to upload again into it (no second image is made)"
+        super().__init__(f"{cause}. The image {image_id} is {status or 'gone'!r}: {hint}", image_id=image_id,
+                         expected="active", found=status, hint=hint, deleted=deleted)
+
+
+class ImportFailed(ContentError):
+    """The server's own import (``method``, Glance's ``web-download``) of ``location`` ended with the
+    image ``found`` (``queued`` again, or ``killed``) instead of ``active``.
+
+    ``failed_stores``: Glance's ``os_glance_failed_import``; ``probe``: what the URL answers from the
+    provider's machine (one clause, no part of the URL).
+    """
+
+    def __init__(self, *, image_id: str, location: str, method: str, status: Any, failed_stores: Any = None,
+                 probe: str = "", deleted: bool = False) -> None:
+        self.location, self.method, self.failed_stores, self.probe = location, method, failed_stores, probe
+        again = ("run `pulumi up` again" if deleted else
+                 "run `pulumi up` again (it imports into the same image, no second image is made)")
+        hint = (f"Check that the URL answers 200 from the server's network, then {again}, or set "
+                "`ims:urlImport stream` to stream the URL through the provider")
+        stores = f" (os_glance_failed_import: {failed_stores})" if failed_stores else ""
+        gone = " and was deleted: the next `pulumi up` starts over" if deleted else ""
+        super().__init__(f"image {image_id}: the server could not import {location} ({method}): the image is "
+                         f"{status!r} again{stores}{gone}; {probe}. {hint}", image_id=image_id, expected="active",
+                         found=status, hint=hint, deleted=deleted)
+
+
+class ChecksumMismatch(ContentError):
+    """The declared ``checksum`` (``algorithm`` ``expected``) is not the source's (``found``).
+
+    ``stage`` says where it was found: ``file`` (a file's bytes, before anything was sent;
+    ``detail`` is the comparison's own text and ``found`` may be ``None``), ``upload`` (the bytes
+    that were sent) or ``url`` (the digest a URL source was identified by).
+    """
+
+    def __init__(self, *, image_id: str, algorithm: str, expected: str, found: str | None, stage: str,
+                 location: Any = None, detail: str = "", deleted: bool = False) -> None:
+        self.algorithm, self.stage, self.location, self.detail = algorithm, stage, location, detail
+        if stage == "file":
+            hint = "fix the file or the checksum"
+            message = f"upload to image {image_id}: {detail}"
+        elif stage == "upload":
+            # deleted: the image this create made; the next run, with the fix, makes another
+            hint = ("fix the source or the checksum and run " +
+                    ("`pulumi up` again" if deleted else "`pulumi up --replace`"))
+            message = (f"upload to image {image_id}: the bytes have {algorithm} {found}, but checksum declares "
+                       f"{expected}" + (f" (the image was deleted): {hint}" if deleted else f"; {hint}"))
+        elif stage == "url":
+            hint = "fix the checksum or the source"
+            message = (f"image {image_id}: checksum declares {algorithm} {expected}, but {location} was identified by "
+                       f"{algorithm} {found}: {hint}")
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        super().__init__(message, image_id=image_id, expected=expected, found=found, hint=hint, deleted=deleted)
+
+
+class DigestMismatch(ContentError):
+    """The server reports ``algorithm`` ``found`` for the image's data, but the source's bytes have
+    ``expected``: ``sent`` (the bytes this run uploaded were corrupted on the way) or not (the image
+    already held other bytes than the declared source)."""
+
+    def __init__(self, *, image_id: str, algorithm: str, expected: str, found: str, sent: bool) -> None:
+        self.algorithm, self.sent = algorithm, sent
+        hint = ("The upload was corrupted on the way: run `pulumi up` again after `pulumi refresh`" if sent else
+                "The image holds other bytes than the declared source: declare that file, or replace the image")
+        super().__init__(f"image {image_id}: the server reports {algorithm} {found}, but the source's bytes have "
+                         f"{expected}. {hint}", image_id=image_id, expected=expected, found=found, hint=hint)
+
+
+class UrlContentMismatch(ContentError):
+    """The data the server read from a URL (an import, or an image found ``active``) is not the
+    declared content: ``problems``, one clause each (a digest or size the server reports against the
+    declared checksum or the source's identity)."""
+
+    def __init__(self, *, image_id: str, location: str, problems: list[str], deleted: bool = False) -> None:
+        self.location, self.problems = location, list(problems)
+        hint = ("fix the URL or the checksum and run `pulumi up` again" if deleted else
+                "Fix the URL or the checksum and run `pulumi up --replace`")
+        super().__init__(f"image {image_id}: the data read from {location} is not the declared content: "
+                         f"{'; '.join(problems)}. {'The image was deleted: ' if deleted else ''}{hint}",
+                         image_id=image_id, found=self.problems, hint=hint, deleted=deleted)
+
+
+class SourceChanged(ContentError):
+    """The source's bytes changed between the preview (SHA-256 ``expected``, the resource's identity)
+    and the upload (SHA-256 ``found`` of what was sent): the image holds the uploaded bytes."""
+
+    def __init__(self, *, image_id: str, location: Any, expected: str, found: str) -> None:
+        self.location = location
+        hint = "run `pulumi up` again to record the bytes that were uploaded"
+        super().__init__(f"upload to image {image_id}: {location} changed between the preview and the upload (its "
+                         f"SHA-256 differs): {hint}", image_id=image_id, expected=expected, found=found, hint=hint)
+
+
+class AdoptionMismatch(ImageError):
+    """The image to adopt (``adopt_id``) differs in fields only a replacement could change:
+    ``fields`` (their names) and ``details`` (one ``name: declared ..., the image has ...`` each)."""
+
+    def __init__(self, *, image_id: str, fields: list[str], details: list[str]) -> None:
+        self.fields, self.details = list(fields), list(details)
+        hint = "declare the image's values instead"
+        super().__init__(f"adopt image {image_id}: these fields cannot be changed in place, {hint}: "
+                         f"{'; '.join(details)}", image_id=image_id, found=self.details, hint=hint)
+
+
+class SharingError(ImageError):
+    """A membership call was refused for a reason of the image itself (``cause``: the API's refusal)."""
+
+    def __init__(self, message: str, *, image_id: str, cause: ApiError, expected: Any = None, found: Any = None,
+                 hint: str = "") -> None:
+        super().__init__(message, image_id=image_id, expected=expected, found=found, hint=hint)
+        self.cause = cause
+
+
+class NotShareable(SharingError):
+    """Glance refused to add a member because the image's visibility (``found``) is not ``shared``."""
+
+    def __init__(self, *, image_id: str, visibility: Any, cause: ApiError) -> None:
+        hint = "set visibility='shared' on its ImageMetadata and run `pulumi up`, then add the member"
+        super().__init__(f"{cause.operation} failed: HTTP {cause.status}: {cause.api_message.rstrip('.')}. Image "
+                         f"{image_id} has visibility={visibility!r}; on Glance only images with visibility='shared' "
+                         f"have members: {hint}", image_id=image_id, cause=cause, expected="shared", found=visibility,
+                         hint=hint)
+
+
+class NotShared(SharingError):
+    """The image is not shared with ``member_id`` (the consumer's side): ``owner`` (``None``: not
+    known) must add the member first."""
+
+    def __init__(self, *, image_id: str, member_id: str, owner: str | None, cause: ApiError) -> None:
+        self.member_id, self.owner = member_id, owner
+        who = f"project {owner}" if owner else "the image's owner"
+        hint = (f"{who} must add it as a member first (an ImageMember with member_id={member_id!r} in the owner's "
+                "stack), then run `pulumi up` here again")
+        super().__init__(f"{cause}. Image {image_id} is not shared with project {member_id}: {hint}",
+                         image_id=image_id, cause=cause, expected=member_id, hint=hint)

@@ -10,6 +10,7 @@ from typing import Any
 from .client import ImsClient, uncertain
 from .context import Operations, ProviderContext, _recorded_config_hint, check_resource
 from .errors import (
+    AdoptionMismatch,
     Conflict,
     ImsError,
     NotFound,
@@ -202,6 +203,6 @@ def _adoptable(table: Table, image: dict[str, Any] | None, image_id: str, desire
              if f.name in desired and f.wire and not table.in_place(f.name, profile)
              and not f.kind.same(current.get(f.name), desired.get(f.name))]
     if fixed:
-        raise ImsError(f"adopt image {image_id}: these fields cannot be changed in place, declare the image's "
-                       f"values instead: {'; '.join(_mismatch(table, n, current, desired, profile) for n in fixed)}")
+        raise AdoptionMismatch(image_id=image_id, fields=fixed,
+                               details=[_mismatch(table, n, current, desired, profile) for n in fixed])
     return image

@@ -16,9 +16,11 @@ from typing import Any
 from .context import Operations, ProviderContext, check_resource
 from .errors import (
     ApiError,
-    ImsError,
     NotFound,
+    NotShareable,
+    NotShared,
     PermissionDenied,
+    SharingError,
 )
 from .framework import REPLACE, UPDATE, Failure, Field, Role, Table, contains_unknown
 from .kinds import Computed, ProjectDefault, Services, Text, unshown_character
@@ -191,19 +193,15 @@ def _split(id_: str, props: Mapping[str, Any]) -> tuple[str, str]:
     return image_id, member_id
 
 
-def _explain_refused_share(exc: ApiError, image: Mapping[str, Any] | None, image_id: str) -> ImsError:
+def _explain_refused_share(exc: ApiError, image: Mapping[str, Any] | None, image_id: str) -> ApiError | SharingError:
     """Glance 33 answers 403 "Not allowed to create members for image X." for an image that is not
     `shared`: read the image to tell that case from a missing permission."""
     visibility = (image or {}).get("visibility")
     if visibility not in (None, "shared") and "not allowed to create members" in exc.api_message.lower():
-        return ImsError(f"{exc.operation} failed: HTTP {exc.status}: {exc.api_message.rstrip('.')}. Image {image_id} has "
-                        f"visibility={visibility!r}; on Glance only images with visibility='shared' have members: set "
-                        "visibility='shared' on its ImageMetadata and run `pulumi up`, then add the member")
+        return NotShareable(image_id=image_id, visibility=visibility, cause=exc)
     return exc
 
 
-def _not_shared(exc: ApiError, image: Mapping[str, Any] | None, image_id: str, member_id: str) -> ImsError:
-    owner = f"project {image['owner']}" if image and image.get("owner") else "the image's owner"
-    return ImsError(f"{exc}. Image {image_id} is not shared with project {member_id}: {owner} must add it as a "
-                    f"member first (an ImageMember with member_id={member_id!r} in the owner's stack), then run "
-                    "`pulumi up` here again")
+def _not_shared(exc: ApiError, image: Mapping[str, Any] | None, image_id: str, member_id: str) -> NotShared:
+    owner = str(image["owner"]) if image and image.get("owner") else None
+    return NotShared(image_id=image_id, member_id=member_id, owner=owner, cause=exc)

@@ -2,9 +2,10 @@
 verify the bytes; safe to repeat (an image ``active`` is verified, one ``saving``/``importing`` is
 waited for, a ``queued`` one is filled).
 
-Shared by both adapters through the operations of :mod:`.provider` (``create_image``,
+Shared by both adapters through the operations of :mod:`.image_ops` (``create_image``,
 ``update_image``): the dynamic provider and the ``ims`` plugin run the same steps, with the same
-progress messages and error texts.
+progress messages and error texts. Failures are the typed :class:`~.errors.ContentError` family
+(the image, what was expected, what was found, what to do), whose messages users see.
 """
 
 from __future__ import annotations
@@ -18,7 +19,22 @@ import requests
 
 from . import content
 from .client import ImsClient
-from .errors import AuthenticationFailed, Conflict, ImsError, NotFound, ServerError, SourceError, TransportError
+from .errors import (
+    AuthenticationFailed,
+    ChecksumMismatch,
+    Conflict,
+    DigestMismatch,
+    ImportFailed,
+    ImsError,
+    NotFound,
+    ServerError,
+    SourceChanged,
+    SourceError,
+    TransportError,
+    UploadInterrupted,
+    UploadLeftImage,
+    UrlContentMismatch,
+)
 from .profiles import ServerProfile
 from .transport import Budget, warn
 
@@ -80,7 +96,9 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
     if declared and source.get("kind") == "file":
         problem = content.verify_declared(dict(source), str(declared))
         if problem:
-            raise ImsError(f"upload to image {image_id}: {problem}")
+            algorithm, want = content.parse_checksum(str(declared))
+            raise ChecksumMismatch(image_id=image_id, algorithm=algorithm, expected=want, found=None, stage="file",
+                                   location=source.get("location"), detail=problem)
     how, _why = _url_transfer(source, declared, profile, url_import, api.import_methods)
     if how == "import":
         imported = _import(api, image, source, declared, timeout, fresh)
@@ -89,10 +107,8 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
     hashes = _stream_into(api, image, source, declared, profile, fresh)
     after = api.wait_for_data(image_id, timeout)
     if after.get("status") != "active":
-        _discard_killed(api, image_id, after, fresh)
-        raise ImsError(f"upload to image {image_id} failed: the server left the image {after.get('status')!r} after "
-                       f"receiving {hashes.size:,} bytes. Check the file's format against disk_format, then run "
-                       "`pulumi up` again")
+        deleted = _discard_killed(api, image_id, after, fresh)
+        raise UploadLeftImage(image_id=image_id, status=after.get("status"), size=hashes.size, deleted=deleted)
     return _verified(api, after, source, declared, hashes, fresh)
 
 
@@ -160,9 +176,8 @@ def _stream_into(api: ImsClient, image: Mapping[str, Any], source: Mapping[str, 
                 warn(f"upload to image {image_id} failed ({exc}); the image is still 'queued': uploading again")
                 api.transport.sleep(delay)
                 continue
-            _discard_killed(api, image_id, after, fresh)
-            raise ImsError(f"{exc}. The image {image_id} is {status or 'gone'!r}: run `pulumi up` again to upload "
-                           "again into it (no second image is made)") from exc
+            deleted = _discard_killed(api, image_id, after, fresh)
+            raise UploadInterrupted(image_id=image_id, status=status, cause=exc, deleted=deleted) from exc
         finally:
             stream.close()
 
@@ -241,14 +256,8 @@ def _import(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], de
             # This create made the image: delete it, so that a corrected URL (another create token)
             # leaves nothing behind, and a replacement's old image stays the stack's (issue 24).
             api.delete_image(image_id)
-        gone = " and was deleted: the next `pulumi up` starts over" if fresh else ""
-        again = ("run `pulumi up` again" if fresh else
-                 "run `pulumi up` again (it imports into the same image, no second image is made)")
-        raise ImsError(
-            f"image {image_id}: the server could not import {shown} ({WEB_DOWNLOAD}): the image is {status!r} "
-            f"again{f' (os_glance_failed_import: {failed})' if failed else ''}{gone}; {_probe(url)}. Check that "
-            f"the URL answers 200 from the server's network, then {again}, or set `ims:urlImport stream` to stream "
-            "the URL through the provider")
+        raise ImportFailed(image_id=image_id, location=shown, method=WEB_DOWNLOAD, status=status,
+                           failed_stores=failed, probe=_probe(url), deleted=fresh)
     return _verified_unseen(api, after, source, declared, fresh)
 
 
@@ -280,8 +289,8 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
     if declared:
         algorithm, want = content.parse_checksum(str(declared))
         if expected.get(algorithm, (want, ""))[0] != want:
-            raise ImsError(f"image {image_id}: checksum declares {algorithm} {want}, but {location} was identified by "
-                           f"{algorithm} {expected[algorithm][0]}: fix the checksum or the source")
+            raise ChecksumMismatch(image_id=image_id, algorithm=algorithm, expected=want,
+                                   found=expected[algorithm][0], stage="url", location=location)
         expected[algorithm] = (want, "checksum declares")
     reported = {"md5": image.get("checksum")}
     if image.get("os_hash_algo"):
@@ -302,10 +311,7 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
     if problems:
         if fresh:
             api.delete_image(image_id)
-        raise ImsError(f"image {image_id}: the data read from {location} is not the declared content: "
-                       f"{'; '.join(problems)}. " + ("The image was deleted: fix the URL or the checksum and run "
-                                                     "`pulumi up` again" if fresh else
-                                                     "Fix the URL or the checksum and run `pulumi up --replace`"))
+        raise UrlContentMismatch(image_id=image_id, location=location, problems=problems, deleted=fresh)
     return image
 
 
@@ -343,9 +349,12 @@ def _discard_unreadable(api: ImsClient, image_id: str, exc: ImsError) -> None:
             api.delete_image(image_id)
 
 
-def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> None:
+def _discard_killed(api: ImsClient, image_id: str, image: Mapping[str, Any] | None, fresh: bool) -> bool:
+    """Delete an image the server ``killed`` when this create made it (``fresh``); whether it was deleted."""
     if fresh and image is not None and image.get("status") == "killed":
         api.delete_image(image_id)
+        return True
+    return False
 
 
 def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
@@ -363,20 +372,16 @@ def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], 
         if expected.get(algorithm, want) != want:
             if fresh:
                 api.delete_image(image_id)
-            raise ImsError(f"upload to image {image_id}: the bytes have {algorithm} {expected[algorithm]}, but checksum "
-                           f"declares {want}" + (" (the image was deleted)" if fresh else
-                                                 "; fix the source or the checksum and run `pulumi up --replace`"))
+            raise ChecksumMismatch(image_id=image_id, algorithm=algorithm, expected=want, found=expected[algorithm],
+                                   stage="upload", location=source.get("location"), deleted=fresh)
     reported = {"md5": image.get("checksum")}
     if image.get("os_hash_algo") == "sha512":
         reported["sha512"] = image.get("os_hash_value")
     for algorithm, value in reported.items():
         if value and algorithm in expected and value != expected[algorithm]:
-            raise ImsError(f"image {image_id}: the server reports {algorithm} {value}, but the source's bytes have "
-                           f"{expected[algorithm]}. " + ("The upload was corrupted on the way: run `pulumi up` again "
-                                                         "after `pulumi refresh`" if sent else
-                                                         "The image holds other bytes than the declared source: "
-                                                         "declare that file, or replace the image"))
+            raise DigestMismatch(image_id=image_id, algorithm=algorithm, expected=expected[algorithm], found=value,
+                                 sent=sent is not None)
     if sent is not None and source.get("sha256") and source["sha256"] != expected["sha256"]:
-        raise ImsError(f"upload to image {image_id}: {source.get('location')} changed between the preview and the "
-                       "upload (its SHA-256 differs): run `pulumi up` again to record the bytes that were uploaded")
+        raise SourceChanged(image_id=image_id, location=source.get("location"), expected=str(source["sha256"]),
+                            found=expected["sha256"])
     return image
