@@ -13,6 +13,7 @@ from pulumi.runtime import rpc
 from ims_pulumi.core import content
 from ims_pulumi.core.framework import is_unknown
 from ims_pulumi.core.image_metadata import IMAGE_METADATA
+from ims_pulumi.dynamic.resource import source_props
 from ims_pulumi.plugin.values import Names, described_sources, engine_props, from_plain, to_plain
 
 pytestmark = pytest.mark.unit
@@ -59,3 +60,14 @@ def test_assets_are_described_like_the_dynamic_resource_class(tmp_path: Path) ->
     assert got["source"] == content.describe(str(disk)) and got["name"] == "n"
     url = described_sources({"source": pulumi.RemoteAsset("https://user:pw@example.com/a.qcow2?sig=1")})
     assert "pw" not in str(url["source"]) and url[content.SECRET_URL_KEY].endswith("?sig=1")
+
+
+@pytest.mark.parametrize(("checksum", "reason"), [
+    ("sha256:" + "ab" * 32, "a declared checksum makes the bytes part of a URL's identity: changing it replaces"),
+    (None, "without one, the URL's redacted location is its identity"),
+    ("md5:short", "an invalid checksum adds nothing (check reports it)"),
+])
+def test_a_url_is_identified_as_the_dynamic_resource_class_identifies_it(checksum: str | None, reason: str) -> None:
+    url = "https://example.com/disk.qcow2"
+    values: dict[str, Any] = {"source": pulumi.RemoteAsset(url), **({"checksum": checksum} if checksum else {})}
+    assert described_sources(values)["source"] == source_props(pulumi.RemoteAsset(url), checksum)["source"], reason

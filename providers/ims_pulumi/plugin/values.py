@@ -120,9 +120,11 @@ def described_sources(values: dict[str, Any]) -> dict[str, Any]:
     :data:`content.SECRET_URL_KEY` (a secret input, read at ``up``), so the table sees what it sees
     from the dynamic provider."""
     out = dict(values)
+    # a declared checksum is part of a URL's identity, as the dynamic resource class registers it
+    declared = values.get("checksum") if isinstance(values.get("checksum"), str) else None
     for name, value in values.items():
         if isinstance(value, SOURCE_ASSETS):
-            out[name] = content.describe(value)
+            out[name] = content.describe(value, declared)
             url = content.secret_url(value)
             if url:
                 out[content.SECRET_URL_KEY] = url
