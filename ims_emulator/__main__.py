@@ -27,6 +27,7 @@ from ims_emulator.app import State, build_app
 from ims_emulator.auth import Authenticator, Identity, parse_token
 from ims_emulator.faults import FaultError, FaultRule, Faults
 from ims_emulator.imagedata import ImageFiles
+from ims_emulator.obs import DEFAULT_REGION, ObjectStore, ObsSettings, parse_credentials, parse_endpoint
 from ims_emulator.settings import BOOLEAN_SETTINGS, Settings
 from ims_emulator.store import Store
 
@@ -108,6 +109,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     auth.add_argument(
         "--no-auth", action="store_true", help="accept every request (project: X-Project-Id or the demo one)"
     )
+    obs = p.add_argument_group(
+        "object store (OBS) for PUT /v1/cloudimages/{id}/upload: any S3-compatible server, e.g. scripts/s3/serve.sh"
+    )
+    obs.add_argument("--obs-endpoint", type=_arg_type(parse_endpoint), metavar="URL",
+                     help="its http(s)://host:port; registered image files are read from it (path-style, SigV4)")
+    obs.add_argument("--obs-credentials", type=_arg_type(parse_credentials), metavar="AK:SK",
+                     help="the access key and secret key the emulator reads objects with")
+    obs.add_argument("--obs-region", default=DEFAULT_REGION,
+                     help=f"the region its requests are signed for (default {DEFAULT_REGION})")
     tls = p.add_argument_group("TLS")
     tls.add_argument("--tls-cert", type=Path, help="PEM certificate chain; serve https")
     tls.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
@@ -151,6 +161,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--upload-delay", type=float, default=defaults.upload_delay, help="seconds an upload stays 'saving'"
     )
     rules.add_argument(
+        "--upload-max-bytes",
+        type=int,
+        default=defaults.upload_max_bytes,
+        help="largest file PUT /v2/images/{id}/file takes (IMG.0059 beyond; default 1999999999: \"smaller than 2 GB\")",
+    )
+    rules.add_argument(
+        "--register-max-bytes",
+        type=int,
+        default=defaults.register_max_bytes,
+        help="largest object a registration takes (IMG.0059 beyond; default 128000000000: \"at most 128 GB\")",
+    )
+    rules.add_argument(
         "--no-public-images",
         dest="public_images",
         action="store_false",
@@ -174,6 +196,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         p.error("--tls-cert and --tls-key go together")
+    if (args.obs_endpoint is None) != (args.obs_credentials is None):
+        p.error("--obs-endpoint and --obs-credentials go together")
     if not args.header_timeout > 0:
         p.error("--header-timeout must be a positive number of seconds")
     projects = {identity.project_id for identity in args.identity} | {project for _, project in args.token}
@@ -193,9 +217,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "member_limit": args.member_limit,
             "protected_delete_status": args.protected_delete_status,
             "upload_delay": args.upload_delay,
+            "upload_max_bytes": args.upload_max_bytes,
+            "register_max_bytes": args.register_max_bytes,
         }
     )
     return settings
+
+
+def object_store(args: argparse.Namespace) -> ObjectStore | None:
+    """The object store of ``--obs-endpoint``/``--obs-credentials``, or ``None`` without them."""
+    if args.obs_endpoint is None:
+        return None
+    access_key, secret_key = args.obs_credentials
+    return ObjectStore(ObsSettings(args.obs_endpoint, access_key, secret_key, args.obs_region))
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -214,6 +248,7 @@ async def serve(args: argparse.Namespace) -> None:
             auth=Authenticator.build(args.identity, args.token, enabled=not args.no_auth,
                                      demo=not args.no_demo_identity),
             faults=Faults(args.fault, args.fault_seed),
+            obs=object_store(args),
         )
         # aiohttp closes a connection whose request head is not complete within keepalive_timeout of its
         # opening or of the previous response (the keep-alive timer runs from connection_made): a

@@ -6,6 +6,11 @@ deployment would fail): count it -> unknown route (gateway 404) -> ``latency`` -
 gateway 401) -> ``error`` -> ``forbidden`` -> handler -> ``drop_response``.
 ``/_emulator/*`` skips all but the request id. The upload handler reads its own body, in
 chunks (``STREAMED_ROUTES``); every other body is read whole, at most 12,000,000 bytes.
+
+A registration (``PUT /v1/cloudimages/{id}/upload``) is answered once the request, the image and
+the object (``HeadBucket``/``HeadObject`` on the object store, :mod:`ims_emulator.obs`) pass; a
+background task then reads the object, and its job (``GET /v1/{project_id}/jobs/{job_id}``)
+follows it to ``SUCCESS`` or ``FAIL``.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ims_emulator import CONTROL_HEADER, PLATFORM_PROJECT_ID, catalogue, errors, rules, schemas
+from ims_emulator import CONTROL_HEADER, PLATFORM_PROJECT_ID, catalogue, errors, registration, rules, schemas
 from ims_emulator.auth import BODY_KEY, Authenticator
 from ims_emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, deferred_expect, parse_json, send_continue, too_large
 from ims_emulator.errors import ApiError, Style, bad_request, conflict, forbidden, member_not_found, not_found
 from ims_emulator.faults import FaultError, FaultRule, Faults
 from ims_emulator.imagedata import Digests, ImageFiles
+from ims_emulator.obs import ObjectReadError, ObjectStore
 from ims_emulator.settings import Settings, SettingsError
 from ims_emulator.stats import Stats
 from ims_emulator.store import Store, UnknownMarker
@@ -58,11 +64,18 @@ class State:
     stats: Stats = field(default_factory=Stats)
     #: Start-up settings, restored by ``POST /_emulator/reset``.
     initial_settings: dict[str, Any] = field(default_factory=dict)
-    #: Pending ``saving`` -> ``active``/``killed`` transitions.
+    #: Pending ``saving`` -> ``active``/``killed`` transitions, and running registrations.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: The object store registrations read from (``--obs-endpoint``); ``None``: none configured.
+    obs: ObjectStore | None = None
 
     def __post_init__(self) -> None:
         self.initial_settings = self.settings.as_dict()
+
+    def cancel_tasks(self) -> None:
+        """Stop the background work (pending transitions, registrations reading their object)."""
+        for task in list(self.tasks):
+            task.cancel()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference until it finishes."""
@@ -416,6 +429,9 @@ async def upload_file(request: web.Request) -> web.Response:
     project = request[PROJECT_KEY]
     image = _own_image(request)
     image_id = image["id"]
+    max_file = state.settings.upload_max_bytes
+    if request.content_length is not None and request.content_length > max_file:
+        raise _file_too_large(request.content_length, max_file)
     # No await between the status check and this write: of two concurrent uploads, one gets 409.
     state.store.replace(rules.start_upload(image))
     cut = _fire(request, "cut_upload")
@@ -423,12 +439,13 @@ async def upload_file(request: web.Request) -> web.Response:
         with ExitStack() as stack:
             sink = stack.enter_context(state.files.open_partial(image_id)) if state.settings.keep_image_data else None
             digests = await _receive(
-                request, sink, limit=request.get(LIMIT_KEY), cut_after=cut.params["after_bytes"] if cut else None
+                request, sink, limit=request.get(LIMIT_KEY), cut_after=cut.params["after_bytes"] if cut else None,
+                max_file=max_file,
             )
     except _Cut:
         _abandon(state, project, image_id)
         raise _Dropped from None
-    except ApiError:  # 413: the AK/SK limit, with chunked transfer
+    except ApiError:  # 413: the AK/SK limit, or 400: the file size limit, with chunked transfer
         _abandon(state, project, image_id)
         raise
     except Exception:  # the body broke off: client gone, or closed before its Content-Length
@@ -457,6 +474,19 @@ class _Cut(Exception):
     """A ``cut_upload`` fault fired: drop the connection mid-body."""
 
 
+def _file_too_large(size: int | None, limit: int) -> ApiError:
+    """400 IMG.0059 for an upload over the native limit: Huawei's current upload page says "smaller than
+    2 GB" and sends larger files to registration; its errors are 400/401/403/404/409/500 (no 413), and
+    IMG.0059 is IMS's code for an image file over the size limit (its use here is inferred)."""
+    what = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    return bad_request(
+        errors.IMAGE_FILE_TOO_LARGE,
+        f"{errors.MESSAGES[errors.IMAGE_FILE_TOO_LARGE]} The file is {what}; PUT /v2/images/{{image_id}}/file takes "
+        f"at most {limit:,} bytes (\"must be smaller than 2 GB\"): put larger files into an OBS bucket and register "
+        "them (PUT /v1/cloudimages/{image_id}/upload).",
+    )
+
+
 async def _chunks(request: web.Request) -> AsyncIterator[bytes | memoryview]:
     """The body in chunks: streamed, or sliced from the copy signature checking read."""
     body = request.get(BODY_KEY)
@@ -471,12 +501,13 @@ async def _chunks(request: web.Request) -> AsyncIterator[bytes | memoryview]:
 
 
 async def _receive(
-    request: web.Request, sink: IO[bytes] | None, *, limit: int | None, cut_after: int | None
+    request: web.Request, sink: IO[bytes] | None, *, limit: int | None, cut_after: int | None, max_file: int
 ) -> Digests:
     """Hash (and write to ``sink``) the body chunk by chunk, never holding more than one chunk.
 
-    Raises the gateway's 413 once more than ``limit`` bytes arrived, and :class:`_Cut`
-    once ``cut_after`` bytes arrived (or at the end of a shorter body).
+    Raises the gateway's 413 once more than ``limit`` bytes arrived, IMS's 400 IMG.0059 once
+    more than ``max_file`` did, and :class:`_Cut` once ``cut_after`` bytes arrived (or at the
+    end of a shorter body).
     """
     digests = Digests()
     if cut_after == 0:
@@ -485,6 +516,8 @@ async def _receive(
         chunk = received if cut_after is None else received[: cut_after - digests.size]
         if limit is not None and digests.size + len(chunk) > limit:
             raise too_large(limit)
+        if digests.size + len(chunk) > max_file:
+            raise _file_too_large(None, max_file)
         digests.update(chunk)
         if sink is not None:
             sink.write(chunk)
@@ -521,6 +554,133 @@ async def _settle_later(
     image = state.store.get(project, image_id)
     if image is not None and image["status"] == "saving":
         state.store.replace(outcome(image))
+
+
+# --- registration from OBS and its job -----------------------------------------------------
+
+#: Seconds between two ``process_percent`` updates of a running registration's job.
+PROGRESS_INTERVAL = 0.5
+
+
+def _object_store(state: State) -> ObjectStore:
+    """The configured object store; 400 IMG.0069 when the emulator was started without one."""
+    if state.obs is None:
+        raise bad_request(errors.BUCKET_INACCESSIBLE,
+                          f"{errors.MESSAGES[errors.BUCKET_INACCESSIBLE]} This emulator has no object store: start it "
+                          "with --obs-endpoint URL --obs-credentials AK:SK (scripts/s3/serve.sh runs one).")
+    return state.obs
+
+
+async def register_image(request: web.Request) -> web.Response:
+    """``PUT /v1/cloudimages/{id}/upload`` ``{"image_url": "<bucket>:<object>"}`` -> 200 ``{"job_id": ...}``.
+
+    Checks, in order: the body and ``image_url`` (400, :func:`registration.parse_body`), the image
+    (404; 403 for a public or shared one), ``queued`` (400 IMG.0046), an object store configured
+    (400 IMG.0069), the bucket (400 IMG.0069) and the object (400 IMG.0057: missing, unreadable,
+    empty, not Standard; 400 IMG.0059: over ``register_max_bytes``). Then the image is ``saving``,
+    the job ``INIT``, and a background task reads the object (:func:`_register`).
+    """
+    state = request.app[STATE]
+    project = request[PROJECT_KEY]
+    url = registration.parse_body(await _json(request))
+    registration.check_registrable(_own_image(request))
+    info = await _object_store(state).stat(url)
+    registration.check_size(url, info.size, state.settings.register_max_bytes)
+    # Re-read after the awaits above: no await from this check to the writes (one of two concurrent
+    # registrations of an image wins, the other gets IMG.0046).
+    image = _own_image(request)
+    registration.check_registrable(image)
+    job = registration.new_job(image)
+    state.store.replace(rules.start_upload(image))
+    state.store.insert_job(project, job)
+    kill = _fire(request, "kill_registration") is not None
+    state.spawn(_register(state, project, image["id"], job["job_id"], url, size=info.size, kill=kill))
+    return web.json_response({"job_id": job["job_id"]})
+
+
+def _job_update(state: State, project: str, job_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    job = state.store.job(project, job_id)
+    if job is not None:
+        state.store.replace_job(change(job))
+
+
+def _fail_registration(state: State, project: str, image_id: str, job_id: str, code: str, reason: str) -> None:
+    """The job ``FAIL``s with ``code``/``reason``; the image, if still ``saving``, ends ``killed`` (IMS:
+    "upload failure -> killed"), with no data recorded."""
+    image = state.store.get(project, image_id)
+    if image is not None and image["status"] == "saving":
+        state.store.replace(rules.kill_upload(image))
+    _job_update(state, project, job_id, lambda job: registration.job_failed(job, code, reason))
+
+
+async def _register(
+    state: State, project: str, image_id: str, job_id: str, url: registration.ImageUrl, *, size: int, kill: bool
+) -> None:
+    """Read the object (size, MD5, SHA-512, format check), then ``active`` and ``SUCCESS`` after
+    ``upload_delay`` seconds; or ``killed`` and ``FAIL`` with the reason.
+
+    ``size`` is what ``HeadObject`` said, for ``process_percent``; the image's ``size`` is what
+    was read. A shutdown cancels the task: the next start settles the image and the job.
+    """
+    _job_update(state, project, job_id, lambda job: registration.job_progress(job, 0.0))
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+
+    def progress(done: int) -> None:
+        nonlocal last
+        if loop.time() - last >= PROGRESS_INTERVAL:
+            last = loop.time()
+            _job_update(state, project, job_id, lambda job: registration.job_progress(job, done / size))
+
+    try:
+        read = await _object_store(state).read(url, progress)
+    except ObjectReadError as exc:
+        _fail_registration(state, project, image_id, job_id, exc.code, exc.reason)
+        return
+    if (why := registration.format_error(url, read.head, read.tail)) is not None:
+        message = f"{errors.MESSAGES[errors.IMAGE_FILE_INVALID]} {why}."
+        _fail_registration(state, project, image_id, job_id, errors.IMAGE_FILE_INVALID, message)
+        return
+    current = state.store.get(project, image_id)  # re-read: it may have been deleted meanwhile
+    if current is None or current["status"] != "saving":
+        reason = f"{errors.MESSAGES[errors.REGISTER_FAILED]} The image was deleted during the registration."
+        _job_update(state, project, job_id, lambda job: registration.job_failed(job, errors.REGISTER_FAILED, reason))
+        return
+    _job_update(state, project, job_id, lambda job: registration.job_progress(job, 1.0))
+    if kill:  # like kill_upload: the bytes arrived, the import fails; no data is recorded
+        await asyncio.sleep(state.settings.upload_delay)
+        reason = f"{errors.MESSAGES[errors.REGISTER_FAILED]} (injected fault kill_registration)"
+        _fail_registration(state, project, image_id, job_id, errors.REGISTER_FAILED, reason)
+        return
+    digests = read.digests
+    state.store.replace(rules.finish_upload(current, digests.size, digests.md5, digests.sha512))
+    await asyncio.sleep(state.settings.upload_delay)
+    current = state.store.get(project, image_id)
+    if current is None or current["status"] != "saving":
+        reason = f"{errors.MESSAGES[errors.REGISTER_FAILED]} The image was deleted during the registration."
+        _job_update(state, project, job_id, lambda job: registration.job_failed(job, errors.REGISTER_FAILED, reason))
+        return
+    state.store.replace(rules.activate(current))
+    _job_update(state, project, job_id, registration.job_succeeded)
+
+
+async def show_job(request: web.Request) -> web.Response:
+    """``GET /v1/{project_id}/jobs/{job_id}``: a job of the caller's project.
+
+    The documented failures are 400, 401, 403, 500 and 503 (no 404): a ``project_id`` that is not
+    the caller's is 400 IMG.0067 "The project ID is incorrect.", an unknown job (or one of
+    another project) 400 IMG.0023 "An exception occurred during task query." (both inferred).
+    """
+    if request.match_info["project_id"] != request[PROJECT_KEY]:
+        raise bad_request(errors.PROJECT_ID_INVALID,
+                          f"{errors.MESSAGES[errors.PROJECT_ID_INVALID]} The project in the path is not the project of "
+                          "the credentials.")
+    job = request.app[STATE].store.job(request[PROJECT_KEY], request.match_info["job_id"])
+    if job is None:
+        raise bad_request(errors.JOB_QUERY_FAILED,
+                          f"{errors.MESSAGES[errors.JOB_QUERY_FAILED]} Job {request.match_info['job_id']!r} does not "
+                          "exist.")
+    return web.json_response(job)
 
 
 # --- /v2/images/{id}/members ---------------------------------------------------------------
@@ -744,9 +904,11 @@ async def all_images(request: web.Request) -> web.Response:
 
 
 async def delete_all_images(request: web.Request) -> web.Response:
-    """``DELETE /_emulator/images``: remove every user image and its kept data (the catalogue stays)."""
+    """``DELETE /_emulator/images``: remove every user image, its kept data and the jobs (the catalogue stays)."""
     state = request.app[STATE]
+    state.cancel_tasks()
     state.files.clear()
+    state.store.delete_jobs()
     return web.json_response({"deleted": state.store.delete_all()})
 
 
@@ -760,9 +922,11 @@ async def image_data(request: web.Request) -> web.StreamResponse:
 
 
 async def reset_all(request: web.Request) -> web.Response:
-    """``POST /_emulator/reset``: no user images, no faults, zero stats, start-up settings (the catalogue stays)."""
+    """``POST /_emulator/reset``: no user images, no jobs, no faults, zero stats, start-up settings (the catalogue stays)."""
     state = request.app[STATE]
+    state.cancel_tasks()
     deleted = state.store.delete_all()
+    state.store.delete_jobs()
     state.files.clear()
     state.faults.replace([])
     state.stats.reset()
@@ -774,11 +938,21 @@ async def reset_all(request: web.Request) -> web.Response:
 
 
 async def _settle_uploads(app: web.Application) -> None:
-    """Finish what a shutdown interrupted: uploaded data -> active, partial upload -> queued."""
+    """Finish what a shutdown interrupted: uploaded data -> active, partial upload or registration -> queued."""
     store = app[STATE].store
     app[STATE].files.remove_partials()
     for image in store.with_status("saving"):
         store.replace(rules.activate(image) if image["checksum"] else rules.abort_upload(image))
+    # Registrations: the job of an image that became active above succeeded; any other was cut off
+    # (its image is queued again, so it can be registered anew).
+    for project, job in store.unfinished_jobs():
+        registered = store.get(project, job["entities"]["image_id"])
+        if registered is not None and registered["status"] == "active":
+            store.replace_job(registration.job_succeeded(job))
+        else:
+            reason = (f"{errors.MESSAGES[errors.REGISTER_FAILED]} The registration was interrupted: the emulator "
+                      "stopped while it ran.")
+            store.replace_job(registration.job_failed(job, errors.REGISTER_FAILED, reason))
 
 
 async def _seed_catalogue(app: web.Application) -> None:
@@ -788,8 +962,7 @@ async def _seed_catalogue(app: web.Application) -> None:
 
 async def _shutdown(app: web.Application) -> None:
     state = app[STATE]
-    for task in list(state.tasks):
-        task.cancel()
+    state.cancel_tasks()
     await asyncio.gather(*state.tasks, return_exceptions=True)
     state.store.close()
 
@@ -822,6 +995,8 @@ def build_app(state: State) -> web.Application:
     r.add_get("/v2/schemas/members", members_schema)
     r.add_get("/v1/cloudimages/os_version", os_versions)
     r.add_get("/v1/cloudimages/quota", quota)
+    r.add_put("/v1/cloudimages/{id}/upload", register_image)
+    r.add_get("/v1/{project_id}/jobs/{job_id}", show_job)
     r.add_get("/_emulator/health", health)
     r.add_get("/_emulator/stats", get_stats)
     r.add_delete("/_emulator/stats", reset_stats)

@@ -49,6 +49,18 @@ OWNER_ONLY_DELETE = "IMG.0092"
 PUBLIC_IMAGE_DELETE = "IMG.0094"
 TAG_INVALID = "IMG.0115"
 TAG_QUOTA = "IMG.0116"
+# Registration of an OBS object (PUT /v1/cloudimages/{id}/upload) and its job (ims_emulator/registration.py).
+URL_FORMAT = "IMG.0017"
+JOB_QUERY_FAILED = "IMG.0023"
+IMAGE_UNAVAILABLE = "IMG.0046"
+IMAGE_FILE_INVALID = "IMG.0057"
+IMAGE_FILE_TOO_LARGE = "IMG.0059"
+PROJECT_ID_INVALID = "IMG.0067"
+BUCKET_NAME_EMPTY = "IMG.0068"
+BUCKET_INACCESSIBLE = "IMG.0069"
+BUCKET_NAME_INVALID = "IMG.0109"
+NAME_HAS_SPACE = "IMG.0175"
+REGISTER_FAILED = "IMG.1075"
 
 #: A parameter the API does not document: a create-body key beyond the nine fields, a list
 #: query parameter. IMS documents no code for this; IMG.0001 "The request message format is
@@ -81,6 +93,20 @@ MESSAGES: dict[str, str] = {
     PUBLIC_IMAGE_DELETE: "The public image cannot be deleted.",
     TAG_INVALID: "The image tag is invalid.",
     TAG_QUOTA: "The number of image tags exceeds the quota.",
+    URL_FORMAT: "The URL format is incorrect.",
+    JOB_QUERY_FAILED: "An exception occurred during task query.",
+    IMAGE_UNAVAILABLE: "The image is unavailable.",
+    IMAGE_FILE_INVALID: (
+        "The image file is empty, not found, or in incorrect format, or you do not have enough permission to access "
+        "the file."
+    ),
+    IMAGE_FILE_TOO_LARGE: "The size of the image file exceeds the maximum allowed.",
+    PROJECT_ID_INVALID: "The project ID is incorrect.",
+    BUCKET_NAME_EMPTY: "The specified bucket name is empty.",
+    BUCKET_INACCESSIBLE: "The specified bucket cannot be accessed.",
+    BUCKET_NAME_INVALID: "The bucket name contains invalid characters.",
+    NAME_HAS_SPACE: "The folder name and image file name cannot contain spaces.",
+    REGISTER_FAILED: "Failed to register the image file.",
 }
 
 # API Gateway codes (Huawei's API Gateway error-code table).

@@ -19,6 +19,9 @@ Kinds and what they do (the app decides where each is checked):
   its end if it is shorter; the image goes back to ``queued``.
 * ``kill_upload``: receive a matching upload fully and answer 204, but the image ends
   ``killed`` instead of ``active`` (a failed import).
+* ``kill_registration``: accept a matching registration (``PUT /v1/cloudimages/{id}/upload``)
+  and read its object, but the job ends ``FAIL`` (IMG.1075 "Failed to register the image
+  file.") and the image ``killed`` instead of ``active``.
 * ``half_commit`` ``status``: a matching create (``POST /v2/images``) stores the image
   **without its tags** and answers ``status`` (500): the image row committed, the tag write
   failed, as Glance does when its separate tag transaction fails ("database is locked").
@@ -45,6 +48,7 @@ KINDS: dict[str, dict[str, int]] = {
     "quota": {"limit": 0},
     "cut_upload": {"after_bytes": 0},
     "kill_upload": {},
+    "kill_registration": {},
     "half_commit": {"status": 500},
 }
 COMMON = ("method", "path", "rate", "count")

@@ -72,6 +72,14 @@ class Settings:
     #: Write uploaded image data to ``<data>/images/<id>`` instead of only hashing it (see
     #: ``emulator/imagedata.py``); off, an upload of any size costs no disk and constant memory.
     keep_image_data: bool = False
+    #: Largest file ``PUT /v2/images/{id}/file`` takes, in bytes. Huawei's current "Uploading an
+    #: Image (Native OpenStack API)" page: the file "must be smaller than 2 GB" (older and Open
+    #: Telekom Cloud pages: 128 GB); the stricter reading of "2 GB" is 2 * 10^9 bytes, so at most
+    #: 1,999,999,999. Larger files go through registration from OBS.
+    upload_max_bytes: int = 1_999_999_999
+    #: Largest object ``PUT /v1/cloudimages/{id}/upload`` registers, in bytes: IMS's IMG.0059
+    #: "Check whether the size of the image file is less than or equal to 128 GB" (10^9 bytes each).
+    register_max_bytes: int = 128_000_000_000
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes`` after validating all of them (all or nothing)."""
@@ -94,7 +102,7 @@ class Settings:
             raise SettingsError("name_max_length must be 128 or 255")
         if self.protected_delete_status not in (400, 403) or isinstance(self.protected_delete_status, bool):
             raise SettingsError("protected_delete_status must be 400 or 403")
-        for name in ("quota", "member_limit"):
+        for name in ("quota", "member_limit", "upload_max_bytes", "register_max_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SettingsError(f"{name} must be a non-negative integer")

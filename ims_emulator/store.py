@@ -22,6 +22,10 @@ foreign key with ``ON DELETE CASCADE`` removes them in the same statement that d
 the image (``delete``, ``delete_all``). A project's reads take its own images plus the
 ones shared with it (:meth:`Store.membership`, :meth:`Store.page`); the document of a
 shared image is never changed, the member's view is made on the way out.
+
+Asynchronous jobs (a registration from OBS, ``GET /v1/{project_id}/jobs/{job_id}``) are rows
+of ``jobs``, one JSON job document each, keyed by job id and scoped by project. They outlive
+their image (a job says what happened, also after the image is gone).
 """
 
 from __future__ import annotations
@@ -59,6 +63,12 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (image_id, member_id)
 );
 CREATE INDEX IF NOT EXISTS members_by_member ON members (member_id, image_id);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    status TEXT GENERATED ALWAYS AS (json_extract(doc, '$.status')) VIRTUAL
+);
 """
 
 #: Sort keys and column filters mapped to columns (``size`` sorts missing sizes first).
@@ -292,6 +302,31 @@ class Store:
         """Remove a membership; whether there was one."""
         cursor = self._conn.execute("DELETE FROM members WHERE image_id = ? AND member_id = ?", (image_id, member_id))
         return cursor.rowcount > 0
+
+
+    # --- asynchronous jobs ----------------------------------------------------------------------
+
+    def insert_job(self, project: str, doc: dict[str, Any]) -> None:
+        """Add a job of ``project``."""
+        self._conn.execute("INSERT INTO jobs (id, project, doc) VALUES (?, ?, ?)", (doc["job_id"], project, _dump(doc)))
+
+    def job(self, project: str, job_id: str) -> dict[str, Any] | None:
+        """The job if it exists in ``project``."""
+        row = self._conn.execute("SELECT doc FROM jobs WHERE id = ? AND project = ?", (job_id, project)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def replace_job(self, doc: dict[str, Any]) -> None:
+        """Overwrite an existing job with ``doc`` (same id)."""
+        self._conn.execute("UPDATE jobs SET doc = ? WHERE id = ?", (_dump(doc), doc["job_id"]))
+
+    def unfinished_jobs(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every job neither ``SUCCESS`` nor ``FAIL``, with its project (to settle what a shutdown interrupted)."""
+        rows = self._conn.execute("SELECT project, doc FROM jobs WHERE status NOT IN ('SUCCESS', 'FAIL')").fetchall()
+        return [(project, json.loads(doc)) for project, doc in rows]
+
+    def delete_jobs(self) -> int:
+        """Remove every job; returns how many there were."""
+        return self._conn.execute("DELETE FROM jobs").rowcount
 
 
 def _as_seen(doc: str, member_status: str | None) -> dict[str, Any]:
