@@ -209,7 +209,7 @@ def test_progress_goes_to_the_resource_status_inside_a_provider_call(monkeypatch
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """In a Create/Update call of the provider server, the messages are the resource's ephemeral status."""
     from ims_pulumi import engine
-    from ims_pulumi.dynamic import server as dynamic_server
+    from ims_pulumi.dynamic import sdk_patches
 
     sent: list[tuple[str, str]] = []
 
@@ -226,7 +226,7 @@ def test_progress_goes_to_the_resource_status_inside_a_provider_call(monkeypatch
         progress = content.Progress("image 'web' (id)", 10)
         progress.advance(10)
 
-    dynamic_server._with_urn(create)(Request(), None)
+    sdk_patches._with_urn(create)(Request(), None)
     assert [urn for urn, _ in sent] == [Request.urn] and "uploaded 10 B of 10 B (100%)" in sent[0][1]
     assert capsys.readouterr().err == ""
     content.Progress("after the call", 1).advance(1)

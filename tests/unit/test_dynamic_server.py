@@ -1,5 +1,5 @@
-"""The three patches of the provider process (threads, readable errors, the call's URN for status
-messages), the engine log client, and the RecursionError guard."""
+"""The dynamic-provider process (dynamic/server.py): its entry point, the engine log client its status
+messages use, and the process as the engine starts it. The SDK patches it applies: test_sdk_patches.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import concurrent.futures
 import os
 import subprocess
 import sys
-import threading
 import time
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,102 +21,21 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2, prov
 
 from ims_pulumi import engine as engine_module
 from ims_pulumi.core import content
-from ims_pulumi.core.errors import QuotaExceeded
 from ims_pulumi.dynamic import server as dynamic_server
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def restore() -> Iterator[None]:
-    pool, fmt = concurrent.futures.ThreadPoolExecutor, traceback.format_exc
-    register = provider_pb2_grpc.add_ResourceProviderServicer_to_server
-    yield
-    concurrent.futures.ThreadPoolExecutor = pool  # type: ignore[misc]
-    traceback.format_exc = fmt
-    provider_pb2_grpc.add_ResourceProviderServicer_to_server = register
-
-
-def test_thread_pool_is_raised(restore: None) -> None:
-    dynamic_server.patch_thread_pool(32)
-    from concurrent import futures  # as pulumi/dynamic/__main__.py does
-
-    pool = futures.ThreadPoolExecutor(max_workers=4)
-    assert pool._max_workers == 32
-    pool.shutdown()
-    # Review finding: the patch raised every pool, and the upload hasher needs its one worker
-    # (chunks hashed in order); only the SDK's pool of 4 is the server's.
-    single = futures.ThreadPoolExecutor(max_workers=1)
-    assert single._max_workers == 1, "other pools keep their size"
-    single.shutdown()
-
-
-def test_sdk_still_creates_its_pool_the_way_we_patch() -> None:
-    import importlib.util
-
-    spec = importlib.util.find_spec("pulumi.dynamic.__main__")
-    assert spec and spec.origin
-    source = Path(spec.origin).read_text()
-    assert "futures.ThreadPoolExecutor(max_workers=4)" in source, "SDK changed: revisit dynamic_server"
-    assert "traceback.format_exc()" in source, "SDK changed: revisit dynamic_server"
-
-
-def test_sdk_still_registers_its_servicer_the_way_we_patch() -> None:
-    """patch_call_urn wraps Create/Update where the SDK registers its servicer; the URN is in their requests."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("pulumi.dynamic.__main__")
-    assert spec and spec.origin
-    source = Path(spec.origin).read_text()
-    assert "from pulumi.runtime.proto import provider_pb2_grpc" in source, "SDK changed: revisit dynamic_server"
-    assert "provider_pb2_grpc.add_ResourceProviderServicer_to_server(monitor, server)" in source, \
-        "SDK changed: revisit dynamic_server.patch_call_urn"
-    for method in dynamic_server.URN_METHODS:
-        assert f"def {method}(self, request, context):" in source, "SDK changed: revisit dynamic_server.URN_METHODS"
-    assert "urn" in provider_pb2.CreateRequest.DESCRIPTOR.fields_by_name
-    assert "urn" in provider_pb2.UpdateRequest.DESCRIPTOR.fields_by_name
-    assert {"urn", "ephemeral", "severity", "message"} <= set(engine_pb2.LogRequest.DESCRIPTOR.fields_by_name)
-
-
-class Recorder(provider_pb2_grpc.ResourceProviderServicer):
-    """A servicer that answers with the URN its code sees (as ``provider.create`` would)."""
-
-    def __init__(self) -> None:
-        self.barrier = threading.Barrier(2, timeout=10)
-
-    def Create(self, request: Any, context: Any) -> Any:
-        self.barrier.wait()  # two calls at once: each sees its own URN
-        return provider_pb2.CreateResponse(id=dynamic_server.current_urn() or "none")
-
-    def Update(self, request: Any, context: Any) -> Any:
-        return provider_pb2.UpdateResponse(properties=struct_pb2.Struct(fields={
-            "urn": struct_pb2.Value(string_value=dynamic_server.current_urn() or "none")}))
-
-    def Delete(self, request: Any, context: Any) -> Any:
-        assert dynamic_server.current_urn() is None, "only the calls that upload are wrapped"
-        return empty_pb2.Empty()
-
-
-def test_create_and_update_see_their_call_urn(restore: None) -> None:
-    dynamic_server.patch_call_urn()
-    dynamic_server.patch_call_urn()  # idempotent
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
-    provider_pb2_grpc.add_ResourceProviderServicer_to_server(Recorder(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
-            with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                ids = list(pool.map(lambda urn: stub.Create(provider_pb2.CreateRequest(urn=urn)).id, ["urn:a", "urn:b"]))
-            assert ids == ["urn:a", "urn:b"]
-            updated = stub.Update(provider_pb2.UpdateRequest(urn="urn:c"))
-            assert updated.properties.fields["urn"].string_value == "urn:c"
-            stub.Delete(provider_pb2.DeleteRequest(urn="urn:d"))
-    finally:
-        server.stop(0)
-    assert dynamic_server.current_urn() is None
+def test_main_applies_the_gated_patches_then_serves_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher contract: ``python -m ims_pulumi.dynamic.server`` is the SDK's server, adjusted."""
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setenv("PULUMI_DYNAMIC_PROVIDER_THREADS", "48")
+    monkeypatch.setattr(dynamic_server, "apply_server_patches", lambda workers: calls.append(("patch", workers)))
+    monkeypatch.setattr(dynamic_server.runpy, "run_module",
+                        lambda name, **kwargs: calls.append(("serve", (name, kwargs))))
+    dynamic_server.main()
+    assert calls == [("patch", 48), ("serve", ("pulumi.dynamic", {"run_name": "__main__", "alter_sys": True}))]
 
 
 @pytest.mark.parametrize("argv,address", [
@@ -201,29 +118,6 @@ class socket_nobody_listens_on:
         self.sock.close()
 
 
-def test_status_sink_only_inside_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server wrapper sets the call's status sink (the resource's status line) only for the call."""
-    sent: list[tuple[str, str]] = []
-
-    class Log:
-        def status(self, urn: str, message: str) -> None:
-            sent.append((urn, message))
-
-    monkeypatch.setattr(engine_module, "engine_log", Log)
-    assert content.STATUS_SINK.get() is None and engine_module.status_sink(None) is None
-
-    class Request:
-        urn = "urn:web"
-
-    def create(request: object, context: object) -> None:
-        sink = content.STATUS_SINK.get()
-        assert sink is not None
-        sink("hello")
-
-    dynamic_server._with_urn(create)(Request(), None)
-    assert sent == [("urn:web", "hello")] and content.STATUS_SINK.get() is None
-
-
 class ProgressProvider(ResourceProvider):
     """Uploads nothing, but reports progress as ``provider._fill`` does."""
 
@@ -263,19 +157,6 @@ def test_the_provider_process_reports_progress_to_its_engine(engine: tuple[Engin
     assert messages[0] == "image 'web' (id-1): uploaded 1.0 MiB of 2.0 MiB (50%)", (service.logs, err)
     assert messages[1].startswith("image 'web' (id-1): uploaded 2.0 MiB of 2.0 MiB (100%) at ")
     assert len(messages) == 2 and "uploaded" not in err
-
-
-def test_expected_errors_lose_their_traceback(restore: None) -> None:
-    dynamic_server.patch_error_text()
-    try:
-        raise QuotaExceeded(operation="create image 'x'", status=400, code="IMG.0015", message="quota", request_id="r")
-    except QuotaExceeded:
-        text = traceback.format_exc()
-    assert text.startswith("create image 'x' failed") and "Traceback" not in text
-    try:
-        raise ValueError("bug")
-    except ValueError:
-        assert "Traceback" in traceback.format_exc()
 
 
 def test_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """``pulumi import`` of a dynamic resource ends in one line saying what works instead.
 
 The engine's import step sends the provider a Read with the id only (pulumi/pulumi#16175), so the
-SDK's server would fail with ``KeyError: '__provider'`` and a traceback. ``dynamic_server`` wraps
+SDK's server would fail with ``KeyError: '__provider'`` and a traceback. ``sdk_patches`` wraps
 the servicer's Read where the SDK registers it; these tests call it over real gRPC.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from ims_pulumi.dynamic import server as dynamic_server
+from ims_pulumi.dynamic import sdk_patches
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +33,7 @@ class Reader(provider_pb2_grpc.ResourceProviderServicer):
 @pytest.fixture
 def stub() -> Iterator[Any]:
     register = provider_pb2_grpc.add_ResourceProviderServicer_to_server
-    dynamic_server.patch_call_urn()
+    sdk_patches.patch_servicer()
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=2))
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(Reader(), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -47,7 +47,7 @@ def stub() -> Iterator[Any]:
 
 
 def with_provider() -> Any:
-    return struct_pb2.Struct(fields={dynamic_server.PROVIDER_KEY: struct_pb2.Value(string_value="pickled")})
+    return struct_pb2.Struct(fields={sdk_patches.PROVIDER_KEY: struct_pb2.Value(string_value="pickled")})
 
 
 # (reason, resource kind, what the message must offer instead)

@@ -28,6 +28,7 @@ pulumi.runtime.set_mocks(Mocks(), project="proj", stack="dev", preview=False)
 
 from ims_pulumi import ImageMetadata, ImageMetadataArgs  # noqa: E402  (after set_mocks)
 from ims_pulumi.dynamic import resource as resource_module  # noqa: E402
+from ims_pulumi.dynamic import sdk_patches  # noqa: E402
 
 
 @pulumi.runtime.test
@@ -40,7 +41,7 @@ def test_thousands_of_resources_in_one_program() -> Any:
         # The wrapper chain stays one deep: the guard restored the original before each resource.
         wrapper = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
         inner = [c.cell_contents for c in (wrapper.__closure__ or ())]
-        assert resource_module._ORIGINAL_BATCH_SETITEMS in inner
+        assert sdk_patches._ORIGINAL_BATCH_SETITEMS in inner
 
     return images[-1].id.apply(check)
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -17,11 +16,7 @@ from ..core.framework import Table
 from ..core.image_metadata import IMAGE_METADATA
 from ..core.sharing import IMAGE_MEMBER, IMAGE_MEMBER_ACCEPTANCE
 from .provider import ImageMemberAcceptanceProvider, ImageMemberProvider, ImageMetadataProvider
-
-# pulumi's serialize_provider wraps pickle._Pickler._batch_setitems on every call and never
-# restores it; after ~1,000 resources in one program the wrappers overflow the stack
-# (RecursionError, pulumi/pulumi#17803). Keep the original and restore it per resource.
-_ORIGINAL_BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+from .sdk_patches import reset_pickler
 
 
 @dataclass
@@ -69,11 +64,6 @@ def registration_props(table: Table, args: Any, kwargs: Mapping[str, Any]) -> di
     for f in table.user_inputs:
         props.setdefault(f.name, None)
     return props
-
-
-def reset_pickler() -> None:
-    """Undo the SDK's per-resource wrapping of ``_batch_setitems`` (see ``_ORIGINAL_BATCH_SETITEMS``)."""
-    pickle._Pickler._batch_setitems = _ORIGINAL_BATCH_SETITEMS  # type: ignore[attr-defined]
 
 
 def source_props(source: Any, checksum: Any = None) -> dict[str, Any]:
