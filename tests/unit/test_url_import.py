@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from ims_pulumi.core import content, workflow
+from ims_pulumi.core import content, image_ops, workflow
 from ims_pulumi.core.client import ImsClient
 from ims_pulumi.core.config import resolve
+from ims_pulumi.core.context import ProviderContext
 from ims_pulumi.core.errors import ApiError, BadRequest, ConfigError, Conflict, ImsError, ServerError, error_for
 from ims_pulumi.core.profiles import GLANCE, IMS
 from ims_pulumi.core.transport import Credentials, Response, Transport
-from ims_pulumi.core import image_ops
-from ims_pulumi.core.context import ProviderContext
 from ims_pulumi.dynamic.provider import ImageMetadataProvider
 
 pytestmark = pytest.mark.unit
