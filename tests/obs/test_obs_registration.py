@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import os
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 from boto3.s3.transfer import TransferConfig
 
@@ -392,3 +394,33 @@ def test_registration_is_counted_in_the_stats(obs_emu: Emulator, obs_api: Api, s
     assert stats["requests"]["PUT /v1/cloudimages/{id}/upload"] == 1
     assert stats["responses"]["PUT /v1/cloudimages/{id}/upload 200"] == 1
     assert stats["requests"]["GET /v1/{project_id}/jobs/{job_id}"] >= 1
+
+
+@pytest.mark.slow
+def test_a_large_registration_reads_in_constant_memory(obs_emu: Emulator, obs_api: Api, s3_server: S3Server,
+                                                       prefix: str, tmp_path: Path) -> None:
+    """128 MiB are read in 4 MiB chunks: the emulator's RSS grows by far less than the object (boto3 warmed up first)."""
+    warm = put_object(s3_server, f"{prefix}warm.raw", os.urandom(4096))
+    image = obs_api.create(name="warm")
+    follow(obs_api, register(obs_api, image["id"], warm).json()["job_id"], image["id"])
+    path = tmp_path / "big.raw"
+    block = os.urandom(MIB)
+    with path.open("wb") as handle:
+        for _ in range(128):
+            handle.write(block)
+    key = f"{prefix}big.raw"
+    s3_server.client().upload_file(str(path), BUCKET, key, Config=TransferConfig(multipart_chunksize=64 * MIB))
+    assert obs_emu.process is not None
+    process = psutil.Process(obs_emu.process.pid)
+    before = peak = process.memory_info().rss
+    image = obs_api.create(name="big")
+    job_id = register(obs_api, image["id"], f"{BUCKET}:{key}").json()["job_id"]
+    percents = []
+    while (job := obs_api.get(job_path(job_id)).json())["status"] not in ("SUCCESS", "FAIL"):
+        peak = max(peak, process.memory_info().rss)
+        percents.append(job["entities"]["process_percent"])
+        time.sleep(0.05)
+    assert job["status"] == "SUCCESS", job
+    assert peak - before < 48 * MIB, f"RSS grew by {(peak - before) / MIB:.1f} MiB while reading 128 MiB"
+    assert percents == sorted(percents), "process_percent never goes back"
+    assert obs_api.get(f"/v2/images/{image['id']}").json()["size"] == 128 * MIB
