@@ -15,9 +15,9 @@ import pytest
 from pulumi.runtime.sync_await import _sync_await
 
 from ims_pulumi.core import lookup
-from ims_pulumi.dynamic import lookup as outputs
 from ims_pulumi.core.errors import ConfigError, ImsError
 from ims_pulumi.core.lookup import ImageLookupError
+from ims_pulumi.dynamic import lookup as outputs
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("sdk_event_loop")]
 
