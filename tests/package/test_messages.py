@@ -10,23 +10,26 @@ import pytest
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-SECTION = re.compile(r"README '([^']+)'")
+#: How a message names a section: ``see docs/team-setup.md, 'A rotated key'``.
+SECTION = re.compile(r"(docs/[\w/-]+\.md), '([^']+)'")
+#: The older form, "README 'X'": the README no longer holds the sections, so a message must name the page.
+OLD_FORM = re.compile(r"README '([^']+)'")
 
 
-def headings() -> set[str]:
-    """The headings of the README and of every page of docs/ (a message's "README 'X'" is found there: the
-    README links every page)."""
-    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-    return {line.lstrip("#").strip() for page in pages for line in page.read_text().splitlines()
-            if line.startswith("#")}
+def headings(page: Path) -> set[str]:
+    """The headings of one Markdown page."""
+    return {line.lstrip("#").strip() for line in page.read_text().splitlines() if line.startswith("#")}
 
 
 def test_every_docs_section_named_in_a_message_exists() -> None:
-    named = {m.group(1): path.name for path in (REPO / "providers").rglob("*.py")
+    named = {(m.group(1), m.group(2)): path.name for path in (REPO / "providers").rglob("*.py")
              for m in SECTION.finditer(path.read_text())}
-    assert named, "messages do name README sections (the pattern still matches)"
-    missing = {name: where for name, where in named.items() if name not in headings()}
-    assert not missing, f"messages name sections that do not exist in the README or docs/: {missing}"
+    assert named, "messages do name docs sections (the pattern still matches)"
+    missing = {f"{page}, {name!r}": where for (page, name), where in named.items()
+               if not (REPO / page).is_file() or name not in headings(REPO / page)}
+    assert not missing, f"messages name pages or sections that do not exist: {missing}"
+    old = {m.group(0): path.name for path in (REPO / "providers").rglob("*.py") for m in OLD_FORM.finditer(path.read_text())}
+    assert not old, f"messages name a README section, which now lives in docs/ (name the page): {old}"
 
 
 def test_messages_do_not_point_outside_the_repository() -> None:

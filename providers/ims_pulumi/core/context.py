@@ -186,7 +186,7 @@ def _create_first(table: Table, olds: Mapping[str, Any], news: Mapping[str, Any]
 ROTATION_HINT = (
     "Note: {command} uses the provider configuration recorded in the state at the last `pulumi up`, not "
     "the current stack config. If you corrected or rotated the key since, run `pulumi up` first (it records "
-    "the new configuration), or add `--run-program` to {command} (see README 'Team setup')"
+    "the new configuration), or add `--run-program` to {command} (see docs/team-setup.md, 'A rotated key')"
 )
 
 

@@ -358,12 +358,12 @@ class Table:
                 f"{guard.name} cannot be changed from true to false on this {profile.kind} server: its API refuses "
                 f"to change `{guard.name}` on an existing image, and replacing the image would need to delete the "
                 f"{guard.name} one. Keep {guard.name}=True, or remove the protection in the IMS console (on the local "
-                f"emulator: see README 'Update in place or replace') and run `pulumi refresh`{enable}."))]
+                f"emulator: see docs/images.md, 'Update in place or replace') and run `pulumi refresh`{enable}."))]
         fields = ", ".join(n for n in p.replaces if n != guard.name)
         how = (f"first run `pulumi up` with only {guard.name}=False, then make this change"
                if self.in_place(guard.name, profile) else
                "its protection cannot be removed through this server's API; remove it in the IMS console first "
-               "(see README 'Update in place or replace')")
+               "(see docs/images.md, 'Update in place or replace')")
         return [Failure(p.replaces[0], (
             f"changing {fields} replaces the image, which means deleting the current one, but it is "
             f"{guard.name}: {how}"))]
