@@ -15,7 +15,7 @@ EMU_PORT    ?= 8790
 EMU         := $(ROOT)/scripts/emulator.sh
 STACK       ?= dev
 PYTEST_ARGS ?=
-LINT_PATHS  := providers ims_emulator emulator tests ims_preview_summary preview_summary bench harness scripts/gen_field_docs.py scripts/postgres.py examples
+LINT_PATHS  := providers ims_emulator emulator tests ims_preview_summary preview_summary bench harness scripts/gen_field_docs.py scripts/gen_docs.py scripts/postgres.py scripts/peer examples
 
 # Keep the CLI offline and quiet wherever the project runs it (also written into .venv/bin/activate).
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -74,10 +74,17 @@ ifneq ($(USER_BACKEND),yes)
   endif
 endif
 
+# This checkout's local S3-compatible object server standing in for OBS (versitygw, scripts/s3/serve.sh):
+# the emulator registers images from it, and the demo stack stages to its bucket ims-staging.
+S3_DIR      := $(ROOT)/.s3
+S3_PORT     ?= 8793
+S3          := $(ROOT)/scripts/s3/serve.sh
+S3_BUCKET   := ims-staging
+
 GLANCE_DIR  := $(ROOT)/.glance
 GLANCE_PORT ?= 8791
 
-.PHONY: help setup up down test lint typecheck emulator emulator-stop postgres postgres-stop glance glance-stop glance-up glance-down bench clean sdk
+.PHONY: help setup up down test lint typecheck emulator emulator-stop s3 s3-stop postgres postgres-stop glance glance-stop glance-up glance-down bench clean sdk
 
 help:
 	@echo "make up     - run the example stack against the local IMS emulator and print its outputs"
@@ -114,8 +121,16 @@ sdk: setup
 # `make up` starts this checkout's own emulator (or reuses it while it runs) and never talks to
 # another one: the stack's ims:endpoint is set to its URL on every run, and `make down` destroys
 # with --run-program, so the current endpoint (not the one recorded in the state) is used.
-emulator: setup
-	@$(EMU) start $(EMU_DIR) $(EMU_PORT) $(PY) >/dev/null
+emulator: setup s3
+	@EMU_ARGS="--obs-endpoint $$(cat $(S3_DIR)/url) --obs-credentials $$($(PY) -c 'import ims_emulator as e; print(f"{e.DEMO_AK}:{e.DEMO_SK}")')" \
+	  $(EMU) start $(EMU_DIR) $(EMU_PORT) $(PY) >/dev/null
+
+# The object server the emulator reads registered images from (signed with the demo AK/SK).
+s3: setup
+	@$(S3) status $(S3_DIR) >/dev/null 2>&1 || S3_BUCKETS=$(S3_BUCKET) $(S3) start $(S3_DIR) $(S3_PORT) >/dev/null
+
+s3-stop:
+	@$(S3) stop $(S3_DIR)
 
 emulator-stop:
 	@$(EMU) stop $(EMU_DIR)
@@ -142,6 +157,7 @@ down: setup
 	  fi; \
 	fi
 	@$(MAKE) --no-print-directory emulator-stop
+	@$(MAKE) --no-print-directory s3-stop
 	@$(MAKE) --no-print-directory postgres-stop
 
 # ---- this checkout's PostgreSQL server (BACKEND=postgres) -------------------------------------
@@ -195,5 +211,5 @@ BENCH_ARGS ?= --profile --chart bench/chart.png
 bench: setup
 	@$(PY) -m bench.run $(BENCH_ARGS)
 
-clean: emulator-stop glance-stop postgres-stop
-	rm -rf $(STATE) $(EMU_DIR) $(GLANCE_DIR) $(PG_DIR)
+clean: emulator-stop s3-stop glance-stop postgres-stop
+	rm -rf $(STATE) $(EMU_DIR) $(S3_DIR) $(GLANCE_DIR) $(PG_DIR)

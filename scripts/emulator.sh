@@ -5,6 +5,8 @@
 #   scripts/emulator.sh url   DIR              # its URL, exit 1 when it is not running
 #   scripts/emulator.sh stop  DIR              # stop exactly the process `start` started (idempotent)
 #
+# EMU_ARGS (environment): further flags of the emulator, e.g. `--obs-endpoint URL --obs-credentials AK:SK`.
+#
 # DIR (the checkout's .emulator/) holds pid, port and url of the running emulator, its SQLite
 # data (DIR/data) and its log (DIR/emulator.log). A process counts as this checkout's only if
 # DIR/pid names it AND its command line is `... -m ims_emulator ... --data DIR/data` (so a recycled
@@ -92,9 +94,11 @@ launch() {  # launch PORT: start the emulator on PORT; 0 = started (pid, port, u
     log_mark=$(wc -c <"$logfile")
     # Its own session where possible, so that a Ctrl-C at the terminal of `make up` does not reach it.
     if command -v setsid >/dev/null 2>&1; then
-        setsid nohup "$PYTHON" -m ims_emulator --port "$port" --data "$data" </dev/null >"$out" 2>>"$logfile" &
+        # shellcheck disable=SC2086  # EMU_ARGS: further flags, split on spaces
+        setsid nohup "$PYTHON" -m ims_emulator --port "$port" --data "$data" ${EMU_ARGS:-} </dev/null >"$out" 2>>"$logfile" &
     else
-        nohup "$PYTHON" -m ims_emulator --port "$port" --data "$data" </dev/null >"$out" 2>>"$logfile" &
+        # shellcheck disable=SC2086
+        nohup "$PYTHON" -m ims_emulator --port "$port" --data "$data" ${EMU_ARGS:-} </dev/null >"$out" 2>>"$logfile" &
     fi
     pid=$!
     # The emulator prints its URL as its first line once it listens.

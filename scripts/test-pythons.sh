@@ -26,7 +26,7 @@ PIP_VERSION=25.3                      # the Makefile's pin for .venv
 MARKERS="(unit or contract) and not glance and not e2e"
 PYENV_VERSIONS=${PYENV_ROOT:-$HOME/.pyenv}/versions
 # requirements-dev.txt lines left out of these venvs (names as pip spells them, any case)
-DEV_ONLY='^[[:space:]]*(mypy|ruff|types-[A-Za-z0-9._-]+|matplotlib|py-spy)[[:space:]]*([=<>!~;[]|$)'
+DEV_ONLY='^[[:space:]]*(mypy|ruff|types-[A-Za-z0-9._-]+|boto3-stubs|botocore-stubs|mypy-boto3-[a-z0-9-]+|matplotlib|py-spy)[[:space:]]*([=<>!~;[]|$)'
 
 log() { printf '[test-pythons] %s\n' "$*" >&2; }
 
