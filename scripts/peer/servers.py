@@ -64,6 +64,8 @@ REGION = "RegionOne"
 DOMAIN = "Default"
 BENCH_USER = BENCH_PROJECT = "bench"
 STARTUP_TIMEOUT = 240.0
+USER_AGENT = "ims-peer-bench"
+"""The User-Agent of this module's own requests (set-up, the benchmark's checks): not counted as a client's."""
 
 
 class PeerServerError(RuntimeError):
@@ -169,7 +171,8 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None, token: 
               timeout: float = 60.0) -> tuple[int, dict[str, str], dict[str, Any]]:
     """(status, headers, JSON body) of one request; HTTP errors are returned, not raised."""
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if data else {}),
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT,
+               **({"Content-Type": "application/json"} if data else {}),
                **({"X-Auth-Token": token} if token else {})}
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
