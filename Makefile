@@ -84,7 +84,7 @@ S3_BUCKET   := ims-staging
 GLANCE_DIR  := $(ROOT)/.glance
 GLANCE_PORT ?= 8791
 
-.PHONY: help setup up down test lint typecheck emulator emulator-stop s3 s3-stop postgres postgres-stop glance glance-stop glance-up glance-down bench clean sdk
+.PHONY: help setup up down test lint typecheck emulator emulator-stop s3 s3-stop bench-peer postgres postgres-stop glance glance-stop glance-up glance-down bench clean sdk
 
 help:
 	@echo "make up     - run the example stack against the local IMS emulator and print its outputs"
@@ -210,6 +210,14 @@ typecheck: setup
 BENCH_ARGS ?= --profile --chart bench/chart.png
 bench: setup
 	@$(PY) -m bench.run $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory bench-peer
+
+# The peer on the same Glance: OpenTofu + terraform-provider-openstack (bench/peer/README.md). Builds tofu
+# and TPO once from the Go module proxy (cached in ~/.cache/ims-pulumi/peer), starts PostgreSQL, Keystone
+# and a Glance on PostgreSQL on free loopback ports, stops them at the end. PEER_ARGS=--quick: N = 10.
+PEER_ARGS ?=
+bench-peer: setup
+	@$(PY) -m bench.peer.run $(PEER_ARGS)
 
 clean: emulator-stop s3-stop glance-stop postgres-stop
 	rm -rf $(STATE) $(EMU_DIR) $(S3_DIR) $(GLANCE_DIR) $(PG_DIR)
