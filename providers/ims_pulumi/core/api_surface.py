@@ -88,7 +88,82 @@ IMS_REQUESTS: tuple[Request, ...] = (
             group="sharing"),
     Request("GET", "/v1/cloudimages/os_version", "IMS API Reference > APIs > Image > Querying Supported Image OSs",
             note="At most once per provider process, only for an `os_version` the built-in table does not know."),
+    Request("PUT", "/v1/cloudimages/{image_id}/upload",
+            "IMS API Reference > APIs > Image > Registering an Image File as a Private Image (`RegisterImage`)",
+            body=("image_url",),
+            note="`{\"image_url\": \"<bucket>:<object>\"}` only, into an image the provider created (`queued`): a "
+                 "source staged in `ims:obsBucket` (files IMS's native upload cannot carry: 2 GB or more, or over "
+                 "12 MB with AK/SK) or an `obs://bucket/key` source. Asynchronous: answers a `job_id`; the image goes "
+                 "`saving`, then `active` (or `killed`).", group="content"),
+    Request("GET", "/v1/{project_id}/jobs/{job_id}",
+            "IMS API Reference > APIs > Asynchronous Job Query > Querying the Status of an Asynchronous Job",
+            note="Polled after a registration (backing off to 2 s) until `SUCCESS` or `FAIL`: its `process_percent` "
+                 "is the resource's status line, its `fail_reason` goes into the error. Without a project id (a "
+                 "token and no `ims:projectId`) the image is polled instead.", group="content"),
 )
+
+OBS = "OBS API Reference > APIs"
+
+
+@dataclass(frozen=True)
+class ObsRequest:
+    """One request to OBS (its S3-compatible API, sent by boto3): the S3 operation, its HTTP form, the
+    OBS document, and the parameters the provider passes."""
+
+    operation: str
+    http: str
+    doc: str
+    params: tuple[str, ...]
+    note: str = ""
+
+
+#: Every object-store request of the provider (``core/staging.py``): staging a source in
+#: ``ims:obsBucket``, cleaning up, and reading an ``obs://`` object to check a declared digest.
+OBS_REQUESTS: tuple[ObsRequest, ...] = (
+    ObsRequest("ListMultipartUploads", "GET /{bucket}?uploads&prefix=",
+               f"{OBS} > Operations on Multipart Upload > Listing Initiated Multipart Uploads in a Bucket",
+               ("Bucket", "Prefix", "KeyMarker", "UploadIdMarker"),
+               "Before staging (an upload an interrupted run left is continued, others of the image aborted) and "
+               "when cleaning up (`ims-pulumi/<image id>/`)."),
+    ObsRequest("ListParts", "GET /{bucket}/{key}?uploadId=",
+               f"{OBS} > Operations on Multipart Upload > Listing Uploaded Parts",
+               ("Bucket", "Key", "UploadId", "PartNumberMarker"),
+               "Continuing an upload: a part whose MD5 and size match the source is not sent again."),
+    ObsRequest("HeadObject", "HEAD /{bucket}/{key}", f"{OBS} > Operations on Objects > Querying Object Metadata",
+               ("Bucket", "Key"), "A file's object already complete under its key (named by its SHA-256) is "
+                                  "registered without a transfer."),
+    ObsRequest("CreateMultipartUpload", "POST /{bucket}/{key}?uploads",
+               f"{OBS} > Operations on Multipart Upload > Initiating a Multipart Upload",
+               ("Bucket", "Key", "ContentType"), "Key `ims-pulumi/<image id>/<digest>.<disk_format>`."),
+    ObsRequest("UploadPart", "PUT /{bucket}/{key}?partNumber=&uploadId=",
+               f"{OBS} > Operations on Multipart Upload > Uploading Parts",
+               ("Bucket", "Key", "UploadId", "PartNumber", "Body", "ContentLength", "ContentMD5"),
+               "Parts of 8 MiB (more above 80 GB), 4 at a time, each with its `Content-MD5`; retried."),
+    ObsRequest("CompleteMultipartUpload", "POST /{bucket}/{key}?uploadId=",
+               f"{OBS} > Operations on Multipart Upload > Merging Parts",
+               ("Bucket", "Key", "UploadId", "MultipartUpload"),
+               "Only once the digests of the bytes sent match the declared `checksum` and the source's identity."),
+    ObsRequest("AbortMultipartUpload", "DELETE /{bucket}/{key}?uploadId=",
+               f"{OBS} > Operations on Multipart Upload > Canceling a Multipart Upload Task",
+               ("Bucket", "Key", "UploadId"),
+               "Bytes that do not match, an earlier source's upload, clean-up (after `active`, at destroy)."),
+    ObsRequest("ListObjects", "GET /{bucket}?prefix=", f"{OBS} > Operations on Buckets > Listing Objects in a Bucket",
+               ("Bucket", "Prefix", "Marker"), "Clean-up: the image's staged objects."),
+    ObsRequest("DeleteObject", "DELETE /{bucket}/{key}", f"{OBS} > Operations on Objects > Deleting an Object",
+               ("Bucket", "Key"), "Once the image is `active` (or its registration failed), and at destroy; not "
+                                  "with `ims:obsKeepStaged true`."),
+    ObsRequest("GetObject", "GET /{bucket}/{key}", f"{OBS} > Operations on Objects > Downloading an Object",
+               ("Bucket", "Key"), "Only for an `obs://` source whose declared `checksum` is not an MD5 (IMS reports "
+                                  "only the MD5 of registered data): the object is read and hashed."),
+)
+
+
+def obs_problems(operation: str, params: Mapping[str, Any]) -> list[str]:
+    """What in one object-store call the table does not list (empty when all of it is)."""
+    request = next((r for r in OBS_REQUESTS if r.operation == operation), None)
+    if request is None:
+        return [f"{operation} is not an object-store request of the table"]
+    return [f"{operation}: parameter {key!r} is not listed" for key in params if key not in request.params]
 
 
 def find(method: str, path: str, requests: Sequence[Request] = IMS_REQUESTS) -> Request | None:
@@ -140,4 +215,7 @@ def readme_rows() -> list[tuple[str, str, str, str]]:
         if r.query:
             carries.append("query " + ", ".join(f"`{k}`" for k in r.query))
         rows.append((f"`{r.method} {r.path}`", "; ".join(carries) or "nothing", r.doc, r.note))
+    for o in OBS_REQUESTS:
+        rows.append((f"OBS `{o.http}` (S3 `{o.operation}`)", "parameters " + ", ".join(f"`{p}`" for p in o.params),
+                     o.doc, o.note))
     return rows

@@ -80,6 +80,16 @@ class ImsClient:
             return None
         return None if image.get("status") in GONE_STATUSES else image
 
+    def image_state(self, image_id: str, *, budget: Budget | None = None) -> dict[str, Any] | None:
+        """The image as the server has it, ``killed`` included (``None``: 404)."""
+        try:
+            image: dict[str, Any] = self.transport.request(
+                "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}", budget=budget
+            ).json()
+        except NotFound:
+            return None
+        return image
+
     def os_versions(self, *, budget: Budget | None = None) -> list[str]:
         """Every ``__os_version`` the region supports (``GET /v1/cloudimages/os_version``)."""
         groups = self.transport.request("GET", "/v1/cloudimages/os_version", operation="list the region's OS versions",
@@ -329,6 +339,74 @@ class ImsClient:
             if time.monotonic() >= deadline:
                 raise ApiError(operation=operation, status=200,
                                message=f"the image is still {image.get('status')!r} {timeout:.0f}s {late}", hint=hint)
+            time.sleep(delay)
+            delay = min(self.poll_interval * 4, delay * 2)
+
+    # --- registration from OBS (IMS only: Glance has none) ----------------------------------
+
+    def register_image(self, image_id: str, image_url: str, *, budget: Budget | None = None) -> str | None:
+        """``PUT /v1/cloudimages/{id}/upload`` ``{"image_url": "<bucket>:<object>"}`` ("Registering an Image
+        File as a Private Image"): IMS reads the OBS object into the ``queued`` image, asynchronously.
+        The documented body only. Returns the job id the answer carries (``None`` without one)."""
+        answer = self.transport.request(
+            "PUT", f"/v1/cloudimages/{quote(image_id, safe='')}/upload", json_body={"image_url": image_url},
+            ok=(200, 202), operation=f"register {image_url} into image {image_id}", budget=budget).json()
+        job = answer.get("job_id") if isinstance(answer, dict) else None
+        return str(job) if job else None
+
+    def get_job(self, job_id: str, *, budget: Budget | None = None) -> dict[str, Any]:
+        """``GET /v1/{project_id}/jobs/{job_id}`` ("Querying the Status of an Asynchronous Job"): ``status``
+        (``INIT``, ``RUNNING``, ``SUCCESS``, ``FAIL``), ``fail_reason``, ``entities.process_percent``."""
+        project = quote(self.transport.project_id, safe="")
+        job: dict[str, Any] = self.transport.request(
+            "GET", f"/v1/{project}/jobs/{quote(job_id, safe='')}", operation=f"read job {job_id}",
+            budget=budget).json() or {}
+        return job
+
+    def wait_for_registration(self, image_id: str, job_id: str | None, timeout: float, *,
+                              report: Callable[[dict[str, Any] | None], None] = lambda job: None,
+                              budget: Budget | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Follow a registration until it ends: its job where there is one and the project is known (the
+        job says why a registration failed), else the image. ``report(job)`` is called at every poll
+        (``None`` while the image is followed). Returns the image as it ends (``active``, ``killed``,
+        ``queued``: not filtered) and the last job document (``None`` when none was read)."""
+        deadline = time.monotonic() + timeout
+        delay = min(0.05, self.poll_interval)
+        follow_job = bool(job_id and self.transport.project_id)
+        job: dict[str, Any] | None = None
+        while True:
+            if follow_job and job_id:
+                try:
+                    job = self.get_job(job_id, budget=budget)
+                except ApiError as exc:
+                    from .transport import warn  # a warning, then the image tells the outcome (without the reason)
+
+                    warn(f"could not read job {job_id} of image {image_id} ({exc}): following the image instead")
+                    follow_job, job = False, None
+                    continue
+                report(job)
+                if job.get("status") in ("SUCCESS", "FAIL"):
+                    # the image changes with the job; wait for it to settle if a read races the change
+                    return self.wait_for_data(image_id, max(deadline - time.monotonic(), 30.0), budget=budget), job
+                state = f"its job is {job.get('status')!r}"
+            else:
+                try:
+                    image: dict[str, Any] = self.transport.request(
+                        "GET", f"/v2/images/{quote(image_id, safe='')}", operation=f"read image {image_id}",
+                        budget=budget).json()
+                except NotFound:
+                    raise NotFound(operation=f"register into image {image_id}", status=404,
+                                   message="the image disappeared while it was being registered",
+                                   hint="Run `pulumi refresh`, then `pulumi up`") from None
+                report(None)
+                if image.get("status") not in BUSY:
+                    return image, job
+                state = f"the image is still {image.get('status')!r}"
+            if time.monotonic() >= deadline:
+                raise ApiError(operation=f"register into image {image_id}", status=200,
+                               message=f"{state} {timeout:.0f}s after the registration was accepted",
+                               hint="Raise ims:uploadTimeout, or run `pulumi up` again later: it waits for this "
+                                    "registration instead of starting another")
             time.sleep(delay)
             delay = min(self.poll_interval * 4, delay * 2)
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .profiles import PROFILES, ServerProfile
+from .transfer import bucket_problem
 from .transport import Credentials
 
 
@@ -55,6 +56,18 @@ SETTINGS: tuple[Setting, ...] = (
             "How a URL `source` reaches a Glance server: `auto` hands the URL to Glance's `web-download` import "
             "where the server offers it (else the provider streams it), `stream` always streams it through the "
             "provider. IMS: always streamed.", default="auto"),
+    Setting("obsBucket", "HW_OBS_BUCKET",
+            "OBS bucket (of the IMS region) where the provider stages image files that IMS's native upload cannot "
+            "carry (2 GB or more; with AK/SK, over 12 MB), to register them (`PUT /v1/cloudimages/{id}/upload`). "
+            "Signed with the same AK/SK as IMS (a token cannot stage). Unset: such files are refused at preview."),
+    Setting("obsEndpoint", "HW_OBS_ENDPOINT",
+            "OBS endpoint for staging (its S3-compatible API); default `https://obs.{region}.myhuaweicloud.com` "
+            "from ims:region."),
+    Setting("obsRegion", "HW_OBS_REGION",
+            "Region OBS requests are signed for (AWS Signature V4); default ims:region, else `us-east-1`."),
+    Setting("obsKeepStaged", "HW_OBS_KEEP_STAGED",
+            "`true` keeps a staged object in ims:obsBucket once its image is `active` (and at destroy); by default "
+            "the provider deletes it.", default="false"),
 )
 URL_IMPORT_MODES = ("auto", "stream")
 BY_KEY = {s.key: s for s in SETTINGS}
@@ -75,6 +88,12 @@ class ProviderConfig:
     upload_timeout: float = 1800.0
     validate_credentials: bool = True
     url_import: str = "auto"
+    #: OBS staging (``ims:obsBucket``; "" when unset), its endpoint ("" when neither it nor a region is
+    #: set), the region its requests are signed for, and whether staged objects are kept.
+    obs_bucket: str = ""
+    obs_endpoint: str = ""
+    obs_region: str = "us-east-1"
+    obs_keep_staged: bool = False
 
 
 def _name(s: Setting) -> str:
@@ -163,6 +182,15 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
     if url_import not in URL_IMPORT_MODES:
         raise ConfigError(f"{_name(BY_KEY['urlImport'])} must be one of {', '.join(URL_IMPORT_MODES)}, "
                           f"not {url_import!r}")
+    obs_bucket = get("obsBucket")
+    if obs_bucket and (problem := bucket_problem(obs_bucket)):
+        raise ConfigError(f"{_name(BY_KEY['obsBucket'])} {obs_bucket!r} {problem}")
+    obs_endpoint = get("obsEndpoint") or (f"https://obs.{region}.myhuaweicloud.com" if region else "")
+    if obs_endpoint:
+        obs_parts = urlsplit(obs_endpoint)
+        if obs_parts.scheme not in ("http", "https") or not obs_parts.netloc or obs_parts.path not in ("", "/"):
+            raise ConfigError(f"{_name(BY_KEY['obsEndpoint'])} must be an http(s) URL without a path, like "
+                              f"https://obs.cn-north-4.myhuaweicloud.com, not {obs_endpoint!r}")
     return ProviderConfig(
         endpoint=endpoint.rstrip("/"),
         profile=profile,
@@ -173,4 +201,8 @@ def resolve(lookup: Callable[[str], Any], environ: Mapping[str, str] | None = No
         upload_timeout=timeouts["uploadTimeout"],
         validate_credentials=not _bool(BY_KEY["skipCredentialsValidation"], get("skipCredentialsValidation")),
         url_import=url_import,
+        obs_bucket=obs_bucket,
+        obs_endpoint=obs_endpoint.rstrip("/"),
+        obs_region=get("obsRegion") or region or "us-east-1",
+        obs_keep_staged=_bool(BY_KEY["obsKeepStaged"], get("obsKeepStaged")),
     )

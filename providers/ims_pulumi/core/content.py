@@ -100,17 +100,24 @@ def is_url(text: str) -> bool:
     return urlsplit(text).scheme.lower() in ("http", "https")
 
 
+def is_obs(text: str) -> bool:
+    """Whether ``text`` names an object in OBS (``obs://bucket/key``), registered without a transfer."""
+    return text[:6].lower() == "obs://"
+
+
 def describe(source: Any, checksum: Any = None) -> dict[str, Any]:
     """The plain map a ``source`` argument becomes: ``location``, ``kind`` and, for files, digests.
 
-    Accepts ``pulumi.FileAsset``, ``pulumi.RemoteAsset`` (http/https), a path or a URL string. A
-    URL's ``location`` is redacted (:func:`redact_url`; the whole URL is :func:`secret_url`), and a
-    valid declared ``checksum`` adds its digest (``{"sha256": ...}``): with it, the URL's identity
-    covers the bytes, not only where they are.
+    Accepts ``pulumi.FileAsset``, ``pulumi.RemoteAsset`` (http/https), a path, a URL string or an
+    OBS object ``obs://bucket/key`` (kind ``obs``: IMS registers it where it is). A URL's
+    ``location`` is redacted (:func:`redact_url`; the whole URL is :func:`secret_url`), and for a URL
+    or an OBS object a valid declared ``checksum`` adds its digest (``{"sha256": ...}``): with it, the
+    identity covers the bytes, not only where they are.
     """
     text = _location(source)
-    if is_url(text):
-        described: dict[str, Any] = {"kind": "url", "location": redact_url(text)}
+    if is_url(text) or is_obs(text):
+        described: dict[str, Any] = ({"kind": "url", "location": redact_url(text)} if is_url(text) else
+                                     {"kind": "obs", "location": text})
         if isinstance(checksum, str) and checksum_problem(checksum) is None:
             algorithm, digest = parse_checksum(checksum)
             described[algorithm] = digest

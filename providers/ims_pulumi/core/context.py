@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import content, os_versions
+from . import content, os_versions, transfer
 from .client import ImsClient
 from .config import SETTINGS, ProviderConfig, resolve
 from .errors import (
     AuthenticationFailed,
+    ConfigError,
     ImsError,
     PermissionDenied,
     TransportError,
@@ -22,7 +23,8 @@ from .errors import (
 from .framework import Failure, Plan, Table
 from .kinds import TokenTag
 from .profiles import ServerProfile
-from .transport import warn, warn_insecure
+from .staging import ObjectStore, Obs, ObsSettings
+from .transport import Credentials, inform, warn, warn_insecure
 
 
 class ProviderContext:
@@ -45,6 +47,7 @@ class ProviderContext:
         self._os_versions: Mapping[str, str] | None = None
         self._os_versions_read = False
         self._probed: ImsError | bool = False
+        self._store: ObjectStore | None = None
 
     @classmethod
     def from_settings(cls, get: Callable[[str], Any]) -> ProviderContext:
@@ -130,12 +133,46 @@ class ProviderContext:
         """AK/SK-signed requests carry at most 12 MB (IMS documents it); token auth has no limit."""
         return content.AKSK_BODY_LIMIT if self.config.credentials.mode == "aksk" else None
 
+    def staging(self) -> transfer.Staging:
+        """What the ``ims:obs*`` settings and the credentials allow for OBS (read by the transfer decision)."""
+        config = self.config
+        return transfer.Staging(config.obs_bucket, config.obs_endpoint, config.credentials.mode)
+
+    def inform(self, message: str) -> None:
+        """A line of information the CLI shows (the transfer path of an image)."""
+        inform(message)
+
+    def obs(self) -> Obs:
+        """What the content workflow needs of OBS (the object store is made when a source is staged)."""
+        config = self.config
+        setup = self.staging()
+        return Obs(setup, self.upload_limit(), config.obs_keep_staged,
+                           self.object_store if setup.problem is None else None)
+
+    def object_store(self) -> ObjectStore:
+        """The one object store of this context (made on first use; needs ``ims:obsBucket`` and AK/SK)."""
+        config = self.config
+        problem = self.staging().problem
+        if problem is not None:
+            raise ConfigError(f"no object store: {problem}")
+        with self._lock:
+            if self._store is None:
+                creds = config.credentials
+                self._store = ObjectStore(ObsSettings(
+                    endpoint=config.obs_endpoint, bucket=config.obs_bucket, region=config.obs_region,
+                    credentials=Credentials(creds.access_key, creds.secret_key, creds.security_token),
+                    verify=config.verify, keep=config.obs_keep_staged))
+            return self._store
+
     def close(self) -> None:
         """Release the client's connections."""
         with self._lock:
             if self._client is not None:
                 self._client.close()
             self._client = None
+            if self._store is not None:
+                self._store.close()
+            self._store = None
 
 
 #: ``check(context, olds, news) -> (inputs, failures)``.

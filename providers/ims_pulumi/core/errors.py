@@ -40,6 +40,25 @@ class SourceError(ImsError):
     information, no query string: ``content.redact_url``)."""
 
 
+class ObjectStoreError(ImsError):
+    """A request to the object store (OBS, through its S3-compatible API) failed: ``operation`` (what the
+    provider was doing), ``status`` (HTTP status, 0 without a response), ``code`` (the S3/OBS error
+    code), ``message``, ``request_id`` and ``hint`` (what to do)."""
+
+    def __init__(self, *, operation: str, status: int = 0, code: str = "", message: str = "", request_id: str = "",
+                 hint: str = "") -> None:
+        self.operation, self.status, self.code, self.api_message = operation, status, code, message
+        self.request_id, self.hint = request_id, hint
+        text = f"{operation} failed" + (f": HTTP {status}" if status else "")
+        if code:
+            text += f" {printable(code)}"
+        if message:
+            text += f": {printable(message.rstrip('.'))}"
+        if request_id:
+            text += f" (request id {request_id})"
+        super().__init__(text + (f". {hint}" if hint else ""))
+
+
 def printable(text: str) -> str:
     """Text a server sent, safe for a terminal and one line: every character that is not printable
     (newlines, ESC of ANSI sequences, bidirectional overrides...) is written as its escape (``\\n``,
@@ -292,6 +311,25 @@ class ImportFailed(ContentError):
         super().__init__(f"image {image_id}: the server could not import {location} ({method}): the image is "
                          f"{status!r} again{stores}{gone}; {probe}. {hint}", image_id=image_id, expected="active",
                          found=status, hint=hint, deleted=deleted)
+
+
+class RegistrationFailed(ContentError):
+    """A registration from OBS (``PUT /v1/cloudimages/{id}/upload`` of ``image_url``) ended with the image
+    ``found`` instead of ``active``: its job (``job_id``, ``None`` when the provider had none to follow)
+    says ``FAIL`` with ``code`` and ``reason`` (IMS's ``error_code`` and ``fail_reason``)."""
+
+    def __init__(self, *, image_id: str, image_url: str, status: Any, job_id: str | None = None, code: Any = None,
+                 reason: Any = None, deleted: bool = False) -> None:
+        self.image_url, self.job_id, self.code, self.reason = image_url, job_id, code, reason
+        again = ("the next `pulumi up` starts over with a new image" if deleted else
+                 "run `pulumi up` again (it registers again into the same image once it is `queued`)")
+        hint = f"Check the file's format against disk_format and that IMS can read the object, then {again}"
+        job = f"job {job_id} " if job_id else ""
+        why = ": ".join(str(part) for part in (code, reason) if part) or "no reason given"
+        gone = " and was deleted" if deleted else ""
+        super().__init__(f"image {image_id}: the registration of {image_url} failed ({job}FAIL: {why}): the image is "
+                         f"{status or 'gone'!r}{gone}. {hint}", image_id=image_id, expected="active", found=status,
+                         hint=hint, deleted=deleted)
 
 
 class ChecksumMismatch(ContentError):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import content, formats, os_versions
+from . import content, formats, os_versions, transfer
 from .client import CREATE_TOKEN_TAG
 from .framework import REPLACE, UPDATE, Apply, ByProfile, ByState, Failure, Field, Role, Table, contains_unknown
 from .kinds import (
@@ -230,6 +230,47 @@ def _checksum_matches_source(inputs: Mapping[str, Any], profile: ServerProfile, 
     return []
 
 
+def _transfer_path(inputs: Mapping[str, Any], profile: ServerProfile, services: Services,
+                   olds: Mapping[str, Any]) -> list[Failure]:
+    """The transfer path of a source that will be transferred (on create, or when the source or the
+    disk format changes): refused at preview when no path can carry it (the limit and the fix), and
+    shown as one line when it is not the native upload (staged in OBS and registered, or an OBS
+    object registered as it is). Decided offline (:func:`.transfer.decide`) from the source's size as
+    described, the credentials and the ``ims:obs*`` settings. Bytes an image already holds are not
+    decided again: a stack that uploaded them with an earlier release previews without a change."""
+    source = inputs.get("source")
+    disk_format = inputs.get("disk_format") or profile.default_disk_format
+    if not isinstance(source, Mapping) or contains_unknown(source) or source.get("missing") \
+            or contains_unknown(disk_format):
+        return []
+    old_source = olds.get("source")
+    if (isinstance(old_source, Mapping) and _SOURCE_KIND.same(old_source, source)
+            and (olds.get("disk_format") or profile.default_disk_format) == disk_format):
+        return []
+    staging = services.staging()
+    decision = transfer.decide(source.get("kind"), source.get("size"), profile=profile, disk_format=disk_format,
+                               body_limit=services.upload_limit(), staging=staging, final=False)
+    if decision.refusal:
+        return [Failure("source", f"source {_SOURCE_KIND.display(source)} {decision.refusal}", quote=False)]
+    declared = inputs.get("checksum")
+    if decision.path is transfer.Path.REGISTER and isinstance(declared, str):
+        algorithm = content.parse_checksum(declared)[0]
+        if algorithm not in profile.reported_hashes and (staging.mode != "aksk" or not staging.endpoint):
+            return [Failure("checksum", (
+                f"checksum {declared!r} of {_SOURCE_KIND.display(source)} cannot be checked: {profile.display} "
+                f"reports only the {', '.join(profile.reported_hashes)} of registered data, and the provider reads "
+                "the object to check another digest, which needs AK/SK and ims:obsEndpoint. Declare "
+                "`md5:<digest>` instead, or configure AK/SK and ims:obsEndpoint"))]
+    line = transfer.describe_decision(decision, dict(source), inputs.get("name"), staging)
+    seen = services.memo.setdefault("transfer-lines", set())
+    if line and line not in seen:
+        seen.add(line)
+        services.inform(line)
+    return []
+
+
+_SOURCE_KIND = ContentSource()
+
 #: The create token's kind: its digest covers the inputs that can replace an image (set below, from the rows).
 _CREATE_TOKEN = TokenTag(CREATE_TOKEN_TAG)
 
@@ -238,9 +279,12 @@ IMAGE_METADATA = Table("ImageMetadata", (
     Field("properties", FlatMap(_properties_rule(RESERVED_NAMES, {f.wire: f.name for f in _FIELDS if f.wire})), "Custom string attributes of the image (keys "
           "the stack manages; attributes added by others are left alone). On IMS they are set by a PATCH right "
           "after the create (custom attributes are documented for update, not for create).", change=UPDATE, default=_const({})),
-    Field("source", ContentSource(), "The image file: `pulumi.FileAsset`, `pulumi.RemoteAsset` (http/https) or a "
-          "path. Uploaded after the metadata (`PUT /v2/images/{id}/file`), then the image is `active`. Identified "
-          "by its bytes: moving or touching the file is no change.", change=SOURCE_RULE),
+    Field("source", ContentSource(), "The image file: `pulumi.FileAsset`, `pulumi.RemoteAsset` (http/https), a "
+          "path, or an OBS object `obs://bucket/key` (IMS only). Given to the image after the metadata, then the image "
+          "is `active`: uploaded natively (`PUT /v2/images/{id}/file`; on IMS files smaller than 2 GB, with AK/SK at "
+          "most 12 MB), or on IMS staged in `ims:obsBucket` and registered (`PUT /v1/cloudimages/{id}/upload`), or "
+          "an `obs://` object registered as it is. Identified by its bytes: moving or touching the file is no "
+          "change.", change=SOURCE_RULE),
     Field("checksum", Checksum(), "`md5:`, `sha256:` or `sha512:` digest the source must have: checked before any "
           "byte is sent. As an output: this value, or the server's MD5 of the uploaded file when not declared.",
           "checksum", change=UPDATE),
@@ -261,7 +305,7 @@ IMAGE_METADATA = Table("ImageMetadata", (
           "information or a query string (redacted in `source`), registered by the resource class as a Pulumi secret "
           "and read by the provider at `up`; never sent, compared or output.", role=Role.BOOKKEEPING),
     *_OUTPUTS,
-), relations=(_checksum_matches_source, formats.disk_format_matches_source))
+), relations=(_checksum_matches_source, formats.disk_format_matches_source, _transfer_path))
 # A replacement is created before the old image is deleted: its create token must differ from the
 # old image's, so the token's digest covers every input whose change can replace (on some server,
 # or depending on the image's state).

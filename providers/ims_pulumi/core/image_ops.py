@@ -21,7 +21,7 @@ from .kinds import FlatMap, OfflineServices
 from .lookup import custom_attributes
 from .profiles import ServerProfile
 from .transport import Budget
-from .workflow import _discard_unreadable, _fill
+from .workflow import _discard_unreadable, _fill, clean_after_delete
 
 
 def check_image(ctx: ProviderContext, olds: Mapping[str, Any],
@@ -48,7 +48,7 @@ def create_image(ctx: ProviderContext, props: Mapping[str, Any]) -> tuple[str, d
     if desired.get("adopt_id") and not desired.get("__adopted"):
         image = _adopt(table, api, desired, profile, budget)
         image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
-                      url_import=ctx.config.url_import)
+                      url_import=ctx.config.url_import, obs=ctx.obs())
     else:
         image = api.create_image(table.create_body(desired, profile), budget=budget, client_id=profile.client_ids)
         # An image found by its create token (an interrupted earlier run) may predate a
@@ -56,7 +56,7 @@ def create_image(ctx: ProviderContext, props: Mapping[str, Any]) -> tuple[str, d
         image = _converge(table, api, image["id"], image, desired, profile, budget, image=image)
         try:
             image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=True, profile=ctx.profile,
-                          url_import=ctx.config.url_import)
+                          url_import=ctx.config.url_import, obs=ctx.obs())
         except ImsError as exc:
             _discard_unreadable(api, str(image["id"]), exc)
             raise
@@ -98,14 +98,17 @@ def update_image(ctx: ProviderContext, id_: str, olds: Mapping[str, Any], news: 
     if desired.get("source") and image.get("status") != "active":
         # queued: upload; saving/importing: an earlier run's transfer, waited for (never a second one)
         image = _fill(api, image, desired, ctx.config.upload_timeout, fresh=False, profile=ctx.profile,
-                      url_import=ctx.config.url_import)
+                      url_import=ctx.config.url_import, obs=ctx.obs())
     return table.outputs_from_image(image, desired)
 
 
 def delete_image(ctx: ProviderContext, id_: str, props: Mapping[str, Any] | None = None) -> None:
-    """Delete and confirm; a missing image is already deleted; a protected one fails clearly."""
+    """Delete and confirm; a missing image is already deleted; a protected one fails clearly. Then what
+    staging the image's source in OBS may have left there (see ``workflow.clean_after_delete``)."""
     with _recorded_config_hint("pulumi destroy"):
         ctx.client.delete_image(id_)
+    if props and ctx.profile.registers_from_obs:
+        clean_after_delete(ctx.obs(), id_, props.get("source"), props.get("disk_format"), ctx.profile)
 
 
 IMAGE_METADATA_OPS = Operations(IMAGE_METADATA, check_image, create_image, read_image, delete_image, update_image)

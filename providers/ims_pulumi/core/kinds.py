@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from . import content, os_versions
+from . import content, os_versions, transfer
 from .profiles import ServerProfile
 from .unknowns import contains_unknown
 
@@ -81,6 +81,12 @@ class Services(Protocol):
     def project_id(self) -> str:
         """The configured project id ("" when unknown)."""
 
+    def staging(self) -> transfer.Staging:
+        """What the OBS settings allow (the transfer path of a source depends on it)."""
+
+    def inform(self, message: str) -> None:
+        """Show a line of information in the CLI (the transfer path an image takes)."""
+
 
 class OfflineServices:
     """Services with no server: nothing beyond the built-in tables is known (unit tests, docs)."""
@@ -88,6 +94,7 @@ class OfflineServices:
     def __init__(self) -> None:
         self.memo: dict[Any, Any] = {}
         self.warnings: list[str] = []
+        self.notices: list[str] = []
 
     def os_versions(self) -> Mapping[str, str] | None:
         """No live list: only the built-in table counts."""
@@ -104,6 +111,14 @@ class OfflineServices:
     def project_id(self) -> str:
         """No configuration: unknown."""
         return ""
+
+    def staging(self) -> transfer.Staging:
+        """No configuration: nothing set for OBS."""
+        return transfer.Staging()
+
+    def inform(self, message: str) -> None:
+        """Keep the line (tests read it)."""
+        self.notices.append(message)
 
 
 class Kind:
@@ -412,7 +427,8 @@ class ContentSource(Kind):
     are secrets (the map has them redacted; the whole URL travels as the secret input
     ``content.SECRET_URL_KEY``, never in this map), and a presigned URL generated again for the
     same object must not replace the image. Stacks of releases up to 0.3 stored the whole URL
-    here: it has the same identity.
+    here: it has the same identity. An OBS object (``obs://bucket/key``, registered where it is) is
+    identified like a URL: its location, plus the digest of a declared checksum.
     """
 
     type_name = "FileAsset | RemoteAsset | str"
@@ -428,15 +444,9 @@ class ContentSource(Kind):
         value = content.describe(value) if isinstance(value, str) else value
         if value.get("missing"):
             return "is not a readable file (a relative path is relative to the project directory)"
-        size = value.get("size")  # a float when it comes through the engine
-        if profile.max_file_bytes and isinstance(size, (int, float)) and size >= profile.max_file_bytes:
-            return (f"is {int(size):,} bytes; {profile.display} takes image files smaller than "
-                    f"{profile.max_file_bytes:,} bytes (\"Uploading an Image\"): split the data or shrink the image")
-        limit = services.upload_limit()
-        if limit is not None and isinstance(size, (int, float)) and size > limit:
-            return (f"is {int(size):,} bytes, but requests signed with AK/SK may carry at most {limit:,} bytes "
-                    "(IMS \"Uploading an Image\"): authenticate with an IAM token instead "
-                    "(`pulumi config set --secret ims:authToken ...`, HW_AUTH_TOKEN) to upload it")
+        if value.get("kind") == "obs":
+            return transfer.obs_problem(str(value.get("location") or ""))
+        # sizes and limits: the transfer path, decided with the other inputs (image_metadata's relation)
         return None
 
     def normalise(self, value: Any, services: Services) -> Any:

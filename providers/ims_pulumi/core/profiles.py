@@ -46,6 +46,12 @@ class ServerProfile:
     #: create whose outcome is unknown is sent again with the same id, and 409 means "it
     #: exists". IMS documents no ``id`` in the create body: the create token finds the image.
     client_ids: bool = False
+    #: The largest file the native upload (``PUT /v2/images/{id}/file``) takes, exclusive (``None``: no
+    #: documented limit beyond ``max_file_bytes``).
+    native_max_bytes: int | None = None
+    #: Whether the server registers an OBS object as an image's file (``PUT /v1/cloudimages/{id}/upload``):
+    #: files the native upload cannot carry are staged in OBS and registered (:mod:`.transfer`).
+    registers_from_obs: bool = False
 
     def with_overrides(self, *, protected_in_place: bool | None = None) -> ServerProfile:
         """The profile with settings from stack config applied."""
@@ -84,8 +90,13 @@ IMS = ServerProfile(
     create_keys=frozenset({"__os_version", "visibility", "name", "protected", "container_format", "disk_format",
                            "tags", "min_ram", "min_disk"}),
     reported_hashes=("md5",),  # checksum
-    max_file_bytes=128 * 1000**3,  # "Uploading an Image": smaller than 128 GB (the stricter reading)
+    # Any path: smaller than 128 GB (older "Uploading an Image" pages; registration: "at most 128 GB").
+    max_file_bytes=128 * 1000**3,
     os_version_table=True,
+    # IMS's current "Uploading an Image (Native OpenStack API)": the file "must be smaller than 2 GB";
+    # larger files are registered from OBS (the stricter reading: 2 x 10^9 bytes).
+    native_max_bytes=2 * 1000**3,
+    registers_from_obs=True,
 )
 
 GLANCE = ServerProfile(

@@ -191,6 +191,11 @@ class Transport:
         self.session.verify = verify
         self.session.trust_env = False  # proxies from the environment are not for loopback emulators
 
+    @property
+    def project_id(self) -> str:
+        """The project of the credentials ("" when not configured: a token carries its own)."""
+        return self._credentials.project_id
+
     def _headers(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
         out = {"Accept": "application/json", "User-Agent": USER_AGENT, **headers}
         creds = self._credentials
@@ -398,6 +403,11 @@ def _describe_tls(exc: requests.exceptions.SSLError) -> tuple[str, str]:
 def warn(message: str) -> None:
     """Print a warning the CLI shows as a diagnostic."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def inform(message: str) -> None:
+    """Print a line of information the CLI shows as a diagnostic (not a warning)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def warn_insecure(endpoint: str) -> None:

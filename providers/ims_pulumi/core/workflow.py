@@ -11,15 +11,17 @@ progress messages and error texts. Failures are the typed :class:`~.errors.Conte
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
 from typing import Any
 
 import requests
 
-from . import content
-from .client import ImsClient
+from . import content, staging, transfer
+from .client import BUSY, ImsClient
 from .errors import (
+    ApiError,
     AuthenticationFailed,
     ChecksumMismatch,
     Conflict,
@@ -27,6 +29,8 @@ from .errors import (
     ImportFailed,
     ImsError,
     NotFound,
+    ObjectStoreError,
+    RegistrationFailed,
     ServerError,
     SourceChanged,
     SourceError,
@@ -50,12 +54,13 @@ class Step(Enum):
 
 
 def next_step(status: Any, source_kind: Any, *, waited: bool = False) -> Step:
-    """The next step for an image in ``status`` whose source is a ``file`` or a ``url`` (pure: the
-    decision of :func:`_fill`, which observes the status and acts). An image ``active`` is verified,
-    never uploaded again; one ``saving`` or ``importing`` is waited for (once: after a wait, anything
-    but ``active`` is filled again, as a ``queued`` image the server put back is)."""
+    """The next step for an image in ``status`` whose source is a ``file``, a ``url`` or an ``obs`` object
+    (pure: the decision of :func:`_fill`, which observes the status and acts). An image ``active`` is
+    verified, never uploaded again; one ``saving`` or ``importing`` is waited for (once: after a wait,
+    anything but ``active`` is filled again, as a ``queued`` image the server put back is). A
+    registration from OBS keeps the image ``saving`` while IMS reads the object: waited for the same way."""
     if status == "active":
-        return Step.VERIFY_UNSEEN if source_kind == "url" else Step.VERIFY
+        return Step.VERIFY_UNSEEN if source_kind in ("url", "obs") else Step.VERIFY
     if not waited and status == "importing":
         return Step.WAIT_IMPORT
     if not waited and status == "saving":
@@ -64,7 +69,8 @@ def next_step(status: Any, source_kind: Any, *, waited: bool = False) -> Step:
 
 
 def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], timeout: float, *,
-          fresh: bool, profile: ServerProfile, url_import: str = "auto") -> dict[str, Any]:
+          fresh: bool, profile: ServerProfile, url_import: str = "auto", obs: staging.Obs | None = None
+          ) -> dict[str, Any]:
     """Upload the declared source into a ``queued`` image, wait for ``active`` and verify the bytes.
 
     Safe to repeat: an image that is already ``active`` is verified, not uploaded again; one that
@@ -74,8 +80,12 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
     starts over with exactly one image.
 
     A URL source goes to Glance's own ``web-download`` import where :func:`_url_transfer` says so
-    (``ims:urlImport``); otherwise, and always on IMS, the provider streams it from the URL to the
-    server (constant memory, no local file).
+    (``ims:urlImport``); otherwise the provider streams it from the URL to the server (constant
+    memory, no local file).
+
+    On IMS the transfer path follows :func:`.transfer.decide` (``obs``: the settings it reads, the
+    object store): the native upload, or staging in OBS and registration (:func:`_stage_and_register`),
+    or the registration of an ``obs://`` object as it is (:func:`_register_object`).
     """
     # a URL's secret parts come as their own (secret) input; joined here, for this call only
     source: Mapping[str, Any] | None = content.with_url(desired.get("source"), desired.get(content.SECRET_URL_KEY))
@@ -83,17 +93,25 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
     if not source:
         return image
     declared = desired.get("checksum")
-    step = next_step(image.get("status"), source.get("kind"))
+    obs = obs or staging.Obs()
+    kind = source.get("kind")
+    step = next_step(image.get("status"), kind)
     if step in (Step.WAIT_IMPORT, Step.WAIT_DATA):
-        # An earlier run's upload or import is still being saved: its outcome decides, not a second one.
+        # An earlier run's upload, import or registration is still being saved: its outcome decides, not a
+        # second one.
         image = api.wait_for_import(image_id, timeout) if step is Step.WAIT_IMPORT else \
             api.wait_for_data(image_id, timeout)
-        step = next_step(image.get("status"), source.get("kind"), waited=True)
+        step = next_step(image.get("status"), kind, waited=True)
     if step is Step.VERIFY_UNSEEN:
-        return _verified_unseen(api, image, source, declared, fresh)
+        return _verified_unseen(api, image, source, declared, fresh, obs=obs)
     if step is Step.VERIFY:
-        return _verified(api, image, source, declared, None, fresh)
-    if declared and source.get("kind") == "file":
+        verified = _verified(api, image, source, declared, None, fresh)
+        if _path(source, image, profile, obs, size=source.get("size")).path is transfer.Path.STAGE:
+            _clean_staged(obs, image_id)  # an earlier run staged and registered it, then stopped
+        return verified
+    if kind == "obs":
+        return _register_object(api, image, source, declared, timeout, fresh, obs, profile)
+    if declared and kind == "file":
         problem = content.verify_declared(dict(source), str(declared))
         if problem:
             algorithm, want = content.parse_checksum(str(declared))
@@ -104,6 +122,16 @@ def _fill(api: ImsClient, image: dict[str, Any], desired: Mapping[str, Any], tim
         imported = _import(api, image, source, declared, timeout, fresh)
         if imported is not None:
             return imported
+    size = source.get("size") if kind == "file" else None
+    decision = _path(source, image, profile, obs, size=size, final=False)
+    if decision.path is None and not decision.refusal:
+        size = _announced_size(source)  # a URL whose size decides: ask it (its Content-Length)
+        decision = _path(source, image, profile, obs, size=size)
+    if decision.refusal:
+        shown = content.redact_url(str(source.get("location") or ""))
+        raise SourceError(f"image {image_id}: source {shown!r} {decision.refusal}")
+    if decision.path is transfer.Path.STAGE:
+        return _stage_and_register(api, image, source, declared, timeout, fresh, obs, profile)
     hashes = _stream_into(api, image, source, declared, profile, fresh)
     after = api.wait_for_data(image_id, timeout)
     if after.get("status") != "active":
@@ -272,7 +300,7 @@ def _probe(url: str) -> str:
 
 
 def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
-                     fresh: bool) -> dict[str, Any]:
+                     fresh: bool, *, obs: staging.Obs | None = None) -> dict[str, Any]:
     """Verify data whose bytes the provider did not see pass: a ``web-download`` import, or a URL
     source whose image was already ``active``.
 
@@ -303,7 +331,9 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
         # source's own digests tie it to the image, read the URL once more, without touching
         # disk, and tie its bytes to the image through the MD5.
         tied = source.get(algorithm) == want and bool(source.get("md5")) and source.get("md5") == reported.get("md5")
-        if not tied:
+        if not tied and source.get("kind") == "obs":
+            problems = _object_against_image(obs or staging.Obs(), source, algorithm, want, reported.get("md5"))
+        elif not tied:
             problems = _url_against_image(source, algorithm, want, reported.get("md5"))
     size = source.get("size")
     if isinstance(size, (int, float)) and image.get("size") is not None and int(image["size"]) != int(size):
@@ -318,19 +348,34 @@ def _verified_unseen(api: ImsClient, image: dict[str, Any], source: Mapping[str,
 def _url_against_image(source: Mapping[str, Any], algorithm: str, want: str, image_md5: Any) -> list[str]:
     """Hash the URL's bytes (streamed, constant memory) with the declared algorithm and MD5: what differs
     from the declared checksum or from the image's MD5."""
-    hashes = content.Hashes(tuple(dict.fromkeys((algorithm, "md5"))))
     stream = content.open_source(source)
     try:
-        for chunk in stream.chunks:
-            hashes.update(chunk)
+        return _against_image(stream.chunks, algorithm, want, image_md5, "URL")
     finally:
         stream.close()
+
+
+def _object_against_image(obs: staging.Obs, source: Mapping[str, Any], algorithm: str, want: str,
+                          image_md5: Any) -> list[str]:
+    """Read an ``obs://`` object registered as it is (streamed, constant memory) to check a declared digest
+    the server does not report (check refuses it at preview when the provider cannot read OBS)."""
+    if obs.store is None:
+        return [f"the server reports no {algorithm}, and the provider cannot read {source.get('location')} to check "
+                f"it ({obs.staging.problem}): declare an md5 checksum"]
+    bucket, key = transfer.parse_obs(str(source.get("location") or ""))
+    return _against_image(obs.store().read(key, bucket), algorithm, want, image_md5, "object")
+
+
+def _against_image(chunks: Iterator[bytes], algorithm: str, want: str, image_md5: Any, what: str) -> list[str]:
+    hashes = content.Hashes(tuple(dict.fromkeys((algorithm, "md5"))))
+    for chunk in chunks:
+        hashes.update(chunk)
     problems = []
     if hashes.hexdigest(algorithm) != want:
         problems.append(f"its bytes have {algorithm} {hashes.hexdigest(algorithm)}, but checksum declares {want}")
     if not image_md5 or hashes.hexdigest("md5") != image_md5:
         problems.append(f"the server reports no {algorithm} and its md5 {image_md5 or 'is missing'} is not the "
-                        f"URL's ({hashes.hexdigest('md5')})")
+                        f"{what}'s ({hashes.hexdigest('md5')})")
     return problems
 
 
@@ -385,3 +430,174 @@ def _verified(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], 
         raise SourceChanged(image_id=image_id, location=source.get("location"), expected=str(source["sha256"]),
                             found=expected["sha256"])
     return image
+
+
+# --- registration from OBS (IMS) ----------------------------------------------------------------
+
+
+def _path(source: Mapping[str, Any], image: Mapping[str, Any], profile: ServerProfile, obs: staging.Obs, *,
+          size: Any, final: bool = True) -> transfer.Decision:
+    """The transfer path of ``source`` into ``image`` (:func:`.transfer.decide` with the run's settings)."""
+    return transfer.decide(source.get("kind"), size, profile=profile,
+                           disk_format=image.get("disk_format") or profile.default_disk_format,
+                           body_limit=obs.body_limit, staging=obs.staging, final=final)
+
+
+def _announced_size(source: Mapping[str, Any]) -> int | None:
+    """The size a URL announces (its ``Content-Length``; ``None`` without one), asked with the GET that
+    streaming would send, closed before the body is read."""
+    stream = content.open_source(source)
+    stream.close()
+    return stream.size
+
+
+def _stage_and_register(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
+                        timeout: float, fresh: bool, obs: staging.Obs, profile: ServerProfile) -> dict[str, Any]:
+    """Stage the source in ``ims:obsBucket`` (:func:`.staging.upload`), check its digests, complete the
+    upload, register the object into the ``queued`` image and wait for ``active``; then verify and
+    delete the staged object (unless ``ims:obsKeepStaged``).
+
+    Safe to repeat: the object key is the image's (:func:`.transfer.staged_key`), so a run that was
+    interrupted while staging continues that upload, one interrupted after it finds the object, and
+    one interrupted while IMS registered waits for that registration (the image is ``saving``). Bytes
+    that do not match the declared ``checksum`` or the source's identity are never completed into an
+    object: the upload is aborted and nothing is registered.
+    """
+    image_id = str(image["id"])
+    if obs.store is None:
+        raise SourceError(f"image {image_id}: the source must be staged in OBS, but {obs.staging.problem}")
+    store = obs.store()
+    bucket = store.settings.bucket
+    key = transfer.staged_key(image_id, dict(source), str(image.get("disk_format") or profile.default_disk_format))
+    declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
+    algorithms = tuple(dict.fromkeys(("sha256", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
+    reuse = int(source["size"]) if source.get("kind") == "file" and source.get("sha256") and \
+        isinstance(source.get("size"), (int, float)) else None
+    label = f"image {image.get('name', '')!r} ({image_id}): staging in obs://{bucket}/{key}"
+    try:
+        staged = staging.upload(store, key, lambda: content.open_source(source), algorithms=algorithms,
+                                reuse_size=reuse, progress_label=label)
+    except SourceError as exc:
+        raise SourceError(f"staging for image {image_id}: {exc} (the unfinished upload was aborted)") from None
+    if staged.hashes is not None and staged.upload_id is not None:
+        sent = staged.hashes
+        problem: ImsError | None = None
+        if declared:
+            algorithm, want = content.parse_checksum(str(declared))
+            if sent.hexdigest(algorithm) != want:
+                problem = ChecksumMismatch(image_id=image_id, algorithm=algorithm, expected=want,
+                                           found=sent.hexdigest(algorithm), stage="upload",
+                                           location=source.get("location"), deleted=fresh)
+        if problem is None and source.get("sha256") and source["sha256"] != sent.hexdigest("sha256"):
+            problem = SourceChanged(image_id=image_id, location=source.get("location"), expected=str(source["sha256"]),
+                                    found=sent.hexdigest("sha256"))
+        if problem is not None:
+            # never complete an object with other bytes than the key names: nothing is registered
+            store.abort(key, staged.upload_id)
+            if fresh and isinstance(problem, ChecksumMismatch):
+                api.delete_image(image_id)
+            raise problem
+        store.complete(key, staged.upload_id, staged.parts)
+    try:
+        after = _register_and_wait(api, image, transfer.image_url(bucket, key), timeout, fresh)
+    except RegistrationFailed as exc:
+        if exc.found != "queued":  # queued: interrupted (IMS put the image back); the next run registers it again
+            _clean_staged(obs, image_id)
+        raise
+    # The registration is over: the object has served (a registration still running when the wait ran
+    # out keeps it; the next run waits for that registration and deletes it then).
+    _clean_staged(obs, image_id)
+    return _verified(api, after, source, declared, staged.hashes, fresh)
+
+
+def _register_object(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
+                     timeout: float, fresh: bool, obs: staging.Obs, profile: ServerProfile) -> dict[str, Any]:
+    """Register an ``obs://bucket/key`` source as it is (nothing is transferred), wait for ``active`` and
+    verify what the server reports against the declared checksum."""
+    decision = _path(source, image, profile, obs, size=None)
+    if decision.refusal:
+        raise SourceError(f"image {image['id']}: source {source.get('location')!r} {decision.refusal}")
+    bucket, key = transfer.parse_obs(str(source.get("location") or ""))
+    after = _register_and_wait(api, image, transfer.image_url(bucket, key), timeout, fresh)
+    return _verified_unseen(api, after, source, declared, fresh, obs=obs)
+
+
+class RegistrationProgress:
+    """Status lines of a registration's wait, as the resource's status (like an upload's progress): the
+    job's status and ``process_percent`` at most every ``PROGRESS_EVERY`` seconds, and the outcome."""
+
+    def __init__(self, label: str, clock: Callable[[], float] = time.monotonic,
+                 out: Callable[[str], None] | None = None) -> None:
+        self.label, self.clock = label, clock
+        self.out = out if out is not None else content.STATUS_SINK.get() or content._to_stderr
+        self.started = clock()
+        self.last: float | None = None
+
+    def report(self, job: Mapping[str, Any] | None) -> None:
+        """One poll: send a line when it is time."""
+        now = self.clock()
+        if self.last is not None and now - self.last < max(0.0, content.PROGRESS_EVERY):
+            return
+        self.last = now
+        if job is None:
+            self.out(f"{self.label}: IMS is reading the object ({now - self.started:.0f} s)")
+            return
+        percent = (job.get("entities") or {}).get("process_percent")
+        shown = ""
+        if isinstance(percent, (int, float)):
+            shown = f" {percent * 100 if percent <= 1 else percent:.0f}%,"
+        self.out(f"{self.label}: job {job.get('status', '?')},{shown} {now - self.started:.0f} s")
+
+    def finish(self, status: Any) -> None:
+        """The last line: how the registration ended and how long it took."""
+        self.out(f"{self.label}: image {status!r} after {self.clock() - self.started:.2f} s")
+
+
+def _register_and_wait(api: ImsClient, image: Mapping[str, Any], url: str, timeout: float,
+                       fresh: bool) -> dict[str, Any]:
+    """``PUT /v1/cloudimages/{id}/upload`` ``{"image_url": url}`` into the ``queued`` image, then follow its
+    job (or the image) until the registration ends; the image, ``active``. A failure is
+    :class:`~.errors.RegistrationFailed` with the job's ``fail_reason``; a ``killed`` image this create
+    made is deleted (the next run starts over). A registration whose answer was lost (the request is
+    repeated and IMS refuses it: the image is no longer ``queued``) is followed through the image."""
+    image_id = str(image["id"])
+    job_id: str | None = None
+    try:
+        job_id = api.register_image(image_id, url)
+    except ApiError as exc:
+        current = api.image_state(image_id) if not isinstance(exc, (NotFound, AuthenticationFailed)) else None
+        if current is None or current.get("status") not in (*BUSY, "active"):
+            raise
+    progress = RegistrationProgress(f"image {image.get('name', '')!r} ({image_id}): registering {url}")
+    after, job = api.wait_for_registration(image_id, job_id, timeout, report=progress.report)
+    progress.finish(after.get("status"))
+    if after.get("status") != "active":
+        deleted = _discard_killed(api, image_id, after, fresh)
+        job = job or {}
+        raise RegistrationFailed(image_id=image_id, image_url=url, status=after.get("status"), job_id=job_id,
+                                 code=job.get("error_code"), reason=job.get("fail_reason"), deleted=deleted)
+    return after
+
+
+def _clean_staged(obs: staging.Obs, image_id: str) -> None:
+    """Delete what the image's staging left in OBS (unfinished uploads; the object unless
+    ``ims:obsKeepStaged``). A failure is a warning: the image is what the run is about."""
+    if obs.store is None:
+        return
+    try:
+        obs.store().clean(transfer.image_prefix(image_id), keep_objects=obs.keep)
+    except (ObjectStoreError, ImsError) as exc:
+        warn(f"image {image_id}: could not delete its staged object ({exc}); delete "
+             f"{transfer.image_prefix(image_id)}* in ims:obsBucket by hand")
+
+
+def clean_after_delete(obs: staging.Obs, image_id: str, source: Any, disk_format: Any, profile: ServerProfile) -> None:
+    """After an image is deleted: what its staging may have left in OBS (a run that stopped before the
+    image was ``active``, or a kept object: kept objects stay), when its source is one that is staged."""
+    if not isinstance(source, Mapping) or obs.store is None:
+        return
+    decision = transfer.decide(source.get("kind"), source.get("size"), profile=profile,
+                               disk_format=disk_format or profile.default_disk_format, body_limit=obs.body_limit,
+                               staging=obs.staging, final=True)
+    if decision.path is transfer.Path.STAGE or (source.get("kind") == "url" and obs.body_limit is not None):
+        _clean_staged(obs, image_id)
