@@ -108,6 +108,7 @@ class Measured:
     output_tail: str
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     server_cpu: dict[str, float] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after (the cores are shared)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -115,6 +116,7 @@ class Measured:
             "cpu_seconds": round(self.cpu, 3), "cpu_rusage": round(self.cpu_rusage, 3),
             "cpu_sampled": round(self.cpu_sampled, 3), "cpu_by_role": self.cpu_by_role,
             "requests": self.requests, "server_cpu_seconds": self.server_cpu,
+            "load_before_after": [round(x, 2) for x in self.load],
         }
         if self.returncode != 0:
             out["output_tail"] = self.output_tail
@@ -166,6 +168,7 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], role_of: Ca
                  logs: dict[str, AccessLog], servers: dict[str, list[int]], timeout: float = 4 * 3600) -> Measured:
     """Run ``argv`` to completion (no other child of this process may end meanwhile), measured."""
     offsets = {name: log.offset() for name, log in logs.items()}
+    load_before = os.getloadavg()[0]
     server_before = {name: tree_cpu(pids) for name, pids in servers.items()}
     with tempfile.TemporaryFile() as output:
         rusage_before = _children_cpu()
@@ -193,6 +196,7 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], role_of: Ca
         cpu_sampled=sampled, cpu_by_role=by_role, output_tail=tail,
         requests={name: summarize(log.since(offsets[name])) for name, log in logs.items()},
         server_cpu={name: round(tree_cpu(pids) - server_before[name], 3) for name, pids in servers.items()},
+        load=(load_before, os.getloadavg()[0]),
     )
 
 
@@ -206,14 +210,16 @@ def tofu_role(proc: psutil.Process) -> str:
 
 
 def pulumi_role(proc: psutil.Process) -> str:
-    """``cli``, ``language_host``, ``program``, ``provider`` (the dynamic provider) or ``other``."""
+    """``cli``, ``language_host``, ``program``, ``provider`` (the dynamic provider or the ``ims`` plugin) or
+    ``other``. The YAML host evaluates the program itself: ``program``."""
     try:
         cmdline = " ".join(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return "other"
-    if "pulumi-language-python-exec" in cmdline:
+    if "pulumi-language-python-exec" in cmdline or "pulumi-language-yaml" in cmdline:
         return "program"
-    if "pulumi.dynamic" in cmdline or "dynamic_server" in cmdline or "pulumi-resource-pulumi-python" in cmdline:
+    if ("pulumi.dynamic" in cmdline or "dynamic_server" in cmdline or "pulumi-resource-pulumi-python" in cmdline
+            or "pulumi-resource-ims" in cmdline or "ims_pulumi.plugin" in cmdline):
         return "provider"
     if "pulumi-language-python" in cmdline:
         return "language_host"

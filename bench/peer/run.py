@@ -2,22 +2,27 @@
 
 Run from the repository root (``make setup`` first; Go >= 1.24 on PATH for the peer's first build)::
 
-    .venv/bin/python -m bench.peer.run                    # N = 100, 300, 1000 (about an hour on 2 cores)
-    .venv/bin/python -m bench.peer.run --quick            # N = 10: a smoke run, about 2 minutes once built
-    .venv/bin/python -m bench.peer.run --sizes 100,300 --out /tmp/peer
+    .venv/bin/python -m bench.peer.run                    # N = 100, 300, 1000, every variant of ours (hours on 2 cores)
+    .venv/bin/python -m bench.peer.run --quick            # N = 10: a smoke run, a few minutes once built
+    .venv/bin/python -m bench.peer.run --sizes 100,300 --ours dynamic,dynamic-skip --out /tmp/peer
 
-For every N, both sides create N images of the same 1 KiB file with parallelism 10, then plan/preview with
-and without refresh, then destroy; the two sides alternate command by command (peer, ours, peer, ours...),
-so that a change in machine load falls on both:
+For every N, every side creates N images of the same 1 KiB file with parallelism 10, then plans/previews
+with and without refresh, then destroys; the sides take turns command by command (peer, ours, ours...), so
+that a change in machine load falls on all of them:
 
 =================  ==============================================  ===============================================
-phase              peer (tofu + TPO)                               ours (pulumi + the dynamic provider)
+phase              peer (tofu + TPO)                               ours (pulumi + the provider)
 =================  ==============================================  ===============================================
 ``apply``          ``tofu apply -auto-approve -parallelism=10``    ``pulumi up --yes --skip-preview --parallel 10``
 ``plan_refresh``   ``tofu plan -detailed-exitcode`` (refreshes)    ``pulumi preview --refresh --expect-no-changes``
 ``plan``           ``tofu plan -refresh=false -detailed-exitcode``  ``pulumi preview --expect-no-changes``
 ``destroy``        ``tofu destroy -auto-approve`` (refreshes)      ``pulumi destroy --yes --skip-preview`` (does not)
 =================  ==============================================  ===============================================
+
+Ours comes in variants (``--ours``, default all of :data:`OURS`): the dynamic provider from a Python program,
+or the ``ims`` plugin (``pulumi-resource-ims``) from a YAML program, each with the engine's default
+checkpoints (the whole state written at every step) or with ``PULUMI_SKIP_CHECKPOINTS=true`` (written once,
+at the end; docs/large-stacks.md says when that is safe).
 
 Each command: wall time, client CPU (user + sys of the CLI and every process under it: plugins, program,
 provider), the requests Glance and Keystone logged meanwhile, and the servers' own CPU. After ``apply`` the
@@ -26,8 +31,8 @@ benchmark checks that Glance holds exactly N active images of each side, after `
 The servers (``scripts/peer/servers.py``): Glance 33 on PostgreSQL (SQLite answers "database is locked" to
 parallel writes) behind keystonemiddleware, and Keystone 30 (SQLite, fernet) whose catalog points the peer at
 that Glance. The peer's binaries come from ``scripts/peer/build-peer.sh`` (the Go module proxy, cached in
-``~/.cache/ims-pulumi/peer``). Both sides log in as the same Keystone user: the peer with its password at every
-command (as TPO does), ours with a token issued at the start (``ims:authToken``: the provider takes a token).
+``~/.cache/ims-pulumi/peer``). Every side logs in as the same Keystone user: the peer with its password at
+every command (as TPO does), ours with a token issued at the start (``ims:authToken``: the provider takes one).
 
 Results: a table on stdout and ``peer-results.json`` in ``--out`` (default ``bench/peer/results/``,
 git-ignored). A figure, never an assertion: the exit code is non-zero only when a command failed or a
@@ -69,7 +74,26 @@ PHASE_LABELS = {
     "plan": ("tofu plan -refresh=false", "pulumi preview"),
     "destroy": ("tofu destroy", "pulumi destroy"),
 }
-SIDES = ("tofu", "pulumi")
+PEER = "tofu"
+SKIP_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running our side: which provider, from which program, with which engine settings."""
+
+    program: str  # "dynamic" (Python program, dynamic provider) or "plugin-yaml" (YAML program, ims plugin)
+    env: dict[str, str]
+    label: str
+
+
+#: Our variants, by the name ``--ours`` takes; each is a side of its own (own stack, own image names).
+OURS = {
+    "dynamic": Variant("dynamic", {}, "dynamic provider, Python program"),
+    "dynamic-skip": Variant("dynamic", SKIP_CHECKPOINTS, "dynamic provider, Python program, skip checkpoints"),
+    "plugin-yaml": Variant("plugin-yaml", {}, "ims plugin, YAML program"),
+    "plugin-yaml-skip": Variant("plugin-yaml", SKIP_CHECKPOINTS, "ims plugin, YAML program, skip checkpoints"),
+}
 IMAGE_BYTES = random.Random(27).randbytes(1024)  # the same 1 KiB on both sides and in every run
 
 
@@ -127,18 +151,29 @@ def tofu_side(root: Path, n: int, tofu: Path, tpo: Path, image: Path, creds: Cre
     }, tofu_role)
 
 
-def pulumi_side(root: Path, n: int, image: Path, glance_url: str, token: str, project_id: str, parallel: int,
-                extra_env: dict[str, str]) -> Side:
-    """Ours: the program of N ``ImageMetadata`` through the harness (file backend, throwaway PULUMI_HOME)."""
+def pulumi_side(root: Path, name: str, variant: Variant, n: int, image: Path, glance_url: str, token: str,
+                project_id: str, parallel: int, extra_env: dict[str, str]) -> Side:
+    """One of ours through the harness (file backend, throwaway PULUMI_HOME): N ``ImageMetadata``.
+
+    Each variant has its own stack (named after it): the create tokens (from project, stack and resource
+    name) must differ between variants, or one variant's creates would adopt another's images.
+    """
+    config = {"ims:server": "glance", "ims:endpoint": glance_url, "ims:projectId": project_id}
+    if variant.program == "dynamic":
+        config.update({"bench:n": str(n), "bench:file": str(image), "bench:prefix": programs.prefix(name)})
     project = PulumiProject.create(
-        root / "pulumi", programs.PULUMI_PROGRAM, name="peer", stack="bench",
-        config={"ims:server": "glance", "ims:endpoint": glance_url, "ims:projectId": project_id,
-                "bench:n": str(n), "bench:file": str(image)},
-        secrets={"ims:authToken": token},
-        extra_env={"IMS_PULUMI_DIGEST_CACHE": str(root / "digests"), **extra_env})
+        root / name, programs.PULUMI_PROGRAM if variant.program == "dynamic" else "", name="peer", stack=name,
+        config=config, secrets={"ims:authToken": token},
+        extra_env={"IMS_PULUMI_DIGEST_CACHE": str(root / name / "digests"), **variant.env, **extra_env})
+    if variant.program == "plugin-yaml":
+        # The plugin as a user's CLI finds it after `pip install`: `pulumi-resource-ims` on PATH (the
+        # harness's PATH starts with .venv/bin), ambient plugins allowed. The YAML host is beside `pulumi`.
+        (project.dir / "__main__.py").unlink()
+        (project.dir / "Pulumi.yaml").write_text(programs.yaml_program(n, image, programs.prefix(name), "peer"))
+        project.env.pop("PULUMI_IGNORE_AMBIENT_PLUGINS", None)
     cli, p = str(PULUMI), ("--parallel", str(parallel))
     tail = ("--non-interactive", "--color", "never", "--stack", project.stack)
-    return Side("pulumi", project.dir, project.env, {
+    return Side(name, project.dir, project.env, {
         "apply": [cli, "up", "--yes", "--skip-preview", *p, *tail],
         "plan_refresh": [cli, "preview", "--refresh", "--expect-no-changes", *p, *tail],
         "plan": [cli, "preview", "--expect-no-changes", *p, *tail],
@@ -147,21 +182,23 @@ def pulumi_side(root: Path, n: int, image: Path, glance_url: str, token: str, pr
 
 
 def glance_images(glance_url: str, token: str, prefix: str) -> dict[str, str]:
-    """id -> status of the bench project's images whose name starts with ``prefix``."""
+    """id -> status of the bench project's images named ``prefix`` + digits (``peer-dynamic-00001``, not
+    ``peer-dynamic-skip-00001``: one variant's prefix may begin another's)."""
     out: dict[str, str] = {}
     url: str | None = f"{glance_url}/v2/images?limit=1000"
     while url:
         status, _, page = http_json("GET", url, token=token)
         if status != 200:
             raise RuntimeError(f"GET {url} answered {status}: {page}")
-        out.update({i["id"]: i["status"] for i in page.get("images", []) if i.get("name", "").startswith(prefix)})
+        out.update({i["id"]: i["status"] for i in page.get("images", [])
+                    if str(i.get("name", "")).startswith(prefix) and str(i["name"])[len(prefix):].isdigit()})
         nxt = page.get("next")
         url = urllib.parse.urljoin(glance_url, nxt) if nxt else None
     return out
 
 
 def check_images(glance_url: str, token: str, prefix: str, want: int) -> str | None:
-    """None when Glance holds exactly ``want`` images named ``prefix*``, all active; else what is wrong."""
+    """None when Glance holds exactly ``want`` images named ``prefix`` + digits, all active; else what is wrong."""
     images = glance_images(glance_url, token, prefix)
     statuses = sorted(set(images.values()))
     if len(images) != want or (want and statuses != ["active"]):
@@ -175,12 +212,12 @@ def run_size(n: int, args: argparse.Namespace, servers: PeerServers, binaries: d
     info = servers.info()
     assert servers.bench is not None and servers.glance is not None and servers.keystone is not None
     work = root / f"n{n}"
-    sides = {
-        "tofu": tofu_side(work, n, binaries["tofu"], binaries["tpo"], image, servers.bench, args.parallel),
-        "pulumi": pulumi_side(work, n, image, info.glance_url, token, project_id, args.parallel,
-                              dict(kv.split("=", 1) for kv in args.pulumi_env)),
-    }
-    prefixes = {"tofu": programs.TOFU_PREFIX, "pulumi": programs.PULUMI_PREFIX}
+    extra_env = dict(kv.split("=", 1) for kv in args.pulumi_env)
+    sides = {PEER: tofu_side(work, n, binaries["tofu"], binaries["tpo"], image, servers.bench, args.parallel)}
+    sides.update({name: pulumi_side(work, name, OURS[name], n, image, info.glance_url, token, project_id,
+                                    args.parallel, extra_env) for name in args.ours})
+    prefixes = {PEER: programs.TOFU_PREFIX, **{name: programs.prefix(name) for name in args.ours}}
+    order = [PEER, *args.ours] if args.order == "tofu-first" else [*args.ours, PEER]
     logs = {"glance": AccessLog(Path(info.glance_access_log)), "keystone": AccessLog(Path(info.keystone_access_log))}
     pg = servers.pg.pid_and_port()
     server_pids = {"glance": [servers.glance.process.pid], "keystone": [servers.keystone.process.pid],
@@ -188,7 +225,7 @@ def run_size(n: int, args: argparse.Namespace, servers: PeerServers, binaries: d
     result: dict[str, Any] = {"n": n, "phases": {}, "checks": []}
     for phase in PHASES:
         result["phases"][phase] = {}
-        for side_name in (SIDES if args.order == "tofu-first" else SIDES[::-1]):
+        for side_name in order:
             side = sides[side_name]
             log(f"N={n} {side_name} {phase}: {Path(side.commands[phase][0]).name} "
                 f"{' '.join(side.commands[phase][1:])}")
@@ -209,7 +246,7 @@ def run_size(n: int, args: argparse.Namespace, servers: PeerServers, binaries: d
 
 
 def fmt_requests(measured: dict[str, Any]) -> str:
-    """``POST /v2/images 100, PUT .../file 100, ...`` (Glance), errors appended."""
+    """``POST img 100, PUT img/{id}/file 100, ...`` (Glance), errors appended."""
     glance = measured["requests"]["glance"]
     parts = [f"{count} {key.replace('/v2/images', 'img')}" for key, count in glance["by_route"].items()]
     errors = glance["errors"]
@@ -221,26 +258,38 @@ def flag(measured: dict[str, Any]) -> str:
     return "" if measured["returncode"] == 0 else " (failed)"
 
 
+#: The processes of each side's client CPU, in the table's order (``cpu_by_role`` of the JSON).
+ROLES = {PEER: ("tofu", "provider"), "ours": ("cli", "language_host", "program", "provider")}
+
+
+def cpu_split(side: str, measured: dict[str, Any]) -> str:
+    """``61.2 · 0.4 · 20.1 · 9.8``: the sampled CPU seconds of each process role (see :data:`ROLES`)."""
+    roles = ROLES[PEER if side == PEER else "ours"]
+    by_role = measured.get("cpu_by_role", {})
+    return " · ".join(f"{by_role.get(role, 0.0):.1f}" for role in roles)
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    """The figures as a Markdown table, then the requests per phase."""
-    lines = ["| N | phase (peer / ours) | wall: tofu | wall: ours | client CPU: tofu + TPO | client CPU: ours "
-             "| ours / peer CPU | Glance requests: peer | ours |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """The figures as a Markdown table (one row per N, phase and side), then the requests per command."""
+    lines = ["| N | phase | side | wall | client CPU | ÷ peer's CPU | CPU by process (s) | Glance requests |",
+             "|---|---|---|---|---|---|---|---|"]
     detail = []
     for res in results:
         for phase in PHASES:
             sides = res["phases"].get(phase, {})
-            if set(sides) != set(SIDES):
-                continue
-            t, o = sides["tofu"], sides["pulumi"]
-            ratio = o["cpu_seconds"] / t["cpu_seconds"] if t["cpu_seconds"] else float("nan")
-            label = f"{PHASE_LABELS[phase][0]} / {PHASE_LABELS[phase][1]}"
-            lines.append(f"| {res['n']} | {label} | {t['seconds']:.1f} s{flag(t)} | {o['seconds']:.1f} s{flag(o)} "
-                         f"| {t['cpu_seconds']:.1f} s | {o['cpu_seconds']:.1f} s | {ratio:.1f}x "
-                         f"| {t['requests']['glance']['total']} | {o['requests']['glance']['total']} |")
-            detail.append(f"N={res['n']} {phase}: peer: {fmt_requests(t)}")
-            detail.append(f"N={res['n']} {phase}: ours: {fmt_requests(o)}  "
-                          f"(ours CPU by process: {o['cpu_by_role']})")
+            peer = sides.get(PEER)
+            for side, measured in sorted(sides.items(), key=lambda kv: (kv[0] != PEER, list(OURS).index(kv[0])
+                                                                        if kv[0] in OURS else 0)):
+                label = PHASE_LABELS[phase][0 if side == PEER else 1]
+                ratio = (f"{measured['cpu_seconds'] / peer['cpu_seconds']:.1f}x"
+                         if peer and peer["cpu_seconds"] and side != PEER else "")
+                roles = "tofu · TPO" if side == PEER else "CLI · host · program · provider"
+                lines.append(f"| {res['n']} | `{label}` | {side} | {measured['seconds']:.1f} s{flag(measured)} "
+                             f"| {measured['cpu_seconds']:.1f} s | {ratio} "
+                             f"| {roles}: {cpu_split(side, measured)} | {measured['requests']['glance']['total']} |")
+                load = measured.get("load_before_after", [])
+                detail.append(f"N={res['n']} {phase} {side}: {fmt_requests(measured)}"
+                              + (f" (load {load[0]} -> {load[1]})" if load else ""))
     return "\n".join(lines) + "\n\n" + "\n".join(detail)
 
 
@@ -251,8 +300,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=10, help="-parallelism / --parallel of both CLIs (10)")
     parser.add_argument("--order", choices=("tofu-first", "pulumi-first"), default="tofu-first",
                         help="which side runs each phase first")
+    parser.add_argument("--ours", default=",".join(OURS),
+                        help=f"our variants, in the order they run (default {','.join(OURS)})")
     parser.add_argument("--pulumi-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment of our side's CLI (e.g. PULUMI_SKIP_CHECKPOINTS=true)")
+                        help="extra environment of every variant's CLI (e.g. PULUMI_DIY_BACKEND_GZIP=true)")
     parser.add_argument("--glance-workers", type=int, default=2, help="gunicorn workers of Glance (2)")
     parser.add_argument("--glance-threads", type=int, default=8, help="threads per Glance worker (8)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "peer" / "results")
@@ -261,6 +312,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep --workdir (logs, states) at the end")
     args = parser.parse_args(argv)
     args.sizes = [10] if args.quick else [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    args.ours = [v.strip() for v in str(args.ours).split(",") if v.strip()]
+    unknown = [v for v in args.ours if v not in OURS]
+    if unknown or not args.ours or len(set(args.ours)) != len(args.ours):
+        parser.error(f"--ours {','.join(args.ours)}: a list of distinct variants among {', '.join(OURS)}")
     for kv in args.pulumi_env:
         if "=" not in kv:
             parser.error(f"--pulumi-env {kv!r}: expected KEY=VALUE")
@@ -292,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                 "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
                 "cpus": os.cpu_count(), "load_at_start": os.getloadavg()[0], "parallel": args.parallel,
                 "image_bytes": len(IMAGE_BYTES), "pulumi_env": args.pulumi_env,
+                "ours": {name: {"program": OURS[name].program, "env": OURS[name].env, "label": OURS[name].label}
+                         for name in args.ours},
                 "versions": {"tofu": version_of([str(binaries["tofu"]), "version"]),
                              "tpo": binaries["tpo"].parent.parent.name, "pulumi": version_of([str(PULUMI), "version"]),
                              "glance": "33.0.0 (PostgreSQL, keystonemiddleware)", "keystone": "30.0.0"},

@@ -5,7 +5,7 @@ with the account's AK/SK, the same pair that signs IMS requests. Why boto3 and n
 ``esdk-obs-python``: both are well kept, but the OBS SDK's SigV4 form sends only an RFC 1123
 ``Date`` header (no ``x-amz-date``), which the local S3-compatible server the tests run against
 (versitygw) refuses, and its default OBS signature is SigV2-like; boto3's SigV4 is the form every
-S3-compatible server, OBS among them, takes (``/work/shared/docs/plugin-notes.md``). CRC checksums
+S3-compatible server, OBS among them, takes (checked against versitygw v1.8.0). CRC checksums
 are sent and checked only where S3 requires them: not every S3-compatible server knows AWS's newer
 checksum headers. Each part carries its ``Content-MD5`` instead, which OBS checks.
 
