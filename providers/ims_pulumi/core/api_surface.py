@@ -73,8 +73,9 @@ IMS_REQUESTS: tuple[Request, ...] = (
     Request("DELETE", "/v2/images/{image_id}", f"{NATIVE} > Deleting an Image (Native OpenStack API)",
             note="No body."),
     Request("PUT", "/v2/images/{image_id}/file", f"{NATIVE} > Uploading an Image (Native OpenStack API)",
-            note="`application/octet-stream`, streamed; with AK/SK the body is `UNSIGNED-PAYLOAD` and at most "
-                 "12 MB (the document's limit; larger files need an IAM token).", group="content"),
+            note="`application/octet-stream`, streamed; files smaller than 2 GB, and with AK/SK (the body "
+                 "`UNSIGNED-PAYLOAD`) at most 12 MB (the document's limits); larger files are staged in OBS and "
+                 "registered (below).", group="content"),
     Request("POST", "/v2/images/{image_id}/members", f"{SHARING} > Adding an Image Member (Native OpenStack API)",
             body=("member",), note="`ImageMember` create.", group="sharing"),
     Request("GET", "/v2/images/{image_id}/members/{member_id}",
