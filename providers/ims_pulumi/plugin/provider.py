@@ -11,6 +11,7 @@ instance holds is that provider's configuration (explicit providers: one process
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
@@ -43,6 +44,19 @@ LOOKUPS: dict[str, Callable[..., Any]] = {
     f"{schema.PACKAGE}:index:getImages": lookup.find_images,
 }
 _NAMES = {token: Names.of(table) for token, table in schema.RESOURCES.items()}
+#: The create-token fields of each resource token. The token is bookkeeping kept in the inputs; the
+#: outputs leave it out (one key and ~70 bytes less in every state entry, which the engine rewrites at
+#: every checkpoint), and diff and update take the previous one from the previous inputs.
+TOKEN_FIELDS: dict[str, tuple[str, ...]] = {
+    token: tuple(f.name for f in table.inputs if isinstance(f.kind, TokenTag)) for token, table in schema.RESOURCES.items()
+}
+#: The engine names of every create-token field (what the servicer reads from a request's old inputs).
+TOKEN_KEYS = frozenset(Names.of(table).engine_name(name) for token, table in schema.RESOURCES.items()
+                       for name in TOKEN_FIELDS[token])
+#: The create tokens of the resource's previous inputs, engine names, set by the servicer around Diff and
+#: Update (the SDK's request objects do not carry the old inputs); ``None``: not known (a call made
+#: without the servicer), then the checked inputs' token stands in, which check keeps equal to the old one.
+OLD_TOKENS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("ims_old_tokens", default=None)
 _ARGUMENTS = {token: Names(schema.lookup_arguments(fn)) for token, fn in schema.FUNCTIONS.items()}
 _INFO = Names(f.name for f in dataclasses.fields(lookup.ImageInfo))
 
@@ -106,6 +120,24 @@ class ImsProvider(p.Provider):
             raise ValueError(f"unknown resource type {token!r}; this plugin serves {', '.join(OPERATIONS)}")
         return OPERATIONS[token], _NAMES[token]
 
+    @staticmethod
+    def _with_old_tokens(token: str, names: Names, olds: dict[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
+        """The previous outputs with the create token put back (the outputs leave it out): from the previous
+        inputs when the servicer passed them, else from the checked inputs (check keeps the old token)."""
+        old_tokens = OLD_TOKENS.get()
+        for name in TOKEN_FIELDS[token]:
+            if not olds.get(name):
+                value = news.get(name) if old_tokens is None else old_tokens.get(names.engine_name(name))
+                if value:
+                    olds[name] = value
+        return olds
+
+    @staticmethod
+    def _outputs(token: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Outputs without the create token (it stays in the inputs)."""
+        tokens = TOKEN_FIELDS[token]
+        return {k: v for k, v in values.items() if k not in tokens} if tokens else dict(values)
+
     async def check(self, request: p.CheckRequest) -> p.CheckResponse:
         """The table's check on the program's inputs (assets described as the dynamic resource class
         does, the create token's base from the URN)."""
@@ -124,7 +156,8 @@ class ImsProvider(p.Provider):
     async def diff(self, request: p.DiffRequest) -> p.DiffResponse:
         """The table's plan: old outputs against the checked inputs."""
         ops, names = self._ops(request.type)
-        olds, news = table_props(names, request.old_state), table_props(names, request.new_inputs)
+        news = table_props(names, request.new_inputs)
+        olds = self._with_old_tokens(request.type, names, table_props(names, request.old_state), news)
         plan, delete_first = diff_resource(self.context, ops.table, olds, news)
         replaces = [names.engine_name(n) for n in plan.replaces]
         changed = [names.engine_name(n) for n in plan.changed]
@@ -133,22 +166,24 @@ class ImsProvider(p.Provider):
         return p.DiffResponse(changes=plan.changes, replaces=replaces, delete_before_replace=delete_first,
                               diffs=changed, detailed_diff=detail)
 
-    def _preview(self, ops: Operations, names: Names, base: Mapping[str, Any], secrets: set[str]) -> dict[str, PropertyValue]:
+    def _preview(self, token: str, ops: Operations, names: Names, base: Mapping[str, Any],
+                 secrets: set[str]) -> dict[str, PropertyValue]:
         """What a create or update will return, as far as known now: the inputs with their defaults,
         computed fields unknown (or as they were)."""
         values = ops.table.effective(dict(base), self.context.profile)
         for f in ops.table.outputs:
             values.setdefault(f.name, UNKNOWN)
-        return engine_props(names, ops.table, values, secrets)
+        return engine_props(names, ops.table, self._outputs(token, values), secrets)
 
     async def create(self, request: p.CreateRequest) -> p.CreateResponse:
         """Create the object (or, in a preview, say what is known of it)."""
         ops, names = self._ops(request.type)
         props, secrets = table_props(names, request.properties), secret_keys(request.properties)
         if request.preview:
-            return p.CreateResponse(resource_id="", properties=self._preview(ops, names, props, secrets))
+            return p.CreateResponse(resource_id="", properties=self._preview(request.type, ops, names, props, secrets))
         id_, outs = await asyncio.to_thread(_in_call, request.urn, ops.create, self.context, props)
-        return p.CreateResponse(resource_id=id_, properties=engine_props(names, ops.table, outs, secrets))
+        return p.CreateResponse(resource_id=id_,
+                                properties=engine_props(names, ops.table, self._outputs(request.type, outs), secrets))
 
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
         """Refresh, ``pulumi import`` and ``get``: outputs and inputs as the server has them (an empty
@@ -162,7 +197,8 @@ class ImsProvider(p.Provider):
         id_, outs, inputs = found
         if not props:
             inputs = await asyncio.to_thread(self._declarable, ops, inputs)
-        return p.ReadResponse(resource_id=id_, properties=engine_props(names, ops.table, outs, secrets),
+        return p.ReadResponse(resource_id=id_,
+                              properties=engine_props(names, ops.table, self._outputs(request.type, outs), secrets),
                               inputs=engine_props(names, ops.table, inputs, secrets))
 
     def _declarable(self, ops: Operations, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,15 +212,16 @@ class ImsProvider(p.Provider):
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
         """Apply in-place changes; complete outputs."""
         ops, names = self._ops(request.type)
-        olds, news = table_props(names, request.olds), table_props(names, request.news)
+        news = table_props(names, request.news)
+        olds = self._with_old_tokens(request.type, names, table_props(names, request.olds), news)
         secrets = secret_keys(request.news)
         if ops.update is None:
             raise ValueError(f"{ops.table.resource} has no in-place update: every change replaces it")
         if request.preview:
             merged = {**{k: v for k, v in olds.items() if k in {f.name for f in ops.table.outputs}}, **news}
-            return p.UpdateResponse(properties=self._preview(ops, names, merged, secrets))
+            return p.UpdateResponse(properties=self._preview(request.type, ops, names, merged, secrets))
         outs = await asyncio.to_thread(_in_call, request.urn, ops.update, self.context, request.resource_id, olds, news)
-        return p.UpdateResponse(properties=engine_props(names, ops.table, outs, secrets))
+        return p.UpdateResponse(properties=engine_props(names, ops.table, self._outputs(request.type, outs), secrets))
 
     async def delete(self, request: p.DeleteRequest) -> None:
         """Delete the object; one already gone counts as deleted."""

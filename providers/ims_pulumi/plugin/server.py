@@ -1,9 +1,10 @@
 """Serve :class:`.provider.ImsProvider` to the engine: the ``pulumi-resource-ims`` executable.
 
-What ``pulumi.provider.experimental.server.main`` does (SDK 3.272 has it, undocumented), plus two
+What ``pulumi.provider.experimental.server.main`` does (SDK 3.272 has it, undocumented), plus three
 things of this package: a thread pool as wide as the dynamic provider's (a deployment runs many
-resources at once, each operation blocks its thread), and expected failures (:class:`ImsError`)
-reported as their one line instead of the SDK's message plus a Python stack.
+resources at once, each operation blocks its thread), expected failures (:class:`ImsError`)
+reported as their one line instead of the SDK's message plus a Python stack, and the old inputs'
+create tokens handed to ``diff`` and ``update`` (the state's outputs leave the token out).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 
 from ..core.errors import ImsError
 from ..engine import threads
-from .provider import ImsProvider
+from .provider import OLD_TOKENS, TOKEN_KEYS, ImsProvider
 from .schema import version
 
 #: The servicer methods whose expected failures are reported as one line.
@@ -55,13 +56,37 @@ def _one_line(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, An
     return call
 
 
+def old_tokens(request: Any) -> dict[str, str]:
+    """The create tokens of a Diff or Update request's old inputs (engine names), read from the protobuf
+    directly: the SDK's request objects leave the old inputs out, and the outputs do not keep the token."""
+    fields = request.old_inputs.fields
+    return {k: fields[k].string_value for k in TOKEN_KEYS if k in fields and fields[k].string_value}
+
+
 class ImsServicer(ProviderServicer):
-    """The SDK's servicer, with expected failures as one line each."""
+    """The SDK's servicer, with expected failures as one line each, and the old inputs' create tokens
+    passed to the provider's ``diff`` and ``update`` (:data:`.provider.OLD_TOKENS`)."""
 
     def __init__(self, args: list[str], provider: ImsProvider, engine_address: str) -> None:
         super().__init__(args, version(), provider, engine_address)
         for name in ONE_LINE_METHODS:
             setattr(self, name, _one_line(getattr(self, name)))
+
+    async def Diff(self, request: Any, context: Any) -> Any:
+        """The SDK's Diff, with the old inputs' create tokens known to the provider."""
+        reset = OLD_TOKENS.set(old_tokens(request))
+        try:
+            return await super().Diff(request, context)
+        finally:
+            OLD_TOKENS.reset(reset)
+
+    async def Update(self, request: Any, context: Any) -> Any:
+        """The SDK's Update, with the old inputs' create tokens known to the provider."""
+        reset = OLD_TOKENS.set(old_tokens(request))
+        try:
+            return await super().Update(request, context)
+        finally:
+            OLD_TOKENS.reset(reset)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -40,6 +40,7 @@ class Names:
     def __init__(self, names: Iterable[str]) -> None:
         self.to_engine = {n: schema_name(n) for n in names}
         self.to_table = {v: k for k, v in self.to_engine.items()}
+        self._secret: tuple[Table, frozenset[str]] | None = None
 
     @classmethod
     def of(cls, table: Table) -> Names:
@@ -50,9 +51,18 @@ class Names:
         """A name from the engine in the table's spelling (an unknown name stays as it is, for check to name it)."""
         return self.to_table.get(name, name)
 
+    def secret_fields(self, table: Table) -> frozenset[str]:
+        """The engine names of ``table``'s fields of a secret kind (kept for the last table asked: each
+        resource's names serve one table)."""
+        if self._secret is None or self._secret[0] is not table:
+            self._secret = (table, frozenset(self.engine_name(f.name) for f in table.fields
+                                             if isinstance(f.kind, SecretUrl)))
+        return self._secret[1]
+
     def engine_name(self, name: str) -> str:
         """A table name in the engine's spelling."""
-        return self.to_engine.get(name, schema_name(name))
+        found = self.to_engine.get(name)  # not .get(name, schema_name(name)): that computes the spelling every time
+        return found if found is not None else schema_name(name)
 
 
 def to_plain(value: PropertyValue) -> Any:
@@ -75,7 +85,9 @@ def to_plain(value: PropertyValue) -> Any:
 
 def from_plain(value: Any, secret: bool = False) -> PropertyValue:
     """A plain value as a ``PropertyValue`` (unknowns as the engine's UNKNOWN sentinel, ints as floats)."""
-    if is_unknown(value):
+    if type(value) is str:  # the common case first (every resource returns a dozen strings)
+        out = PropertyValue(value)
+    elif is_unknown(value):
         out = PropertyValue(rpc.UNKNOWN)  # PropertyValue.computed() cannot be sent back (SDK 3.272)
     elif isinstance(value, bool) or value is None or isinstance(value, (str, float, pulumi.Asset, pulumi.Archive)):
         out = PropertyValue(value)
@@ -106,7 +118,7 @@ def engine_props(names: Names, table: Table | None, values: Mapping[str, Any],
     names) or the field's kind is a secret one (a URL's secret parts)."""
     hidden = set(secrets)
     if table is not None:
-        hidden |= {names.engine_name(f.name) for f in table.fields if isinstance(f.kind, SecretUrl)}
+        hidden |= names.secret_fields(table)
     out: dict[str, PropertyValue] = {}
     for name, value in values.items():
         key = names.engine_name(name)
