@@ -27,7 +27,8 @@ from typing import Any
 
 from bench import workloads
 
-TYPE_PREFIX = "pulumi-python:dynamic/"
+#: The types of the benchmark's resources: every dynamic resource, and the plugin's ImageMetadata.
+TYPE_PREFIX = ("pulumi-python:dynamic/", workloads.PLUGIN_TYPE)
 
 #: The top-level keys of a state entry reported on their own; the rest is ``rest``.
 ANATOMY_KEYS = ("inputs", "outputs", "stackTrace", "sourcePosition", "propertyDependencies")

@@ -2,10 +2,11 @@
 
 The CLI starts a language host, the program (``pulumi-language-python-exec``) and the
 dynamic-provider process (``pulumi-resource-pulumi-python``, which execs
-``python -u -c '... pulumi.dynamic ...'``). A sampler thread walks the CLI's process tree
-every 50 ms and reads ``VmHWM`` (the kernel's own peak-RSS high-water mark) from
-``/proc/PID/status``, so a short spike between two samples is not missed; only growth in
-the last few milliseconds before a process exits could be.
+``python -u -c '... pulumi.dynamic ...'``), or the ``ims`` plugin (``pulumi-resource-ims``); a YAML
+program runs inside its language host (``pulumi-language-yaml``), with no program process. A sampler
+thread walks the CLI's process tree every 50 ms and reads ``VmHWM`` (the kernel's own peak-RSS
+high-water mark) from ``/proc/PID/status``, so a short spike between two samples is not missed; only
+growth in the last few milliseconds before a process exits could be.
 
 Optionally ``py-spy record`` is attached to the provider and program processes as soon as
 they appear (profiling runs only: sampling costs CPU on a 2-core machine).
@@ -31,6 +32,10 @@ import psutil
 from harness.pulumi_cli import PULUMI, VENV, PulumiProject
 
 ROLES = ("cli", "language_host", "program", "provider")
+#: What a provider process's command line contains: the dynamic-provider process (the SDK's launcher or
+#: the project's), or the ``ims`` plugin (its console script, or ``python -m ims_pulumi.plugin``).
+PROVIDER_MARKS = ("pulumi.dynamic", "dynamic_server", "pulumi-resource-pulumi-python", "pulumi-resource-ims",
+                  "ims_pulumi.plugin", "bench.sampler")
 
 
 def role_of(proc: psutil.Process, cli_pid: int) -> str:
@@ -43,9 +48,9 @@ def role_of(proc: psutil.Process, cli_pid: int) -> str:
         return "other"
     if "pulumi-language-python-exec" in cmdline:
         return "program"
-    if "pulumi.dynamic" in cmdline or "dynamic_server" in cmdline or "pulumi-resource-pulumi-python" in cmdline:
+    if any(mark in cmdline for mark in PROVIDER_MARKS):
         return "provider"
-    if "pulumi-language-python" in cmdline:
+    if "pulumi-language-python" in cmdline or "pulumi-language-yaml" in cmdline:
         return "language_host"
     return "other"
 

@@ -182,6 +182,7 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
     }
     out["goals"] = goals(out, sizes)
     out["lean"] = analyse_lean(results)
+    out["plugin"] = analyse_plugin(results)
     return out
 
 
@@ -423,6 +424,8 @@ def table(results: dict[str, Any]) -> str:
     for name, goal in results["goals"].items():
         lines.append(f"- {name}: {goal}")
     lines += lean_table(results.get("lean") or {})
+    lines += plugin_table(results.get("plugin") or {})
+    lines += plugin_profile_table(results.get("plugin_profile"))
     return "\n".join(lines)
 
 
@@ -541,16 +544,13 @@ GOAL_LEAN_STATE = 1.25
 GOAL_LEAN_PROGRAM_CPU = 1.5
 
 
-def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
-    """Issue 16's figures from ``lean_runs``: each kind against the minimal no-op, per mode, N and command.
+def versus_minimal(runs: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Each kind of ``runs`` against the minimal no-op, per mode, N and command: ``times`` and ``state``.
 
     Seconds are the minimum over the repeats (``k``; also their median, and the median of the ratios
     paired by repeat); CPU seconds per process are medians. State bytes come from ``pulumi stack
     export`` after ``up`` (checkpoint mode preferred; the entry is the same in both modes).
     """
-    runs = results.get("lean_runs") or []
-    if not runs:
-        return {}
     entries: dict[tuple[str, int, str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     exports: dict[tuple[str, int], dict[str, Any]] = {}
     ok: dict[str, bool] = {}
@@ -575,7 +575,7 @@ def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
         for n in sizes:
             for scenario in LEAN_SCENARIOS:
                 cell: dict[str, Any] = {}
-                for kind in LEAN_KINDS:
+                for kind in kinds:
                     got = entries.get((mode, n, scenario, kind))
                     if not got:
                         continue
@@ -587,7 +587,14 @@ def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
                         "cpu_seconds": cpu,
                         "program_cpu_ms_per_resource": round(1000 * (cpu["program"] or 0) / n, 3),
                         "provider_rss_mb": round(max(e["peak_rss"].get("provider", 0) for _, e in got) / 2**20, 1),
+                        "load": [e.get("load", {}).get("before") for _, e in got],
                     }
+                    requests = [e["requests"] for _, e in got if "requests" in e]
+                    if requests:
+                        want = expected_requests(scenario, n)
+                        got_counts = [{k: v for k, v in r.items() if v} for r in requests]
+                        cell[kind]["requests"] = got_counts[0]
+                        cell[kind]["requests_exact"] = all(g == want for g in got_counts)
                 base = cell.get("minimal")
                 if base:
                     base_by_repeat = {r: e["seconds"] for r, e in entries[(mode, n, scenario, "minimal")]}
@@ -599,13 +606,12 @@ def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
                         if scenario in ("up", "update"):
                             c["program_cpu_ratio_to_minimal"] = _ratio(c["cpu_seconds"]["program"],
                                                                        base["cpu_seconds"]["program"])
-                    prov = cell.get("provider")
-                    if prov:  # where the gap goes: ImageMetadata minus the minimal no-op, per process
-                        prov["gap_to_minimal"] = {
-                            "wall_s": round(prov["min"] - base["min"], 2),
-                            "cpu_s": {r: round((prov["cpu_seconds"][r] or 0) - (base["cpu_seconds"][r] or 0), 2)
-                                      for r in LEAN_CPU_ROLES},
-                        }
+                        if kind != "minimal":  # where the gap goes: the kind minus the minimal no-op, per process
+                            c["gap_to_minimal"] = {
+                                "wall_s": round(c["min"] - base["min"], 2),
+                                "cpu_s": {r: round((c["cpu_seconds"][r] or 0) - (base["cpu_seconds"][r] or 0), 2)
+                                          for r in LEAN_CPU_ROLES},
+                            }
                 prov = cell.get("provider")
                 if prov:
                     for floor in ("floor", "floor_sized"):
@@ -614,7 +620,7 @@ def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
                 if cell:
                     times.setdefault(mode, {}).setdefault(str(n), {})[scenario] = cell
     state: dict[str, Any] = {}
-    for (kind, n), exp in sorted(exports.items(), key=lambda kv: (kv[0][1], LEAN_KINDS.index(kv[0][0]))):
+    for (kind, n), exp in sorted(exports.items(), key=lambda kv: (kv[0][1], kinds.index(kv[0][0]))):
         base_exp = exports.get(("minimal", n))
         state.setdefault(str(n), {})[kind] = {
             "entry_bytes": exp["entry_bytes"],
@@ -624,6 +630,17 @@ def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
             "resources": exp["resources"],
             "anatomy": exp["anatomy"],
         }
+    return {"times": times, "state": state, "all_succeeded": ok}
+
+
+def analyse_lean(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 16's figures from ``lean_runs``: each kind against the minimal no-op (:func:`versus_minimal`),
+    the anatomy of one entry, the properties registered per resource and the goals."""
+    runs = results.get("lean_runs") or []
+    if not runs:
+        return {}
+    compared = versus_minimal(runs, LEAN_KINDS)
+    times, state, ok = compared["times"], compared["state"], compared["all_succeeded"]
     program_side = results.get("lean_program_side") or {}
     anatomy: dict[str, Any] = {}
     if state:
@@ -734,6 +751,142 @@ def lean_table(lean: dict[str, Any]) -> list[str]:
         for n, rows in by_n.items():
             lines.append(f"- program CPU per resource ÷ minimal's ≤ {GOAL_LEAN_PROGRAM_CPU}, {LEAN_MODES[mode]}, "
                          f"N={n}: " + ", ".join(f"{sc} {_s(v['ratio'])} ({_met(v['met'])})" for sc, v in rows.items()))
+    return lines
+
+
+# --- issue 25: the ims provider plugin -------------------------------------------------------------
+
+PLUGIN_KINDS = ("plugin", "plugin_yaml", "provider", "minimal")
+PLUGIN_NAMES = {"plugin": "plugin (Python SDK)", "plugin_yaml": "plugin (YAML)", "provider": "dynamic provider",
+                "minimal": "minimal no-op"}
+GOAL_PLUGIN_TIME = 1.20
+GOAL_PLUGIN_STATE = 1.25
+#: The N of the goals (the time goal is for ``up``; the figures of every N and command are reported).
+GOAL_PLUGIN_N = "1000"
+
+
+def analyse_plugin(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 25's figures from ``plugin_runs``: the plugin (Python SDK and YAML programs), the dynamic
+    provider and the minimal no-op (:func:`versus_minimal`); the plugin process's peak RSS; the goals."""
+    runs = results.get("plugin_runs") or []
+    if not runs:
+        return {}
+    compared = versus_minimal(runs, PLUGIN_KINDS)
+    times, state = compared["times"], compared["state"]
+    rss: dict[str, dict[str, float]] = {}
+    for by_n in times.values():
+        for n, rows in by_n.items():
+            for cell in rows.values():
+                for kind, c in cell.items():
+                    prev = rss.setdefault(kind, {}).get(n, 0.0)
+                    rss[kind][n] = max(prev, c["provider_rss_mb"])
+    goals_: dict[str, Any] = {"time": {}, "state": {}}
+    for kind in ("plugin", "plugin_yaml"):
+        for mode, by_n in times.items():
+            for n, rows in by_n.items():
+                r = (rows.get("up", {}).get(kind) or {}).get("ratio_to_minimal")
+                if r is not None:
+                    goals_["time"].setdefault(kind, {}).setdefault(mode, {})[n] = {
+                        "ratio": r, "target": GOAL_PLUGIN_TIME, "met": _le(r, GOAL_PLUGIN_TIME),
+                        "goal": n == GOAL_PLUGIN_N}
+        for n, kinds in state.items():
+            r = (kinds.get(kind) or {}).get("ratio_to_minimal")
+            if r is not None:
+                goals_["state"].setdefault(kind, {})[n] = {"ratio": r, "target": GOAL_PLUGIN_STATE,
+                                                          "met": _le(r, GOAL_PLUGIN_STATE)}
+    return {**compared, "provider_rss_mb": rss, "goals": goals_}
+
+
+def plugin_table(plugin: dict[str, Any]) -> list[str]:
+    """Issue 25's tables (markdown)."""
+    if not plugin:
+        return []
+    times, state = plugin["times"], plugin["state"]
+    present = [k for k in PLUGIN_KINDS if any(k in cell for by_n in times.values() for rows in by_n.values()
+                                              for cell in rows.values())]
+    others = [k for k in present if k != "minimal"]
+    lines = ["", "## Issue 25: the ims plugin, the dynamic provider and the minimal no-op (seconds, min of k runs)",
+             "| mode | N | command | k | " + " | ".join([PLUGIN_NAMES[k] for k in present] + [
+                 f"**{PLUGIN_NAMES[k]} ÷ minimal**" if k == "plugin" else f"{PLUGIN_NAMES[k]} ÷ minimal"
+                 for k in others]) + " | load before |",
+             "|---|---:|---|---:|" + "---:|" * (len(present) + len(others)) + "---|"]
+    for mode, by_n in times.items():
+        for n, rows in by_n.items():
+            for scenario, cell in rows.items():
+                k = min(c["k"] for c in cell.values())
+                secs = [_s(cell[kind]["min"]) if kind in cell else "-" for kind in present]
+                ratios = [_s(cell.get(kind, {}).get("ratio_to_minimal")) for kind in others]
+                ratios = [f"**{r}**" if kind == "plugin" else r for kind, r in zip(others, ratios, strict=True)]
+                loads = [x for c in cell.values() for x in c.get("load") or [] if x is not None]
+                load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
+                lines.append(f"| {LEAN_MODES[mode]} | {n} | {LABELS[scenario]} | {k} | "
+                             + " | ".join(secs + ratios) + f" | {load} |")
+    lines += ["", "### Per resource: state entry (stack export, compact JSON) and the provider process",
+              "| N | kind | state entry bytes | ÷ minimal | checkpoint file bytes ÷ N | provider process peak RSS MB |",
+              "|---:|---|---:|---:|---:|---:|"]
+    for n in sorted({n for by_n in times.values() for n in by_n} | set(state), key=int):
+        for kind in present:
+            st = state.get(n, {}).get(kind)
+            rss = plugin["provider_rss_mb"].get(kind, {}).get(n)
+            lines.append(f"| {n} | {PLUGIN_NAMES[kind]} | {st['entry_bytes'] if st else '-'} | "
+                         f"{_s(st['ratio_to_minimal']) if st else '-'} | "
+                         f"{(st or {}).get('file_bytes_per_resource') or '-'} | {rss or '-'} |")
+    lines += ["", "### CPU seconds per process (medians) and the gap to the minimal no-op (kind minus minimal)",
+              "| mode | N | command | kind | wall gap s | CLI (engine) | language host | program | provider process | "
+              "emulator | requests exact |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for mode, by_n in times.items():
+        for n, rows in by_n.items():
+            for scenario, cell in rows.items():
+                for kind in present:
+                    c = cell.get(kind)
+                    if not c:
+                        continue
+                    gap = c.get("gap_to_minimal")
+                    cpu = " | ".join(_s(c["cpu_seconds"][r]) + (f" ({gap['cpu_s'][r]:+.2f})" if gap else "")
+                                     for r in LEAN_CPU_ROLES)
+                    exact = "-" if "requests_exact" not in c else "yes" if c["requests_exact"] else \
+                        f"no: {c['requests']}"
+                    lines.append(f"| {LEAN_MODES[mode]} | {n} | {LABELS[scenario]} | {PLUGIN_NAMES[kind]} | "
+                                 f"{_s(gap['wall_s']) if gap else '-'} | {cpu} | {exact} |")
+    if state:
+        smallest = state[min(state, key=int)]
+        lines += ["", "### State entry anatomy (bytes of compact JSON, one resource)",
+                  "| kind | entry | inputs (keys) | outputs (keys) | stackTrace (frames) | sourcePosition | "
+                  "propertyDependencies | rest |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for kind in present:
+            a = (smallest.get(kind) or {}).get("anatomy")
+            if a:
+                lines.append(f"| {PLUGIN_NAMES[kind]} | {a['total']} | {a['inputs']} ({a['input_keys']}) | "
+                             f"{a['outputs']} ({a['output_keys']}) | {a['stackTrace']} ({a['stack_frames']}) | "
+                             f"{a['sourcePosition']} | {a['propertyDependencies']} | {a['rest']} |")
+    lines += ["", "### Goals (issue 25)"]
+    for kind, by_mode in plugin["goals"]["time"].items():
+        for mode, by_n in by_mode.items():
+            lines.append(f"- {PLUGIN_NAMES[kind]}, up ÷ minimal ≤ {GOAL_PLUGIN_TIME}, {LEAN_MODES[mode]}: " + ", ".join(
+                f"N={n} {_s(v['ratio'])} ({_met(v['met'])}{'' if v['goal'] else ', not the goal N'})"
+                for n, v in by_n.items()))
+    for kind, by_n in plugin["goals"]["state"].items():
+        lines.append(f"- {PLUGIN_NAMES[kind]}, state entry ÷ minimal's ≤ {GOAL_PLUGIN_STATE}: " + ", ".join(
+            f"N={n} {_s(v['ratio'])} ({_met(v['met'])})" for n, v in by_n.items()))
+    return lines
+
+
+def plugin_profile_table(profile: dict[str, Any] | None, top: int = 15) -> list[str]:
+    """The plugin process's CPU per function and command (part ``plugin_profile``): own and cumulative."""
+    if not profile:
+        return []
+    lines = ["", f"## Issue 25: where the plugin process spends CPU (cProfile on thread CPU time, N={profile['n']}, "
+             "without checkpoints; profiling slows it)"]
+    for scenario, cmd in profile["commands"].items():
+        for name, summary in cmd["profiles"].items():
+            h = summary["header"]
+            lines += ["", f"### {LABELS[scenario]}: {name}: {summary['profiled_seconds']} s of profiled CPU in "
+                      f"{h.get('threads')} threads; process CPU {h.get('cpu')} s in {h.get('seconds')} s "
+                      f"(command {cmd['seconds']} s)",
+                      "| own CPU: function | calls | s | % | cumulative: function | calls | s | % |",
+                      "|---|---:|---:|---:|---|---:|---:|---:|"]
+            rows = zip(summary["own"][:top], summary["cumulative"][:top], strict=False)
+            lines += [f"| {o[0]} | {o[1]} | {o[2]} | {o[3]} | {c[0]} | {c[1]} | {c[2]} | {c[3]} |" for o, c in rows]
     return lines
 
 

@@ -38,7 +38,8 @@ if str(REPO_ROOT) not in sys.path:  # `python bench/run.py` as well as `python -
 
 import psutil  # noqa: E402
 
-from bench import lean, report, workloads  # noqa: E402
+from bench import lean, report, sampler, workloads  # noqa: E402
+from bench import plugin as plugin_kit  # noqa: E402
 from bench.api_floor import api_floor, provider_calls, raw_config  # noqa: E402
 from bench.measure import CommandResult, machine, run_cli  # noqa: E402
 from harness.pulumi_cli import PulumiProject, ims_config  # noqa: E402
@@ -49,16 +50,23 @@ KINDS = ("provider", "floor")
 MODES = {"checkpoints": {}, "skip_checkpoints": {"PULUMI_SKIP_CHECKPOINTS": "true"}}
 EMULATOR_ARGS = ("--quota", "1000000")  # the default private-image quota (100) would stop N = 1,000
 
-TYPE_PREFIX = "pulumi-python:dynamic/"
+TYPE_PREFIX = lean.TYPE_PREFIX
 
 #: The parts of a run, in the order they run (``--skip``, ``--only``).
-PARTS = ("concurrency", "calls", "sizes", "shape", "lean", "profile")
+PARTS = ("concurrency", "calls", "sizes", "shape", "lean", "plugin", "plugin_profile", "profile")
 #: Issue 16: the kinds compared (each command runs on every kind before the next command) and the
 #: commands, in the order they run on one stack.
 LEAN_KINDS = ("provider", "minimal", "floor", "floor_sized")
 #: Also accepted by --lean-kinds (not run by default): the minimal no-op without the SDK's stack trace.
 LEAN_EXTRA_KINDS = ("minimal_nostack",)
 LEAN_SCENARIOS = ("up", "refresh", "update", "destroy")
+#: Issue 25: the ``ims`` plugin from a Python program on the generated SDK (``plugin``) and from a YAML
+#: program (``plugin_yaml``), against the dynamic provider (``provider``) and the minimal no-op.
+PLUGIN_KINDS = ("plugin", "plugin_yaml", "provider", "minimal")
+#: The kinds that run the plugin (their own emulator project, the generated SDK or a YAML program).
+PLUGIN_ONLY_KINDS = ("plugin", "plugin_yaml")
+#: The kinds that call the API (the emulator's request counters are recorded around their commands).
+API_KINDS = ("provider", *PLUGIN_ONLY_KINDS)
 
 
 def log(message: str) -> None:
@@ -86,8 +94,10 @@ class Bench:
         self.out: Path = args.out
         self.out.mkdir(parents=True, exist_ok=True)
         self.work = Path(tempfile.mkdtemp(prefix="ims-bench-"))
-        self.emu = Emulator.start(None, *EMULATOR_ARGS)
+        self.emu = Emulator.start(None, *EMULATOR_ARGS, *plugin_kit.emulator_args())
         self.config, self.secrets = ims_config(self.emu.url)
+        self.plugin_config, self.plugin_secrets = plugin_kit.plugin_config(self.emu.url)
+        self._plugin_site: Path | None = None
         self.raw = raw_config(self.config, self.secrets)
         self.results: dict[str, Any] = {
             "schema": 1,
@@ -108,6 +118,10 @@ class Bench:
                          "repeat": args.lean_repeat, "repeat_max_n": args.lean_repeat_max_n,
                          "repeat_large": args.lean_repeat_large, "first_repeat": args.lean_first_repeat,
                          "update_checkpoints_max_n": args.lean_update_checkpoints_max_n},
+                "plugin": {"sizes": args.plugin_sizes, "modes": args.plugin_modes, "kinds": args.plugin_kinds,
+                           "repeat": args.plugin_repeat, "repeat_max_n": args.plugin_repeat_max_n,
+                           "repeat_large": args.plugin_repeat_large, "first_repeat": args.plugin_first_repeat,
+                           "update_checkpoints_max_n": args.plugin_update_checkpoints_max_n},
                 "concurrency": {"n": args.concurrency_n, "latency_ms": args.latency_ms,
                                 "parallel": args.concurrency_parallel, "repeat": args.concurrency_repeat},
             },
@@ -130,6 +144,8 @@ class Bench:
     def project(self, kind: str, n: int, label: str, extra_env: dict[str, str]) -> PulumiProject:
         """A fresh project and stack (own backend) for ``kind`` with ``n`` resources."""
         tmp = self.work / label
+        if kind in PLUGIN_ONLY_KINDS:
+            return self.plugin_project(kind, n, tmp, extra_env)
         if kind == "provider":
             return PulumiProject.create(tmp, workloads.PROVIDER_PROGRAM, name="benchims",
                                         config={**self.config, "bench:n": str(n)}, secrets=self.secrets,
@@ -143,6 +159,23 @@ class Bench:
             extra_env = {**extra_env, "BENCH_NOOP_SHAPE": "image"}
         return PulumiProject.create(tmp, workloads.FLOOR_PROGRAM, name="benchfloor", config={"bench:n": str(n)},
                                     files={"noop.py": workloads.NOOP_MODULE}, extra_env=extra_env)
+
+    def plugin_project(self, kind: str, n: int, tmp: Path, extra_env: dict[str, str],
+                       profile_dir: Path | None = None) -> PulumiProject:
+        """A fresh project of the ``ims`` plugin: a Python program on the generated SDK, or a YAML program
+        (``profile_dir``: the plugin profiled, :mod:`bench.sampler`)."""
+        if kind == "plugin":
+            site = self._plugin_site = self._plugin_site or plugin_kit.python_sdk(self.work)
+            project = PulumiProject.create(tmp, workloads.PLUGIN_PROGRAM, name="benchplugin",
+                                           config={**self.plugin_config, "bench:n": str(n)},
+                                           secrets=self.plugin_secrets, extra_env={**extra_env, "PYTHONPATH": str(site)})
+        else:  # the project is "bench", so that its own config key `generation` is bench:generation
+            project = PulumiProject.create(tmp, "", name="bench", config=self.plugin_config,
+                                           secrets=self.plugin_secrets, extra_env=extra_env)
+            (project.dir / "__main__.py").unlink()
+            (project.dir / "Pulumi.yaml").write_text(workloads.yaml_program("bench", n))
+        plugin_kit.find_plugin(project, plugin_kit.plugin_bin(self.work, profile_dir))
+        return project
 
     def lifecycle(self, kind: str, n: int, mode: str, repeat: int, **kwargs: Any) -> dict[str, Any]:
         """One stack of ``kind`` through the scenarios (see :meth:`lifecycles`)."""
@@ -202,7 +235,7 @@ class Bench:
         if faults:
             self.emu.clear_faults()
         entry = result.as_dict()
-        if kind == "provider":
+        if kind in API_KINDS:
             entry["requests"] = self.emu.stats()["requests"]
         if scenario in ("up", "update"):
             entry["state"] = state_size(project, n)
@@ -211,7 +244,7 @@ class Bench:
         record["scenarios"][scenario] = entry
         log(f"{label} {scenario}: {result.seconds:.2f}s rc={result.returncode} "
             f"provider-rss={result.peak_rss['provider'] / 2**20:.0f}MB"
-            + (f" requests={entry['requests']}" if kind == "provider" else ""))
+            + (f" requests={entry['requests']}" if kind in API_KINDS else ""))
         if result.returncode != 0:
             record["ok"] = False
             log(f"{label} {scenario} FAILED:\n{result.output_tail[-2500:]}")
@@ -288,29 +321,82 @@ class Bench:
     def lean(self) -> None:
         """Issue 16: ImageMetadata against the minimal no-op resource and the two older floors.
 
-        Per N of ``--lean-sizes``, repeat and mode, one fresh stack per kind of ``--lean-kinds``, through
-        ``up``, ``refresh``, the in-place change and ``destroy``, command by command across the kinds
-        (their order reversed on odd repeats, so no kind always runs first). With checkpoints, sizes
-        above ``--lean-update-checkpoints-max-n`` leave out the in-place change (the longest
-        command). After ``up`` and the in-place change the stack is exported (bytes per entry). Then
-        the properties each kind registers per resource (SDK mocks, no engine).
+        See :meth:`versus_minimal`; then the properties each kind registers per resource (SDK mocks).
         """
         a = self.args
-        runs: list[dict[str, Any]] = self.results.setdefault("lean_runs", [])
-        for n in a.lean_sizes:
-            repeats = a.lean_repeat if n <= a.lean_repeat_max_n else a.lean_repeat_large
-            for repeat in range(a.lean_first_repeat, a.lean_first_repeat + repeats):
-                for mode in a.lean_modes:
-                    scenarios: tuple[str, ...] = LEAN_SCENARIOS
-                    if mode == "checkpoints" and n > a.lean_update_checkpoints_max_n:
-                        scenarios = tuple(s for s in LEAN_SCENARIOS if s != "update")
-                    kinds = tuple(a.lean_kinds if repeat % 2 == 0 else reversed(a.lean_kinds))
-                    log(f"lean n={n} {mode} repeat {repeat}: {', '.join(kinds)}; {', '.join(scenarios)}")
-                    runs += self.lifecycles(kinds, n, mode, repeat, scenarios=scenarios, tag="-lean", export=True)
-                    self.save()
+        self.versus_minimal("lean_runs", "lean", a.lean_kinds, a.lean_sizes, a.lean_modes, a.lean_repeat,
+                            a.lean_repeat_max_n, a.lean_repeat_large, a.lean_first_repeat,
+                            a.lean_update_checkpoints_max_n)
         log("lean: properties registered per resource (SDK mocks)")
         self.results["lean_program_side"] = lean.program_side()
         self.save()
+
+    def plugin(self) -> None:
+        """Issue 25: the ``ims`` plugin (Python SDK, YAML), the dynamic provider and the minimal no-op."""
+        a = self.args
+        self.versus_minimal("plugin_runs", "plugin", a.plugin_kinds, a.plugin_sizes, a.plugin_modes, a.plugin_repeat,
+                            a.plugin_repeat_max_n, a.plugin_repeat_large, a.plugin_first_repeat,
+                            a.plugin_update_checkpoints_max_n)
+
+    def plugin_profile(self) -> None:
+        """The plugin process under cProfile in every thread (:mod:`bench.sampler`), one stack of the Python
+        SDK kind at ``--plugin-profile-n`` through the four commands, without checkpoints (the plugin
+        does the same work either way; checkpoints only lengthen the run). Not timed: profiling slows
+        the plugin. ``pstats`` files in ``OUT/profiles/plugin/COMMAND/``, summaries in the JSON."""
+        n, parallel = self.args.plugin_profile_n, self.args.parallel
+        log(f"plugin profile n={n}")
+        root = self.out / "profiles" / "plugin"
+        shutil.rmtree(root, ignore_errors=True)
+        current = root / "current"
+        project = self.plugin_project("plugin", n, self.work / "plugin-profile", dict(MODES["skip_checkpoints"]),
+                                      profile_dir=current)
+        summary: dict[str, Any] = {"n": n, "commands": {}}
+        self.emu.reset()
+        try:
+            for scenario in LEAN_SCENARIOS:
+                if scenario == "update":
+                    project.run("config", "set", "bench:generation", "2")
+                result = run_cli(project, *scenario_args(scenario, parallel))
+                time.sleep(0.5)  # the plugin writes its last samples as it exits
+                folder = root / scenario
+                current.rename(folder)
+                current.mkdir()
+                summary["commands"][scenario] = {
+                    "seconds": round(result.seconds, 2), "returncode": result.returncode, "cpu_seconds": result.cpu,
+                    "profiles": {f.name: sampler.summarize(f) for f in sorted(folder.glob("plugin-*.prof"))}}
+                log(f"plugin profile {scenario}: {result.seconds:.2f}s rc={result.returncode}")
+                if result.returncode != 0:
+                    log(result.output_tail[-2500:])
+                    self._cleanup(project)
+                    break
+        finally:
+            self.emu.reset()
+        self.results["plugin_profile"] = summary
+        self.save()
+
+    def versus_minimal(self, key: str, part: str, kinds: list[str], sizes: list[int], modes: list[str],
+                       repeat: int, repeat_max_n: int, repeat_large: int, first_repeat: int,
+                       update_checkpoints_max_n: int) -> None:
+        """Kinds against the minimal no-op, into ``results[key]``.
+
+        Per N of ``sizes``, repeat and mode, one fresh stack per kind, through ``up``, ``refresh``, the
+        in-place change and ``destroy``, command by command across the kinds (their order reversed on
+        odd repeats, so no kind always runs first). With checkpoints, sizes above
+        ``update_checkpoints_max_n`` leave out the in-place change (the longest command). After ``up``
+        and the in-place change the stack is exported (bytes per entry).
+        """
+        runs: list[dict[str, Any]] = self.results.setdefault(key, [])
+        for n in sizes:
+            repeats = repeat if n <= repeat_max_n else repeat_large
+            for r in range(first_repeat, first_repeat + repeats):
+                for mode in modes:
+                    scenarios: tuple[str, ...] = LEAN_SCENARIOS
+                    if mode == "checkpoints" and n > update_checkpoints_max_n:
+                        scenarios = tuple(s for s in LEAN_SCENARIOS if s != "update")
+                    order = tuple(kinds if r % 2 == 0 else reversed(kinds))
+                    log(f"{part} n={n} {mode} repeat {r}: {', '.join(order)}; {', '.join(scenarios)}")
+                    runs += self.lifecycles(order, n, mode, r, scenarios=scenarios, tag=f"-{part}", export=True)
+                    self.save()
 
     def calls(self) -> None:
         """The provider's methods in-process under cProfile, at the profile size."""
@@ -353,9 +439,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency-repeat", type=int, default=2, help="repeats of the concurrency runs (medians)")
     p.add_argument("--profile-n", type=int, default=1000, help="N of the in-process calls and py-spy runs")
     p.add_argument("--profile", action="store_true", help="also run one lifecycle under py-spy (not timed)")
-    p.add_argument("--skip", default="", help="parts to leave out: concurrency,calls,sizes,shape,lean")
-    p.add_argument("--only", default="", help="run only these parts (concurrency,calls,sizes,shape,lean,profile); "
-                   "e.g. --only lean: issue 16's comparison alone")
+    p.add_argument("--skip", default="", help=f"parts to leave out, of {','.join(PARTS)}")
+    p.add_argument("--only", default="", help=f"run only these parts, of {','.join(PARTS)}; e.g. --only lean: "
+                   "issue 16's comparison alone, --only plugin,plugin_profile: issue 25's")
     p.add_argument("--lean-sizes", default="100,1000", help="issue 16: N of the lean comparison (default 100,1000)")
     p.add_argument("--lean-modes", default="checkpoints,skip_checkpoints", help="issue 16: checkpoint modes")
     p.add_argument("--lean-kinds", default=",".join(LEAN_KINDS),
@@ -371,6 +457,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lean-update-checkpoints-max-n", type=int, default=100,
                    help="issue 16: with checkpoints, sizes above this leave out the in-place change "
                         "(at N = 1,000 it takes about 4 min per kind); 0: no limit")
+    p.add_argument("--plugin-sizes", default="100,1000", help="issue 25: N of the plugin comparison (default 100,1000)")
+    p.add_argument("--plugin-modes", default="checkpoints,skip_checkpoints", help="issue 25: checkpoint modes")
+    p.add_argument("--plugin-kinds", default=",".join(PLUGIN_KINDS),
+                   help="issue 25: kinds compared (plugin = the ims plugin from a Python program on the generated "
+                        "SDK, plugin_yaml = the same from a YAML program, provider = the dynamic provider, "
+                        "minimal = the minimal no-op)")
+    p.add_argument("--plugin-repeat", type=int, default=3, help="issue 25: repeats for N <= --plugin-repeat-max-n")
+    p.add_argument("--plugin-repeat-max-n", type=int, default=100)
+    p.add_argument("--plugin-repeat-large", type=int, default=1, help="issue 25: repeats above --plugin-repeat-max-n")
+    p.add_argument("--plugin-first-repeat", type=int, default=0,
+                   help="issue 25: index of the first repeat (more repeats in another run, merged with --merge)")
+    p.add_argument("--plugin-update-checkpoints-max-n", type=int, default=100,
+                   help="issue 25: with checkpoints, sizes above this leave out the in-place change; 0: no limit")
+    p.add_argument("--plugin-profile-n", type=int, default=1000,
+                   help="issue 25: N of the plugin's profiled lifecycle (part plugin_profile, not timed)")
     p.add_argument("--shape-n", type=int, default=1000,
                    help="N of the provider / floor / state-shaped floor comparison (with checkpoints)")
     p.add_argument("--shape-repeat", type=int, default=1, help="repeat index recorded for the shape part")
@@ -389,8 +490,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.sizes, args.repeat, args.modes, args.concurrency_repeat = "3", 1, "checkpoints", 1
         args.concurrency_n, args.latency_ms, args.concurrency_parallel = 4, 300, "4,1"
         args.concurrency_variants = False
-        args.profile_n = args.shape_n = 5
+        args.profile_n = args.shape_n = args.plugin_profile_n = 5
         args.lean_sizes, args.lean_modes, args.lean_repeat, args.lean_repeat_large = "3", "checkpoints", 1, 1
+        args.plugin_sizes, args.plugin_modes, args.plugin_repeat, args.plugin_repeat_large = "3", "checkpoints", 1, 1
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
     args.modes = [m for m in str(args.modes).split(",") if m]
     args.concurrency_parallel = [int(s) for s in str(args.concurrency_parallel).split(",") if s]
@@ -406,6 +508,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.lean_kinds = [k for k in str(args.lean_kinds).split(",") if k]
     if not args.lean_update_checkpoints_max_n:
         args.lean_update_checkpoints_max_n = max(args.lean_sizes, default=0)
+    args.plugin_sizes = [int(s) for s in str(args.plugin_sizes).split(",") if s]
+    args.plugin_modes = [m for m in str(args.plugin_modes).split(",") if m]
+    args.plugin_kinds = [k for k in str(args.plugin_kinds).split(",") if k]
+    if not args.plugin_update_checkpoints_max_n:
+        args.plugin_update_checkpoints_max_n = max(args.plugin_sizes, default=0)
+    if set(args.plugin_modes) - set(MODES):
+        p.error(f"unknown plugin mode(s) {sorted(set(args.plugin_modes) - set(MODES))}; choose from {sorted(MODES)}")
+    if set(args.plugin_kinds) - set(PLUGIN_KINDS) or "minimal" not in args.plugin_kinds:
+        p.error(f"--plugin-kinds: choose from {list(PLUGIN_KINDS)}, minimal included")
     if set(args.lean_modes) - set(MODES):
         p.error(f"unknown lean mode(s) {sorted(set(args.lean_modes) - set(MODES))}; choose from {sorted(MODES)}")
     if set(args.lean_kinds) - set(LEAN_KINDS + LEAN_EXTRA_KINDS) or "minimal" not in args.lean_kinds:
@@ -433,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         report.chart(results, path)
     log(f"wrote {args.out / 'results.json'} and {', '.join(str(c) for c in charts)}")
     failed = [r for r in results["lifecycles"] + results.get("concurrency_runs", []) + results.get("lean_runs", [])
-              if not r["ok"]]
+              + results.get("plugin_runs", []) if not r["ok"]]
     return 1 if failed else 0
 
 
@@ -452,6 +563,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             bench.shape()
         if "lean" not in args.skip:
             bench.lean()
+        if "plugin" not in args.skip:
+            bench.plugin()
+        if "plugin_profile" not in args.skip:
+            bench.plugin_profile()
         if args.profile and "profile" not in args.skip:
             bench.profile()
     finally:
@@ -481,12 +596,12 @@ def merge(results: dict[str, Any], other: dict[str, Any], source: str) -> None:
     if other.get("concurrency_runs"):
         results["concurrency_runs"] = [{**r, "source": source} for r in other["concurrency_runs"]]
         results["settings"]["concurrency"] = other["settings"]["concurrency"]
-    lean_runs = other.get("lean_runs") or []
-    again_lean = {(r["kind"], r["n"], r["mode"], r["repeat"]) for r in lean_runs}
-    results["lean_runs"] = [r for r in results.get("lean_runs", [])
-                            if (r["kind"], r["n"], r["mode"], r["repeat"]) not in again_lean]
-    results["lean_runs"] += [{**r, "source": source} for r in lean_runs]
-    for key in ("provider_calls", "pyspy", "lean_program_side"):
+    for key in ("lean_runs", "plugin_runs"):
+        runs = other.get(key) or []
+        again_runs = {(r["kind"], r["n"], r["mode"], r["repeat"]) for r in runs}
+        results[key] = [r for r in results.get(key, []) if (r["kind"], r["n"], r["mode"], r["repeat"]) not in again_runs]
+        results[key] += [{**r, "source": source} for r in runs]
+    for key in ("provider_calls", "pyspy", "lean_program_side", "plugin_profile"):
         if key in other:
             results[key] = other[key]
     merged = [m for m in results["meta"].get("merged", []) if m["source"] != source]

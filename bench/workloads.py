@@ -1,4 +1,4 @@
-"""The Pulumi programs the benchmark runs: the real provider and the engine floor.
+"""The Pulumi programs the benchmark runs: the real provider, the plugin and the floors.
 
 Both programs have the same shape: ``N`` resources named ``img-00000`` ... with the same
 inputs, read from stack config (``bench:n``, ``bench:generation``). Changing
@@ -15,6 +15,9 @@ Issue 16 ("lean resources") measures against a smaller floor still: ``Minimal``
 (``bench/minimal_noop.py``), three inputs echoed as outputs and nothing else, in the same
 program shape (``MINIMAL_PROGRAM``). ``Noop`` is then "the 9-property floor" (it registers the
 benchmark's 8 inputs and a create token), ``BENCH_NOOP_SHAPE=image`` "the state-shaped floor".
+
+Issue 25 runs the same images through the ``ims`` provider plugin (``pulumi-resource-ims``): from a
+Python program on the generated SDK (``PLUGIN_PROGRAM``) and from a YAML program (:func:`yaml_program`).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ import uuid
 import pulumi
 import pulumi.dynamic as dyn
 
-# Same work-around as providers/ims_pulumi/resource.py: the SDK's serialize_provider wraps
+# Same work-around as providers/ims_pulumi/dynamic/resource.py: the SDK's serialize_provider wraps
 # pickle._Pickler._batch_setitems on every resource and never restores it, which overflows
 # the stack after ~1,000 resources (pulumi/pulumi#17803). Without it the floor could not
 # reach N = 3,000 either.
@@ -143,3 +146,39 @@ pulumi.export("count", n)
 
 #: ``minimal_noop.py``, written next to ``MINIMAL_PROGRAM``.
 MINIMAL_MODULE = Path(__file__).with_name("minimal_noop.py").read_text()
+
+
+#: Issue 25: the same N images through the ``ims`` provider plugin, from a Python program on the SDK
+#: generated from the plugin's schema (``pulumi_ims``, snake_case arguments, the same inputs).
+PLUGIN_PROGRAM = _PROGRAM.format(import_line="from pulumi_ims import ImageMetadata", args=RESOURCE_ARGS)
+
+#: The plugin's resource token (the types of the plugin kinds' state entries).
+PLUGIN_TYPE = "ims:index:ImageMetadata"
+
+#: The inputs of one image in a YAML program (schema names, camelCase), ``{i}`` the index.
+_YAML_RESOURCE = """  img-{i:05d}:
+    type: ims:index:ImageMetadata
+    properties:
+      name: bench-{i:05d}
+      osVersion: Ubuntu 22.04 server 64bit
+      diskFormat: qcow2
+      containerFormat: bare
+      minDisk: 40
+      minRam: 1024
+      tags:
+        - team=bench
+      properties:
+        generation: g${{generation}}
+"""
+
+
+def yaml_program(name: str, n: int) -> str:
+    """``Pulumi.yaml`` of a ``runtime: yaml`` project ``name`` with the same N images (YAML has no loops: one
+    block per image). ``generation`` is the project's config key (``bench:generation`` when ``name`` is
+    ``bench``), the in-place field, as in the Python programs; its value is ``g1`` (``g2``), not ``1``: the
+    YAML host passes a config string that looks like a number as a number (pulumi/pulumi-yaml#577), which
+    the table refuses for a custom property (``properties`` are strings)."""
+    head = (f"name: {name}\nruntime: yaml\ndescription: Benchmark program, N images through the ims plugin\n"
+            "config:\n  generation:\n    type: string\n    default: \"1\"\n"
+            "resources:\n")
+    return head + "".join(_YAML_RESOURCE.format(i=i) for i in range(n)) + f"outputs:\n  count: {n}\n"
