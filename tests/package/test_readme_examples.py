@@ -61,6 +61,8 @@ NO_RUN = {
     "sdk-setup": "builds into and installs into this checkout (sdk/, .venv); tests/plugin/sdk_support.py runs the "
                  "same steps (tools/sdkgen/build.sh, pip install of sdk/python, pulumi plugin install --file) "
                  "into temporary folders, and the python-sdk example here uses them",
+    "layout": "a drawing of the package's folders, not commands: test_the_layout_names_real_files checks that every "
+              "file and folder it names exists",
     "migration": "placeholders for a stack's own URNs and ids: tests/plugin/test_migration.py runs these steps, in "
                  "this order, on a stack the dynamic provider deployed",
 }
@@ -425,3 +427,28 @@ def test_block_parser() -> None:
                                                            ("python", "no-run", "fragment")]
     assert found[2].body == "x = 1\n", "an indented block is dedented"
     assert isinstance(found[0], Block)
+
+
+def test_the_layout_names_real_files() -> None:
+    """The contributing guide's drawing of the package names only files that exist, and every module of the
+    core and of both adapters (a moved or new module shows up here)."""
+    (drawing,) = [b.body for b in blocks() if (b.kind, b.name) == ("no-run", "layout")]
+    package = REPO / "providers" / "ims_pulumi"
+    folder = package
+    named: set[Path] = set()
+    for line in drawing.splitlines()[1:]:  # the first line is the package itself
+        words = [w.strip(",()+") for w in line.split()]
+        if not words:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if words[0].endswith("/"):  # a folder, and its first files
+            folder = package / words[0].rstrip("/")
+        elif indent <= 2:  # a file of the package itself
+            folder = package
+        named.update(folder / w for w in words if w.endswith(".py"))
+    missing = sorted(str(p.relative_to(REPO)) for p in named if not p.exists())
+    assert not missing, f"the layout names files that do not exist: {missing}"
+    modules = {p for sub in ("core", "dynamic", "plugin") for p in (package / sub).glob("*.py") if p.name != "__init__.py"
+               and p.name != "__main__.py"}
+    unnamed = sorted(str(p.relative_to(REPO)) for p in modules - named)
+    assert not unnamed, f"modules the layout does not show: {unnamed}"
