@@ -27,7 +27,7 @@ from ims_emulator.process import Emulator
 from ims_pulumi.core import api_surface, content, transfer
 from ims_pulumi.core.client import ImsClient
 from ims_pulumi.core.context import ProviderContext
-from ims_pulumi.core.errors import ChecksumMismatch, RegistrationFailed, UrlContentMismatch
+from ims_pulumi.core.errors import ChecksumMismatch, RegistrationFailed, SourceChanged, UrlContentMismatch
 from ims_pulumi.core.transport import Credentials, Response, Transport
 from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.obs.helpers import BUCKET, MIB, QCOW2_HEAD, put_object
@@ -411,3 +411,20 @@ def test_kept_staged_objects_stay(obs_emu: Emulator, s3_server: S3Server, disk: 
     provider.p.delete(created.id, created.outs)
     assert staged_leftovers(s3_server, created.id)[0] == objects, "and at destroy"
     s3_server.client().delete_object(Bucket=BUCKET, Key=objects[0])
+
+
+def test_a_file_that_changes_before_it_is_staged_is_not_registered(obs_emu: Emulator, s3_server: S3Server,
+                                                                  disk: Path) -> None:
+    provider = Provider(settings(obs_emu, s3_server), obs_emu)
+    inputs = provider.check(declared("changed", content.describe(str(disk)), "c" * 32))
+    with disk.open("r+b") as handle:  # one byte changes after the preview, the size stays
+        handle.seek(20 * MIB)
+        handle.write(b"\xff" if handle.read(1) != b"\xff" else b"\x00")
+    with pytest.raises(SourceChanged) as raised:
+        provider.p.create(inputs)
+    assert str(raised.value.found).startswith("md5:")
+    assert staged_leftovers(s3_server, raised.value.image_id) == ([], []), "the upload was aborted"
+    assert not [body for _, url, body in provider.transport.sent if url.endswith("/upload")], "nothing registered"
+    (image,) = live_images(obs_emu)
+    assert image["status"] == "queued", "the next run stages the new bytes into the same image"
+    provider.p.delete(image["id"], inputs)

@@ -298,8 +298,14 @@ def test_part_sizes_keep_an_upload_within_10000_parts(size: int | None, part: in
     ([b"a", b"b", b"c", b"d"], 2, [b"ab", b"cd"]),
     ([], 4, [b""]),
 ])
-def test_chunks_become_parts(chunks: list[bytes], size: int, parts: list[bytes]) -> None:
-    assert list(staging._parts(iter(chunks), size)) == parts
+def test_chunks_become_parts_in_reused_buffers(chunks: list[bytes], size: int, parts: list[bytes]) -> None:
+    buffers = staging._Buffers(2, size)
+    seen = []
+    for buffer, length in staging._parts(iter(chunks), buffers):
+        seen.append(bytes(buffer[:length]))
+        buffers.give(buffer)  # sent: free again (two buffers serve any number of parts)
+    assert seen == parts
+    assert len(buffers._free) == 2, "every buffer is free at the end"
 
 
 @pytest.mark.parametrize(("status", "kind", "waited", "step", "reason"), [

@@ -139,7 +139,8 @@ OBS_REQUESTS: tuple[ObsRequest, ...] = (
     ObsRequest("UploadPart", "PUT /{bucket}/{key}?partNumber=&uploadId=",
                f"{OBS} > Operations on Multipart Upload > Uploading Parts",
                ("Bucket", "Key", "UploadId", "PartNumber", "Body", "ContentLength", "ContentMD5"),
-               "Parts of 8 MiB (more above 80 GB), 4 at a time, each with its `Content-MD5`; retried."),
+               "Parts of 8 MiB (more above 80 GB), 6 at a time, retried; `Content-MD5` on a part sent again "
+               "over an interrupted upload's."),
     ObsRequest("CompleteMultipartUpload", "POST /{bucket}/{key}?uploadId=",
                f"{OBS} > Operations on Multipart Upload > Merging Parts",
                ("Bucket", "Key", "UploadId", "MultipartUpload"),

@@ -217,7 +217,7 @@ class Hashes:
         self._digests = {a: hashlib.new(a, usedforsecurity=False) for a in algorithms}
         self.size = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         """Add bytes."""
         for digest in self._digests.values():
             digest.update(chunk)

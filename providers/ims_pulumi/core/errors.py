@@ -390,7 +390,8 @@ class UrlContentMismatch(ContentError):
 
 class SourceChanged(ContentError):
     """The source's bytes changed between the preview (SHA-256 ``expected``, the resource's identity)
-    and the upload (SHA-256 ``found`` of what was sent): the image holds the uploaded bytes."""
+    and the upload (SHA-256 ``found`` of what was sent): the image holds the uploaded bytes. A staged
+    upload hashes MD5 only (its ``found`` is ``md5:<hex>``), and is aborted: nothing is registered."""
 
     def __init__(self, *, image_id: str, location: Any, expected: str, found: str) -> None:
         self.location = location

@@ -7,20 +7,23 @@ with the account's AK/SK, the same pair that signs IMS requests. Why boto3 and n
 (versitygw) refuses, and its default OBS signature is SigV2-like; boto3's SigV4 is the form every
 S3-compatible server, OBS among them, takes (checked against versitygw v1.8.0). CRC checksums
 are sent and checked only where S3 requires them: not every S3-compatible server knows AWS's newer
-checksum headers. Each part carries its ``Content-MD5`` instead, which OBS checks.
+checksum headers. The bytes are checked end to end instead: IMS's MD5 of the registered image
+against the MD5 computed here while staging (and TLS, or SigV4's payload hash over plain HTTP, on
+the way).
 
 What :func:`upload` guarantees:
 
-* **constant memory**: the source is read in parts of :func:`part_size_for` bytes (8 MiB, more for
-  files over 80 GB so that 10,000 parts suffice), at most ``workers + 2`` parts in memory;
-* **digests while streaming**: MD5, SHA-256 (and a declared algorithm) of every byte, computed on a
-  worker thread as the parts go (:class:`content.Hasher`); the caller compares them with the
+* **constant memory**: the source is copied into ``workers + 1`` reusable buffers of
+  :func:`part_size_for` bytes (8 MiB, more for files over 80 GB so that 10,000 parts suffice);
+* **digests while streaming**: MD5, SHA-256 (and a declared algorithm) of every byte, computed by
+  the reading thread while the parts read before are sent; the caller compares them with the
   declared ``checksum`` and the source's identity **before** it completes the upload, so an object
   exists under its key only with the bytes the key names;
 * **parts retried**: botocore's standard retries, and each part up to :data:`PART_ATTEMPTS` times;
 * **resumable**: the object key is deterministic per image (:func:`transfer.staged_key`); an
   upload an interrupted run left under the key is continued (its parts are listed, and a part whose
-  MD5 and size match what the source gives is not sent again), other uploads of the image are
+  MD5 and size match what the source gives is not sent again; one that differs is sent again with
+  its ``Content-MD5``), other uploads of the image are
   aborted; a complete object under a file's key is registered as it is.
 
 :class:`ObjectStore` maps every failure to :class:`~.errors.ObjectStoreError` (operation, HTTP
@@ -51,7 +54,7 @@ MIB = 1 << 20
 PART_SIZE = 8 * MIB
 MAX_PARTS = 10_000
 #: Parts sent at once.
-WORKERS = 4
+WORKERS = 6
 #: Times one part is sent before the upload gives up (each attempt with botocore's own retries).
 PART_ATTEMPTS = 3
 
@@ -201,11 +204,12 @@ class ObjectStore:
                             Key=key, ContentType="application/octet-stream")
         return str(answer["UploadId"])
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes, md5: bytes) -> str:
-        """``UploadPart`` with its ``Content-MD5``; the part's ETag."""
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray,
+                    md5: bytes | None = None) -> str:
+        """``UploadPart`` (with its ``Content-MD5`` when the caller has it); the part's ETag."""
+        extra = {"ContentMD5": base64.b64encode(md5).decode()} if md5 is not None else {}
         answer = self._call(f"upload part {number} of {key}", "upload_part", Bucket=self.settings.bucket, Key=key,
-                            UploadId=upload_id, PartNumber=number, Body=data, ContentLength=len(data),
-                            ContentMD5=base64.b64encode(md5).decode())
+                            UploadId=upload_id, PartNumber=number, Body=data, ContentLength=len(data), **extra)
         return str(answer.get("ETag", "")).strip('"').lower()
 
     def complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
@@ -290,36 +294,64 @@ class Staged:
     reused_parts: int = 0
 
 
-def _parts(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
-    """Chunks joined into parts of ``size`` bytes (the last may be shorter; an empty source is one empty part)."""
-    held: list[bytes] = []
-    count = 0
-    sent = False
+class _Buffers:
+    """A fixed set of reusable part buffers: the source is copied into a free one, which is free again
+    once its part is sent. Reusing them keeps the process's memory flat (fresh 8 MiB objects per
+    part leave the allocator's heap growing under threads) and bounds it: ``count`` x ``size``."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self.size = size
+        self._free: deque[bytearray] = deque(bytearray(size) for _ in range(count))
+        self._lock = threading.Condition()
+
+    def take(self) -> bytearray:
+        """A free buffer (waits for one)."""
+        with self._lock:
+            while not self._free:
+                self._lock.wait()
+            return self._free.popleft()
+
+    def give(self, buffer: bytearray) -> None:
+        """Return a buffer whose part is sent."""
+        with self._lock:
+            self._free.append(buffer)
+            self._lock.notify()
+
+
+def _parts(chunks: Iterator[bytes], buffers: _Buffers) -> Iterator[tuple[bytearray, int]]:
+    """The chunks copied into part buffers: ``(buffer, length)`` for each part (every part but the last
+    is full; an empty source is one empty part). The caller gives each buffer back once it is sent."""
+    buffer, filled, yielded = buffers.take(), 0, False
     for chunk in chunks:
-        while chunk:
-            take = chunk[:size - count]
-            chunk = chunk[len(take):]
-            held.append(take)
-            count += len(take)
-            if count == size:
-                yield b"".join(held)
-                held, count, sent = [], 0, True
-    if held or not sent:
-        yield b"".join(held)
+        view, start = memoryview(chunk), 0
+        while start < len(chunk):
+            take = min(len(chunk) - start, buffers.size - filled)
+            buffer[filled:filled + take] = view[start:start + take]
+            filled, start = filled + take, start + take
+            if filled == buffers.size:
+                yield buffer, filled
+                buffer, filled, yielded = buffers.take(), 0, True
+    if filled or not yielded:
+        yield buffer, filled
+    else:
+        buffers.give(buffer)
 
 
-def _send(store: ObjectStore, key: str, upload_id: str, number: int, data: bytes,
+def _send(store: ObjectStore, key: str, upload_id: str, number: int, data: bytearray | bytes,
           have: tuple[str, int] | None) -> tuple[int, str, int, bool]:
-    """Send one part unless the upload has it already (same MD5 and size); ``(number, ETag, size, sent)``.
-    A failure without an answer or with a 5xx/429 is tried again, up to :data:`PART_ATTEMPTS` times."""
-    md5 = hashlib.md5(data, usedforsecurity=False).digest()
-    if have is not None and have == (md5.hex(), len(data)):
-        return number, md5.hex(), len(data), False
+    """Send one part unless the upload has it already (same MD5 and size: compared only for a part an
+    earlier run sent); ``(number, ETag, size, sent)``. A failure without an answer or with a 5xx/429 is
+    tried again, up to :data:`PART_ATTEMPTS` times (botocore retries each attempt too)."""
+    md5: bytes | None = None
+    if have is not None and have[1] == len(data):
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        if have[0] == md5.hex():
+            return number, md5.hex(), len(data), False
     attempt = 0
     while True:
         attempt += 1
         try:
-            return number, store.upload_part(key, upload_id, number, data, md5) or md5.hex(), len(data), True
+            return number, store.upload_part(key, upload_id, number, data, md5), len(data), True
         except ObjectStoreError as exc:
             if attempt >= PART_ATTEMPTS or not (exc.status == 0 or exc.status >= 500 or exc.status == 429):
                 raise
@@ -337,6 +369,9 @@ def upload(store: ObjectStore, key: str, open_stream: Callable[[], content.Strea
     it is (nothing is read). The caller checks :attr:`Staged.hashes` and then completes
     (:meth:`ObjectStore.complete`) or aborts. A source that cannot be read as announced
     (:class:`~.errors.SourceError`) aborts the upload: its parts are not the source's bytes.
+
+    The reading thread copies the source into part buffers and hashes each part (hashlib releases
+    the GIL: the parts already read are sent meanwhile by ``store.workers`` threads).
     """
     folder = key.rsplit("/", 1)[0] + "/"
     mine: list[dict[str, Any]] = []
@@ -353,44 +388,51 @@ def upload(store: ObjectStore, key: str, open_stream: Callable[[], content.Strea
         if head is not None and int(head.get("ContentLength", -1)) == reuse_size:
             return Staged(key, None, [], None)
     stream = open_stream()
-    upload_id, have = (str(mine[0]["UploadId"]), store.parts(key, str(mine[0]["UploadId"]))) if mine else \
-        (store.create_upload(key), {})
-    size = part_size_for(stream.size)
-    hasher = content.Hasher(content.Hashes(algorithms))
+    try:
+        upload_id, have = (str(mine[0]["UploadId"]), store.parts(key, str(mine[0]["UploadId"]))) if mine else \
+            (store.create_upload(key), {})
+    except BaseException:
+        stream.close()
+        raise
+    buffers = _Buffers(store.workers + 1, part_size_for(stream.size))
+    hashes = content.Hashes(algorithms)
     progress = content.Progress(progress_label, stream.size)
     pool = ThreadPoolExecutor(max_workers=store.workers, thread_name_prefix="ims-obs-part")
-    pending: deque[Future[tuple[int, str, int, bool]]] = deque()
+    pending: deque[tuple[Future[tuple[int, str, int, bool]], bytearray]] = deque()
     done: list[tuple[int, str]] = []
     staged = Staged(key, upload_id, done, None)
 
-    def settle(future: Future[tuple[int, str, int, bool]]) -> None:
-        number, etag, length, sent = future.result()
+    def settle() -> None:
+        future, buffer = pending.popleft()
+        try:
+            number, etag, length, sent = future.result()
+        finally:
+            buffers.give(buffer)
         done.append((number, etag))
         staged.sent += length if sent else 0
         staged.reused_parts += 0 if sent else 1
         progress.advance(length)
 
     try:
-        for number, part in enumerate(_parts(stream.chunks, size), start=1):
-            hasher.feed(part)
-            pending.append(pool.submit(_send, store, key, upload_id, number, part, have.get(number)))
+        for number, (buffer, length) in enumerate(_parts(stream.chunks, buffers), start=1):
+            body: bytearray | bytes = buffer if length == buffers.size else bytes(buffer[:length])
+            hashes.update(body)
+            pending.append((pool.submit(_send, store, key, upload_id, number, body, have.get(number)), buffer))
             while len(pending) > store.workers:
-                settle(pending.popleft())
-            del part
+                settle()
         while pending:
-            settle(pending.popleft())
+            settle()
         progress.finish()
     except BaseException as exc:
-        for future in pending:
+        for future, _ in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-        hasher.finish()
         if isinstance(exc, SourceError):
             store.abort(key, upload_id)
         raise
     finally:
         pool.shutdown(wait=True)
         stream.close()
-    staged.hashes = hasher.finish()
+    staged.hashes = hashes
     done.sort()
     return staged
