@@ -326,6 +326,11 @@ REGISTRATION_FAILURES = [
      "image i1: the registration of b:k.qcow2 failed (job j1 FAIL: IMG.1075: Failed to register the image file.): "
      "the image is 'killed' and was deleted. Check the file's format against disk_format and that IMS can read the "
      "object, then the next `pulumi up` starts over with a new image"),
+    ("killed in an update (not this create's image): refresh, then a new image",
+     {"status": "killed", "job_id": "j2", "code": "IMG.0057", "reason": "not QCOW2", "deleted": False},
+     "image i1: the registration of b:k.qcow2 failed (job j2 FAIL: IMG.0057: not QCOW2): the image is 'killed'. "
+     "Check the file's format against disk_format and that IMS can read the object, then run `pulumi refresh` and "
+     "`pulumi up` (a killed image takes no data: a new one is made)"),
     ("interrupted: the image is queued again",
      {"status": "queued", "job_id": None, "code": None, "reason": None, "deleted": False},
      "image i1: the registration of b:k.qcow2 failed (FAIL: no reason given): the image is 'queued'. Check the "

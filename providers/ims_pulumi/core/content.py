@@ -15,6 +15,9 @@ where the provider reads it at ``up`` (:func:`with_url`). A URL source is identi
 without them (:func:`url_identity`) plus the digest a declared ``checksum`` gives: a presigned URL
 generated again for the same object is no change.
 
+An OBS object, ``obs://bucket/key``, is a source too (kind ``obs``): IMS registers it where it is
+(``transfer``), and it is identified like a URL, by its location plus a declared checksum's digest.
+
 The bytes sent are exactly the source's: a URL is asked for the identity encoding and read raw (a
 server that compresses anyway is refused), and a source that yields more or fewer bytes than it
 announced (``Content-Length``, a file's size when opened) fails before the server has received

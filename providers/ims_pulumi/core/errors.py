@@ -321,8 +321,12 @@ class RegistrationFailed(ContentError):
     def __init__(self, *, image_id: str, image_url: str, status: Any, job_id: str | None = None, code: Any = None,
                  reason: Any = None, deleted: bool = False) -> None:
         self.image_url, self.job_id, self.code, self.reason = image_url, job_id, code, reason
-        again = ("the next `pulumi up` starts over with a new image" if deleted else
-                 "run `pulumi up` again (it registers again into the same image once it is `queued`)")
+        if deleted:
+            again = "the next `pulumi up` starts over with a new image"
+        elif status == "killed":
+            again = "run `pulumi refresh` and `pulumi up` (a killed image takes no data: a new one is made)"
+        else:
+            again = "run `pulumi up` again (it registers again into the same image once it is `queued`)"
         hint = f"Check the file's format against disk_format and that IMS can read the object, then {again}"
         job = f"job {job_id} " if job_id else ""
         why = ": ".join(str(part) for part in (code, reason) if part) or "no reason given"
