@@ -11,6 +11,7 @@ safe for a stack of this provider's resources because what the next command repe
 * an update is computed from the state's view of the image; when that view is stale (the killed run
   changed the image already) the server answers 409 and the PATCH is recomputed from what it has; tag
   calls are idempotent;
+* a share's create reads the membership first and takes over one that exists;
 * a delete of an image that is already gone counts as done.
 
 Each case runs a command with ``PULUMI_SKIP_CHECKPOINTS=true`` against a slowed emulator, SIGKILLs the
@@ -32,7 +33,9 @@ from typing import Any
 import pytest
 
 from harness.pulumi_cli import PulumiProject, ims_config
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 from ims_emulator.process import Emulator
+from ims_pulumi.core.transport import Credentials, Transport
 from tests.plugin.sdk_support import use_plugin_on_path
 from tests.reliability.helpers import assert_converged, kill_session, start_cli, wait_for
 from tests.support.images import live_images, user_tags
@@ -41,6 +44,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SKIP = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 PREFIX = "skipck"
+CONSUMER = "c" * 32  # the project the share case shares every image with
 N = 20
 #: Steps done before the kill: enough that the server holds work the state does not know about.
 KILL_AFTER = 6
@@ -51,16 +55,18 @@ DISK = bytes(range(256)) * 4  # 1 KiB: two whole 512-byte sectors of raw content
 #: The dynamic provider's program; what changes between runs comes from stack config.
 PROGRAM = f'''
 import pulumi
-from ims_pulumi import ImageMetadata
+from ims_pulumi import ImageMember, ImageMetadata
 
 config = pulumi.Config("crash")
 n = config.require_int("n")
 purpose = config.get("purpose")
 for i in range(n):
-    ImageMetadata(f"img-{{i:03d}}", name=f"{PREFIX}-{{i:03d}}", disk_format="raw",
-                  min_disk=config.require_int("minDisk"), description=config.require("description"),
-                  tags=["team=crash"],
-                  properties={{"purpose": purpose}} if purpose else {{}}, source=pulumi.FileAsset("disk.raw"))
+    image = ImageMetadata(f"img-{{i:03d}}", name=f"{PREFIX}-{{i:03d}}", disk_format="raw",
+                          min_disk=config.require_int("minDisk"), description=config.require("description"),
+                          tags=["team=crash"], properties={{"purpose": purpose}} if purpose else {{}},
+                          source=pulumi.FileAsset("disk.raw"))
+    if config.get_bool("share"):
+        ImageMember(f"share-{{i:03d}}", image_id=image.id, member_id="{CONSUMER}")
 '''
 
 
@@ -99,6 +105,11 @@ def replaced(emu: Emulator) -> int:
     return sum(1 for i in _live(emu) if i.get("min_disk") == 2)
 
 
+def shared(emu: Emulator) -> int:
+    """Shares the server made (answered 200 to ``POST .../members``; counted since the stats were reset)."""
+    return int(emu.stats()["responses"].get("POST /v2/images/{id}/members 200", 0))
+
+
 def deleted(emu: Emulator) -> int:
     """Images the destroy removed."""
     return N - len(_live(emu))
@@ -135,6 +146,10 @@ CASES = [
          "create-before-delete: a new image (new token: min_disk replaces) already made is adopted, an old "
          "one already deleted counts as deleted when the next up deletes it again",
          after={**BASE, "minDisk": "2"}),
+    Case("share", "dynamic", BASE, "up", shared,
+         "the state has no share: each create of an ImageMember reads the membership first and takes over the "
+         "one the killed run made; only the others are posted",
+         after={**BASE, "share": "true"}),
     Case("destroy", "dynamic", BASE, "destroy", deleted,
          "the state still lists every image; destroy again deletes those left, and those already gone count as "
          "deleted"),
@@ -171,11 +186,11 @@ def settle(project: PulumiProject, case: Case, settings: dict[str, str]) -> None
 
 
 def state_ids(project: PulumiProject) -> dict[str, str]:
-    """Resource name -> image id of the stack's images, and nothing may be pending."""
+    """Resource name -> id of the stack's images and shares, and nothing may be pending."""
     deployment = project.export().get("deployment", {})
     assert not deployment.get("pending_operations"), "no checkpoint was written, so no pending operation either"
     return {r["urn"].rsplit("::", 1)[1]: r["id"] for r in deployment.get("resources") or []
-            if r.get("type", "").endswith("ImageMetadata")}
+            if r.get("type", "").rsplit(":", 1)[-1] in ("ImageMetadata", "ImageMember")}
 
 
 def quiet(emu: Emulator, period: float = 1.0) -> bool:
@@ -200,6 +215,7 @@ def test_killed_command_without_checkpoints_converges(tmp_path: Path, emu: Emula
     before = state_ids(project)
 
     project.env.update(SKIP)
+    emu.reset_stats()
     emu.set_faults(SLOW)
     with (tmp_path / "killed.log").open("w") as log:
         proc = start_cli(project, log, case.command, "--yes", "--skip-preview")
@@ -246,6 +262,15 @@ def test_killed_command_without_checkpoints_converges(tmp_path: Path, emu: Emula
         assert user_tags(image) == ["team=crash"], image
         assert image.get("purpose") == (want["purpose"] or None), image
         assert image["size"] == len(DISK), image
+    if want.get("share"):
+        assert shared(emu) == N - done, f"{done} shares existed: those are taken over, only the rest is posted"
+        owner = Transport(emu.url, Credentials(DEMO_AK, DEMO_SK, project_id=DEMO_PROJECT_ID))
+        images = {i["id"] for i in _live(emu)}
+        for image_id in images:
+            members = owner.request("GET", f"/v2/images/{image_id}/members", operation="list members").json()
+            assert [m["member_id"] for m in members["members"]] == [CONSUMER], image_id
+        shares = [r for r in project.resources("ImageMember") if r["type"].endswith(":ImageMember")]
+        assert sorted(r["id"] for r in shares) == sorted(f"{i}/{CONSUMER}" for i in images)
     project.preview("--expect-no-changes")
 
 
