@@ -214,8 +214,9 @@ bench: setup
 
 # The peer on the same Glance: OpenTofu + terraform-provider-openstack (bench/peer/README.md). Builds tofu
 # and TPO once from the Go module proxy (cached in ~/.cache/ims-pulumi/peer), starts PostgreSQL, Keystone
-# and a Glance on PostgreSQL on free loopback ports, stops them at the end. PEER_ARGS=--quick: N = 10.
-PEER_ARGS ?=
+# and a Glance on PostgreSQL on free loopback ports, stops them at the end. By default N = 100 and 300 (all
+# four variants of ours: ~10 min); PEER_ARGS="--sizes 1000" for the 1,000 row (~16 min), --quick: N = 10.
+PEER_ARGS ?= --sizes 100,300
 bench-peer: setup
 	@$(PY) -m bench.peer.run $(PEER_ARGS)
 
