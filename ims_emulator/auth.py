@@ -27,7 +27,17 @@ from aiohttp import web
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
 from ims_emulator.body import AKSK_BODY_LIMIT, LIMIT_KEY, send_continue, too_large
 from ims_emulator.errors import unauthorized
-from ims_pulumi.core.signer import DATE_FORMAT, HEADER_CONTENT_SHA256, Authorization, canonical_headers, canonical_query, canonical_request, canonical_uri, signature, string_to_sign
+from ims_pulumi.core.signer import (
+    DATE_FORMAT,
+    HEADER_CONTENT_SHA256,
+    Authorization,
+    canonical_headers,
+    canonical_query,
+    canonical_request,
+    canonical_uri,
+    signature,
+    string_to_sign,
+)
 
 MAX_SKEW = timedelta(minutes=15)
 REQUIRED_SIGNED = ("host", "x-sdk-date")
