@@ -75,9 +75,10 @@ ifneq ($(USER_BACKEND),yes)
 endif
 
 # This checkout's local S3-compatible object server standing in for OBS (versitygw, scripts/s3/serve.sh):
-# the emulator registers images from it, and the demo stack stages to its bucket ims-staging.
+# the emulator registers images from it, and the demo stack stages to its bucket ims-staging. S3_PORT 0:
+# a free loopback port (its URL is in .s3/url), so that several checkouts and the tests never collide.
 S3_DIR      := $(ROOT)/.s3
-S3_PORT     ?= 8793
+S3_PORT     ?= 0
 S3          := $(ROOT)/scripts/s3/serve.sh
 S3_BUCKET   := ims-staging
 
@@ -132,8 +133,10 @@ s3: setup
 s3-stop:
 	@$(S3) stop $(S3_DIR)
 
+# The object server goes with the emulator that `make emulator` started with it.
 emulator-stop:
 	@$(EMU) stop $(EMU_DIR)
+	@$(S3) stop $(S3_DIR) >/dev/null
 
 up: emulator $(BACKEND_DEPS)
 	@mkdir -p $(STATE)/backend $(PULUMI_HOME)
@@ -157,7 +160,6 @@ down: setup
 	  fi; \
 	fi
 	@$(MAKE) --no-print-directory emulator-stop
-	@$(MAKE) --no-print-directory s3-stop
 	@$(MAKE) --no-print-directory postgres-stop
 
 # ---- this checkout's PostgreSQL server (BACKEND=postgres) -------------------------------------
