@@ -588,6 +588,10 @@ def versus_minimal(runs: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[s
                         "program_cpu_ms_per_resource": round(1000 * (cpu["program"] or 0) / n, 3),
                         "provider_rss_mb": round(max(e["peak_rss"].get("provider", 0) for _, e in got) / 2**20, 1),
                         "load": [e.get("load", {}).get("before") for _, e in got],
+                        # CPU of every process of the command on this machine; less sensitive to other
+                        # load than wall time ("client": without the emulator, the server's share)
+                        "cpu_total_s": round(sum(v or 0 for v in cpu.values()), 2),
+                        "cpu_client_s": round(sum(v or 0 for r, v in cpu.items() if r != "emulator"), 2),
                     }
                     requests = [e["requests"] for _, e in got if "requests" in e]
                     if requests:
@@ -600,6 +604,8 @@ def versus_minimal(runs: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[s
                     base_by_repeat = {r: e["seconds"] for r, e in entries[(mode, n, scenario, "minimal")]}
                     for kind, c in cell.items():
                         c["ratio_to_minimal"] = _ratio(c["min"], base["min"])
+                        c["cpu_ratio_to_minimal"] = _ratio(c["cpu_total_s"], base["cpu_total_s"])
+                        c["client_cpu_ratio_to_minimal"] = _ratio(c["cpu_client_s"], base["cpu_client_s"])
                         paired = [e["seconds"] / base_by_repeat[r] for r, e in entries[(mode, n, scenario, kind)]
                                   if base_by_repeat.get(r)]
                         c["paired_ratio_median"] = round(statistics.median(paired), 3) if paired else None
@@ -833,7 +839,8 @@ def plugin_table(plugin: dict[str, Any]) -> list[str]:
                          f"{(st or {}).get('file_bytes_per_resource') or '-'} | {rss or '-'} |")
     lines += ["", "### CPU seconds per process (medians) and the gap to the minimal no-op (kind minus minimal)",
               "| mode | N | command | kind | wall gap s | CLI (engine) | language host | program | provider process | "
-              "emulator | requests exact |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+              "emulator | all processes (÷ minimal) | without the emulator (÷ minimal) | requests exact |",
+              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for mode, by_n in times.items():
         for n, rows in by_n.items():
             for scenario, cell in rows.items():
@@ -846,8 +853,10 @@ def plugin_table(plugin: dict[str, Any]) -> list[str]:
                                      for r in LEAN_CPU_ROLES)
                     exact = "-" if "requests_exact" not in c else "yes" if c["requests_exact"] else \
                         f"no: {c['requests']}"
+                    totals = (f"{_s(c['cpu_total_s'])} ({_s(c.get('cpu_ratio_to_minimal'))}) | "
+                              f"{_s(c['cpu_client_s'])} ({_s(c.get('client_cpu_ratio_to_minimal'))})")
                     lines.append(f"| {LEAN_MODES[mode]} | {n} | {LABELS[scenario]} | {PLUGIN_NAMES[kind]} | "
-                                 f"{_s(gap['wall_s']) if gap else '-'} | {cpu} | {exact} |")
+                                 f"{_s(gap['wall_s']) if gap else '-'} | {cpu} | {totals} | {exact} |")
     if state:
         smallest = state[min(state, key=int)]
         lines += ["", "### State entry anatomy (bytes of compact JSON, one resource)",
@@ -872,11 +881,12 @@ def plugin_table(plugin: dict[str, Any]) -> list[str]:
 
 
 def plugin_profile_table(profile: dict[str, Any] | None, top: int = 15) -> list[str]:
-    """The plugin process's CPU per function and command (part ``plugin_profile``): own and cumulative."""
+    """The plugin process's and the program's CPU per function and command (part ``plugin_profile``): own
+    and cumulative."""
     if not profile:
         return []
-    lines = ["", f"## Issue 25: where the plugin process spends CPU (cProfile on thread CPU time, N={profile['n']}, "
-             "without checkpoints; profiling slows it)"]
+    lines = ["", f"## Issue 25: where the plugin process and the program spend CPU (cProfile on thread CPU time, "
+             f"N={profile['n']}, without checkpoints; profiling slows them)"]
     for scenario, cmd in profile["commands"].items():
         for name, summary in cmd["profiles"].items():
             h = summary["header"]

@@ -166,9 +166,15 @@ class Bench:
         (``profile_dir``: the plugin profiled, :mod:`bench.sampler`)."""
         if kind == "plugin":
             site = self._plugin_site = self._plugin_site or plugin_kit.python_sdk(self.work)
+            env = {**extra_env, "PYTHONPATH": str(site)}
+            if profile_dir is not None:  # the program profiled too (bench.sampler.SITECUSTOMIZE)
+                hook = self.work / "program-profiler"
+                hook.mkdir(exist_ok=True)
+                (hook / "sitecustomize.py").write_text(sampler.SITECUSTOMIZE)
+                env.update(PYTHONPATH=f"{site}{os.pathsep}{hook}", BENCH_PROGRAM_PROFILE_DIR=str(profile_dir))
             project = PulumiProject.create(tmp, workloads.PLUGIN_PROGRAM, name="benchplugin",
                                            config={**self.plugin_config, "bench:n": str(n)},
-                                           secrets=self.plugin_secrets, extra_env={**extra_env, "PYTHONPATH": str(site)})
+                                           secrets=self.plugin_secrets, extra_env=env)
         else:  # the project is "bench", so that its own config key `generation` is bench:generation
             project = PulumiProject.create(tmp, "", name="bench", config=self.plugin_config,
                                            secrets=self.plugin_secrets, extra_env=extra_env)
@@ -339,10 +345,11 @@ class Bench:
                             a.plugin_update_checkpoints_max_n)
 
     def plugin_profile(self) -> None:
-        """The plugin process under cProfile in every thread (:mod:`bench.sampler`), one stack of the Python
-        SDK kind at ``--plugin-profile-n`` through the four commands, without checkpoints (the plugin
-        does the same work either way; checkpoints only lengthen the run). Not timed: profiling slows
-        the plugin. ``pstats`` files in ``OUT/profiles/plugin/COMMAND/``, summaries in the JSON."""
+        """The plugin process and the program under cProfile in every thread (:mod:`bench.sampler`), one
+        stack of the Python SDK kind at ``--plugin-profile-n`` through the four commands, without
+        checkpoints (the plugin does the same work either way; checkpoints only lengthen the run). Not
+        timed: profiling slows both. ``pstats`` files in ``OUT/profiles/plugin/COMMAND/``
+        (``plugin-PID.prof``, ``program-PID.prof``), summaries in the JSON."""
         n, parallel = self.args.plugin_profile_n, self.args.parallel
         log(f"plugin profile n={n}")
         root = self.out / "profiles" / "plugin"
@@ -363,7 +370,7 @@ class Bench:
                 current.mkdir()
                 summary["commands"][scenario] = {
                     "seconds": round(result.seconds, 2), "returncode": result.returncode, "cpu_seconds": result.cpu,
-                    "profiles": {f.name: sampler.summarize(f) for f in sorted(folder.glob("plugin-*.prof"))}}
+                    "profiles": {f.name: sampler.summarize(f) for f in sorted(folder.glob("*.prof"))}}
                 log(f"plugin profile {scenario}: {result.seconds:.2f}s rc={result.returncode}")
                 if result.returncode != 0:
                     log(result.output_tail[-2500:])

@@ -14,7 +14,8 @@ profiles is never a timed one; the split between functions is what it is for.
 
 ``python -m bench.sampler DIR ENGINE`` runs ``ims_pulumi.plugin.server.main`` (what
 ``pulumi-resource-ims ENGINE`` runs) so profiled; ``bench/plugin.py: plugin_bin(profile_dir=...)``
-writes that as the plugin's executable. :func:`summarize` reads a profile back.
+writes that as the plugin's executable. :data:`SITECUSTOMIZE` profiles a Python program the same way.
+:func:`summarize` reads a profile back.
 """
 
 from __future__ import annotations
@@ -112,6 +113,19 @@ def summarize(path: Path, top: int = 20) -> dict[str, Any]:
                 for func, v in ranked]
 
     return {"header": header, "profiled_seconds": round(total, 3), "own": rows(2), "cumulative": rows(3)}
+
+
+#: ``sitecustomize.py`` for a Python *program* (``pulumi-language-python-exec``) under the same profiler:
+#: on ``PYTHONPATH`` with ``BENCH_PROGRAM_PROFILE_DIR`` set, the program writes ``DIR/program-PID.prof`` when it
+#: ends (normally: at exit); any other Python process started with that path is left alone.
+SITECUSTOMIZE = f"""
+import os, sys
+if sys.argv and sys.argv[0].endswith("pulumi-language-python-exec") and os.environ.get("BENCH_PROGRAM_PROFILE_DIR"):
+    sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+    from pathlib import Path
+    from bench.sampler import start
+    start(Path(os.environ["BENCH_PROGRAM_PROFILE_DIR"]) / f"program-{{os.getpid()}}.prof")
+"""
 
 
 def main() -> None:
