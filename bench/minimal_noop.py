@@ -16,7 +16,7 @@ without the restore a program of ~1,000 resources overflows the stack, pulumi/pu
 ``BENCH_NO_STACK_TRACE=1`` (the benchmark's kind ``minimal_nostack``) replaces the SDK's private
 ``pulumi.runtime.resource._get_stack_trace`` with one that returns an empty trace: the entries
 then have neither ``stackTrace`` nor ``sourcePosition``. Not a supported switch (there is none,
-see BENCHMARKS.md "Issue 16"); it only measures what the SDK's per-resource stack trace costs.
+see BENCHMARKS.md, section 2); it only measures what the SDK's per-resource stack trace costs.
 """
 
 from __future__ import annotations

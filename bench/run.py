@@ -487,7 +487,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report-only", action="store_true",
                    help="only re-analyse OUT/results.json (e.g. of an interrupted run) and redraw the chart")
     p.add_argument("--lean-before", type=Path,
-                   help="issue 16: a results.json of an earlier run (e.g. bench/issue16/before.json): also print "
+                   help="issue 16: a results.json of an earlier run (e.g. bench/figures/provider.json): also print "
                         "its lean figures and this run's side by side")
     p.add_argument("--merge", type=Path, action="append", default=[],
                    help="with --report-only: add the raw records of DIR/results.json (another run's parts)")
