@@ -68,7 +68,9 @@ def go_name(name: str) -> str:
 
 
 def type_text(spec: Mapping[str, Any]) -> str:
-    """A property's type in words (``list of string``, ``Asset``, a link to an object type)."""
+    """A property's type in words (``list of string``, ``Asset or string``, a link to an object type)."""
+    if isinstance(spec.get("oneOf"), list):
+        return " or ".join(type_text(choice) for choice in spec["oneOf"])
     ref = spec.get("$ref")
     if isinstance(ref, str):
         if ref.startswith("#/types/"):

@@ -1,7 +1,7 @@
 """Staging in OBS and registration through the real pulumi CLI (issue 26): a 40 MiB file with AK/SK, the
 preview saying which path it takes, `pulumi up` to `active` with the right size and checksum, no change
 on the next preview, and destroy leaving no image and no staged object; the 12 MB rule at preview
-without a staging bucket."""
+without a staging bucket; an object already in OBS registered from a YAML program through the plugin."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from harness.pulumi_cli import PulumiProject, ims_config
 from ims_emulator.process import Emulator
 from ims_pulumi.core import transfer
-from tests.obs.helpers import BUCKET, MIB, QCOW2_HEAD
+from tests.obs.helpers import BUCKET, MIB, QCOW2_HEAD, put_object
+from tests.plugin.sdk_support import use_plugin_on_path
 from tests.support.images import live_images
 from tests.support.s3 import S3Server
 
@@ -90,3 +91,57 @@ def test_without_a_staging_bucket_a_40_mib_file_fails_at_preview(tmp_path: Path,
     assert "41,943,040 bytes" in failed.output and "12,000,000" in failed.output, failed.output
     assert "ims:obsBucket" in failed.output and "ims:authToken" in failed.output
     assert obs_emu.stats()["writes"] == 0
+
+
+YAML_PROGRAM = """
+name: obsyaml
+runtime: yaml
+resources:
+  image:
+    type: ims:index:ImageMetadata
+    properties:
+      name: registered-2026.12
+      diskFormat: qcow2
+      minDisk: 1
+      source: {source}
+      checksum: {checksum}
+outputs:
+  id: ${{image.id}}
+  status: ${{image.status}}
+  size: ${{image.size}}
+  checksum: ${{image.checksum}}
+  source: ${{image.source}}
+"""
+
+
+def test_an_obs_object_is_registered_from_a_yaml_program_through_the_plugin(
+    tmp_path: Path, obs_emu: Emulator, s3_server: S3Server, pulumi_cli: None
+) -> None:
+    """``source: obs://bucket/key`` as a string (the engine refuses an asset of that scheme): registered
+    where it is, nothing transferred, no change on the next preview, and destroy leaves the object."""
+    data = QCOW2_HEAD + os.urandom(2 * MIB)
+    key = f"t-yaml-{os.urandom(4).hex()}/disk.qcow2"
+    put_object(s3_server, key, data)
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    config, secrets = ims_config(obs_emu.url)
+    program = YAML_PROGRAM.format(source=f"obs://{BUCKET}/{key}", checksum=f"md5:{md5}")
+    project = PulumiProject.create(tmp_path, "", name="obsyaml", config=config, secrets=secrets,
+                                   files={"Pulumi.yaml": program})
+    (project.dir / "__main__.py").unlink()
+    use_plugin_on_path(project, tmp_path)
+
+    project.up()
+    out = project.outputs()
+    assert (out["status"], out["size"], out["checksum"]) == ("active", len(data), f"md5:{md5}")
+    assert out["source"]["kind"] == "obs" and out["source"]["location"] == f"obs://{BUCKET}/{key}"
+    (image,) = live_images(obs_emu)
+    assert image["id"] == out["id"] and image["checksum"] == md5, "IMS read the object's bytes"
+    requests = obs_emu.stats()["requests"]
+    assert requests["PUT /v1/cloudimages/{id}/upload"] == 1, "registered once"
+    assert not any(route.startswith("PUT /v2/images/{id}/file") for route in requests), "no native upload"
+
+    project.preview("--expect-no-changes")
+    project.destroy()
+    assert live_images(obs_emu) == []
+    assert s3_server.client().head_object(Bucket=BUCKET, Key=key)["ContentLength"] == len(data), \
+        "the registered object is the user's: destroy leaves it"

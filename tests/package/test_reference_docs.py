@@ -127,7 +127,9 @@ def test_names_in_each_language(name: str, python: str, go: str) -> None:
     ({"type": "string"}, "string", "a plain type"),
     ({"type": "array", "items": {"type": "string"}}, "list of string", "StringSet"),
     ({"type": "object", "additionalProperties": {"type": "string"}}, "map of string", "FlatMap"),
-    ({"$ref": "pulumi.json#/Asset"}, "Asset", "a content source"),
+    ({"$ref": "pulumi.json#/Asset"}, "Asset", "an asset"),
+    ({"oneOf": [{"$ref": "pulumi.json#/Asset"}, {"type": "string"}]}, "Asset or string",
+     "a content source: an asset, or a path, URL or obs:// object as a string"),
     ({"type": "array", "items": {"$ref": "#/types/ims:index:ImageInfo"}}, "list of [ImageInfo](ImageInfo.md)",
      "an object type links to its page"),
 ])

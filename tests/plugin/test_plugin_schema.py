@@ -64,8 +64,10 @@ def test_types_come_from_the_kinds(prop: str, type_: str, reason: str) -> None:
     assert IMAGE["inputProperties"][prop]["type"] == type_, reason
 
 
-def test_source_is_an_asset_input_and_a_map_output() -> None:
-    assert IMAGE["inputProperties"]["source"] == {**IMAGE["inputProperties"]["source"], "$ref": "pulumi.json#/Asset"}
+def test_source_is_an_asset_or_string_input_and_a_map_output() -> None:
+    """A string too: the engine refuses an asset of the ``obs`` scheme, so ``obs://bucket/key`` (like a
+    path or a URL) travels as a string, as the dynamic provider takes it."""
+    assert IMAGE["inputProperties"]["source"]["oneOf"] == [{"$ref": "pulumi.json#/Asset"}, {"type": "string"}]
     assert IMAGE["properties"]["source"]["type"] == "object"
 
 

@@ -56,9 +56,9 @@ def test_engine_props_mark_secrets() -> None:
 def test_assets_are_described_like_the_dynamic_resource_class(tmp_path: Path) -> None:
     disk = tmp_path / "d.img"
     disk.write_bytes(b"x" * 10)
-    got = described_sources({"source": pulumi.FileAsset(str(disk)), "name": "n"})
+    got = described_sources(IMAGE_METADATA, {"source": pulumi.FileAsset(str(disk)), "name": "n"})
     assert got["source"] == content.describe(str(disk)) and got["name"] == "n"
-    url = described_sources({"source": pulumi.RemoteAsset("https://user:pw@example.com/a.qcow2?sig=1")})
+    url = described_sources(IMAGE_METADATA, {"source": pulumi.RemoteAsset("https://user:pw@example.com/a.qcow2?sig=1")})
     assert "pw" not in str(url["source"]) and url[content.SECRET_URL_KEY].endswith("?sig=1")
 
 
@@ -70,4 +70,31 @@ def test_assets_are_described_like_the_dynamic_resource_class(tmp_path: Path) ->
 def test_a_url_is_identified_as_the_dynamic_resource_class_identifies_it(checksum: str | None, reason: str) -> None:
     url = "https://example.com/disk.qcow2"
     values: dict[str, Any] = {"source": pulumi.RemoteAsset(url), **({"checksum": checksum} if checksum else {})}
-    assert described_sources(values)["source"] == source_props(pulumi.RemoteAsset(url), checksum)["source"], reason
+    assert described_sources(IMAGE_METADATA, values)["source"] == source_props(pulumi.RemoteAsset(url), checksum)["source"], reason
+
+
+@pytest.mark.parametrize(("source", "checksum", "reason"), [
+    ("obs://bucket/images/disk.qcow2", None, "an OBS object: the engine refuses an asset of that scheme, so a string"),
+    ("obs://bucket/images/disk.qcow2", "md5:" + "ab" * 16, "a declared checksum is part of an OBS object's identity"),
+    ("https://user:pw@example.com/a.qcow2?sig=1", None, "a URL string: redacted, its secret parts apart"),
+    ("PATH", None, "a path string: identified by the file's bytes"),
+    ("MISSING", None, "a missing file: described as missing, check names it"),
+])
+def test_a_string_source_is_described_like_the_dynamic_resource_class(tmp_path: Path, source: str,
+                                                                       checksum: str | None, reason: str) -> None:
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"x" * 512)
+    source = {"PATH": str(disk), "MISSING": str(tmp_path / "gone.img")}.get(source, source)
+    values: dict[str, Any] = {"source": source, "name": "n", **({"checksum": checksum} if checksum else {})}
+    got = described_sources(IMAGE_METADATA, values)
+    want = source_props(source, checksum)
+    assert got["source"] == want["source"], reason
+    assert (content.SECRET_URL_KEY in got) == (content.SECRET_URL_KEY in want), reason
+    assert got.get(content.SECRET_URL_KEY) == content.secret_url(source), reason
+    assert got["name"] == "n"
+
+
+def test_only_content_sources_are_described() -> None:
+    """A string in another field (a name that looks like a URL) stays as the program gave it."""
+    values = {"name": "obs://not-a-source", "source": None}
+    assert described_sources(IMAGE_METADATA, values) == values

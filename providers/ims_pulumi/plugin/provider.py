@@ -139,11 +139,11 @@ class ImsProvider(p.Provider):
         return {k: v for k, v in values.items() if k not in tokens} if tokens else dict(values)
 
     async def check(self, request: p.CheckRequest) -> p.CheckResponse:
-        """The table's check on the program's inputs (assets described as the dynamic resource class
+        """The table's check on the program's inputs (sources described as the dynamic resource class
         does, the create token's base from the URN)."""
         ops, names = self._ops(request.type)
         olds = table_props(names, request.old_inputs)
-        news = described_sources(table_props(names, request.new_inputs))
+        news = described_sources(ops.table, table_props(names, request.new_inputs))
         for f in ops.table.inputs:
             if isinstance(f.kind, TokenTag) and not news.get(f.name):
                 news[f.name] = base_token(request.urn)

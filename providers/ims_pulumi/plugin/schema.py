@@ -70,9 +70,10 @@ _KIND_TYPES: dict[str, dict[str, Any]] = {
     "list[str]": {"type": "array", "items": {"type": "string"}},
     "dict[str, str]": {"type": "object", "additionalProperties": {"type": "string"}},
 }
-#: A content source: an asset as an input; as an output, the map that identifies its bytes.
+#: A content source: an asset or a string (a path, a URL, ``obs://bucket/key``: the engine refuses an
+#: asset of that scheme) as an input; as an output, the map that identifies its bytes.
 _SOURCE_KIND = "FileAsset | RemoteAsset | str"
-_SOURCE_INPUT = {"$ref": "pulumi.json#/Asset"}
+_SOURCE_INPUT = {"oneOf": [{"$ref": "pulumi.json#/Asset"}, {"type": "string"}]}
 _SOURCE_OUTPUT = {"type": "object", "additionalProperties": {"$ref": "pulumi.json#/Any"}}
 
 
@@ -93,7 +94,8 @@ def version() -> str:
 def _kind_type(f: Field, *, output: bool) -> dict[str, Any]:
     type_name = f.kind.type_name
     if type_name == _SOURCE_KIND:
-        return dict(_SOURCE_OUTPUT if output else _SOURCE_INPUT)
+        spec: dict[str, Any] = json.loads(json.dumps(_SOURCE_OUTPUT if output else _SOURCE_INPUT))  # a deep copy
+        return spec
     return dict(_KIND_TYPES[type_name])
 
 

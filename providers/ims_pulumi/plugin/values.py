@@ -19,7 +19,7 @@ from pulumi.runtime import rpc
 
 from ..core import content
 from ..core.framework import Table, is_unknown
-from ..core.kinds import SecretUrl
+from ..core.kinds import ContentSource, SecretUrl
 from .schema import camel
 
 #: Pulumi's placeholder of a value known only after apply, as the tables see it.
@@ -126,17 +126,20 @@ def engine_props(names: Names, table: Table | None, values: Mapping[str, Any],
     return out
 
 
-def described_sources(values: dict[str, Any]) -> dict[str, Any]:
-    """Top-level ``FileAsset``/``RemoteAsset`` values as the map the dynamic resource class registers
-    (``content.describe``: identified by the bytes, a URL redacted), and a URL's secret parts as
-    :data:`content.SECRET_URL_KEY` (a secret input, read at ``up``), so the table sees what it sees
-    from the dynamic provider."""
+def described_sources(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """The table's content sources (fields of the ``ContentSource`` kind) as the map the dynamic
+    resource class registers (``content.describe``: identified by the bytes, a URL redacted), from a
+    ``FileAsset``/``RemoteAsset`` or a string (a path, a URL, an OBS object ``obs://bucket/key``: the
+    engine refuses an asset of that scheme, so the schema takes a string too), and a URL's secret
+    parts as :data:`content.SECRET_URL_KEY` (a secret input, read at ``up``), so the table sees what it
+    sees from the dynamic provider."""
     out = dict(values)
     # a declared checksum is part of a URL's identity, as the dynamic resource class registers it
     declared = values.get("checksum") if isinstance(values.get("checksum"), str) else None
-    for name, value in values.items():
-        if isinstance(value, SOURCE_ASSETS):
-            out[name] = content.describe(value, declared)
+    for f in table.fields:
+        value = values.get(f.name)
+        if isinstance(f.kind, ContentSource) and isinstance(value, (*SOURCE_ASSETS, str)) and value != "":
+            out[f.name] = content.describe(value, declared)
             url = content.secret_url(value)
             if url:
                 out[content.SECRET_URL_KEY] = url
