@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pulumi.dynamic import CreateResult
 
 from harness.pulumi_cli import ims_config
 from ims_emulator.process import Emulator
 from ims_pulumi.core.client import CREATE_TOKEN_TAG, ImsClient
 from ims_pulumi.core.context import ProviderContext
 from ims_pulumi.dynamic.provider import ImageMetadataProvider
+from tests.support.half_commit import checked, lifecycle_loop, outs
 from tests.support.images import live_images
 
 #: The share of creates the server half-commits in the loop test (each create is retried within
@@ -32,19 +32,6 @@ def prov(emu: Emulator) -> Iterator[ImageMetadataProvider]:
     provider.context.client.transport.sleep = lambda seconds: None  # type: ignore[method-assign]
     yield provider
     context.close()
-
-
-def outs(result: CreateResult) -> dict[str, Any]:
-    """The outputs of a create (always there for this provider)."""
-    assert result.outs is not None
-    return dict(result.outs)
-
-
-def checked(p: ImageMetadataProvider, resource: str, olds: dict[str, Any] | None = None, **news: Any) -> dict[str, Any]:
-    """What the engine's check returns for resource ``resource`` (its program-side base token)."""
-    result = p.check(olds or {}, {"__create_token": f"base{resource}", **news})
-    assert not result.failures, result.failures
-    return dict(result.inputs)
 
 
 def tags_of(emu: Emulator, image_id: str) -> list[str]:
@@ -114,26 +101,8 @@ def test_twenty_lifecycles_under_half_commits_leave_no_orphan(prov: ImageMetadat
     """Issue 23's "done when": create, replace (new first), destroy, 20 times, with half of all
     creates half-committed; after every step exactly the declared images exist, with their tags."""
     emu.set_faults([{**HALF_COMMIT, "rate": RATE}], seed=23)
-    creates = 0
-    for run in range(20):
-        name = f"loop-{run}"
-        first = checked(prov, name, name=name, tags=["team=a"], disk_format="qcow2")
-        old = prov.create(first)
-        creates += 1
-        assert [i["id"] for i in live_images(emu)] == [old.id], f"run {run}: create"
-        assert "team=a" in tags_of(emu, old.id)
-
-        second = checked(prov, name, first, name=name, tags=["team=a"], disk_format="raw")
-        assert not prov.diff(old.id, outs(old), second).delete_before_replace
-        new = prov.create(checked(prov, name, name=name, tags=["team=a"], disk_format="raw"))
-        creates += 1
-        assert {i["id"] for i in live_images(emu)} == {old.id, new.id}, f"run {run}: replacement created"
-        prov.delete(old.id, outs(old))
-        assert [i["id"] for i in live_images(emu)] == [new.id], f"run {run}: old image deleted"
-        assert tags_of(emu, new.id) == sorted(["team=a", f"{CREATE_TOKEN_TAG}={outs(new)['__create_token']}"])
-
-        prov.delete(new.id, outs(new))
-        assert live_images(emu) == [], f"run {run}: destroy"
+    creates = lifecycle_loop(prov, lambda: live_images(emu), prefix="loop", tag="team=a",
+                             first={"disk_format": "qcow2"}, second={"disk_format": "raw"})
     fired = emu.stats()["faults"].get("half_commit", 0)
     with capsys.disabled():
         print(f"\n20 create/replace/destroy runs: {creates} creates, {fired} POSTs half-committed, 0 orphan images")

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 import requests
-from pulumi.dynamic import CreateResult
 
 from harness.pulumi_cli import PulumiProject
 from ims_pulumi.core.client import CREATE_TOKEN_TAG, ImsClient
 from ims_pulumi.core.context import ProviderContext
 from ims_pulumi.dynamic.provider import ImageMetadataProvider
 from tests.support.glance import GlanceServer
+from tests.support.half_commit import checked, lifecycle_loop
 from tests.support.images import glance_images, user_tags
 
 pytestmark = [pytest.mark.glance]
@@ -38,18 +38,6 @@ def prov(glance_faulty: GlanceServer) -> Iterator[ImageMetadataProvider]:
     provider = ImageMetadataProvider.with_context(context)
     yield provider
     context.close()
-
-
-def outs(result: CreateResult) -> dict[str, Any]:
-    """The outputs of a create (always there for this provider)."""
-    assert result.outs is not None
-    return dict(result.outs)
-
-
-def checked(p: ImageMetadataProvider, resource: str, olds: dict[str, Any] | None = None, **news: Any) -> dict[str, Any]:
-    result = p.check(olds or {}, {"__create_token": f"base{resource}", **news})
-    assert not result.failures, result.failures
-    return dict(result.inputs)
 
 
 def test_the_fault_is_off_until_a_test_asks(glance_faulty: GlanceServer) -> None:
@@ -89,27 +77,10 @@ def test_twenty_lifecycles_under_half_commits_leave_no_orphan(prov: ImageMetadat
     """20 create / replace (new first) / delete runs with half of all creates half-committed: after
     every step exactly the declared images exist, each with its declared tags and its token."""
     before = glance_faulty.half_commits()
-    creates = 0
     with glance_faulty.half_commit(RATE):
-        for run in range(20):
-            name = f"g-loop-{run}"
-            first = checked(prov, name, name=name, tags=["team"], disk_format="raw", container_format="bare")
-            old = prov.create(first)
-            creates += 1
-            assert [i["id"] for i in images(glance_faulty)] == [old.id], f"run {run}: create"
-
-            second = checked(prov, name, first, name=name, tags=["team"], disk_format="qcow2", container_format="bare")
-            assert not prov.diff(old.id, outs(old), second).delete_before_replace
-            new = prov.create(checked(prov, name, name=name, tags=["team"], disk_format="qcow2",
-                                      container_format="bare"))
-            creates += 1
-            assert {i["id"] for i in images(glance_faulty)} == {old.id, new.id}, f"run {run}: replacement"
-            prov.delete(old.id, outs(old))
-            (image,) = images(glance_faulty)
-            assert image["id"] == new.id, f"run {run}: old image deleted"
-            assert sorted(image["tags"]) == sorted(["team", f"{CREATE_TOKEN_TAG}={outs(new)['__create_token']}"])
-            prov.delete(new.id, outs(new))
-            assert images(glance_faulty) == [], f"run {run}: destroy"
+        creates = lifecycle_loop(prov, lambda: images(glance_faulty), prefix="g-loop", tag="team",
+                                 first={"disk_format": "raw", "container_format": "bare"},
+                                 second={"disk_format": "qcow2", "container_format": "bare"})
     fired = glance_faulty.half_commits() - before
     with capsys.disabled():
         print(f"\nGlance: 20 create/replace/destroy runs: {creates} creates, {fired} POSTs half-committed, "
