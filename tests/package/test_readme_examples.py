@@ -1,4 +1,5 @@
-"""Every code block of the documentation (README.md and docs/) is run by a test, or says why it cannot be.
+"""Every code block of the documentation (README.md, docs/ and examples/*/README.md) is run by a test, or says
+why it cannot be.
 
 Each fenced block's info string carries a tag (``tests/support/readme.py``): ``own-project:``
 blocks are run by ``test_own_project.py``; ``example:`` blocks are run here, as written, against
@@ -6,12 +7,17 @@ the emulator with the real CLI (TypeScript and Go are compiled against the gener
 host for them can be built here); ``no-run:<reason>`` blocks name a reason of ``NO_RUN``. What stands in
 for a user's machine is spelled out per example: the values the docs leave to the reader
 (``SUBSTITUTIONS``), the files a program reads (``FILES``), a free port for 8790.
+
+The block of ``examples/<folder>/README.md`` (``example:examples/<folder>``) is typed at the root of a
+copy of the repository (``checkout``), in a shell with neither the CLI on ``PATH`` nor Pulumi settings
+but a file backend of its own (``user_env``): the block's ``source .venv/bin/activate`` provides the rest.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -25,8 +31,8 @@ import pytest
 import requests
 import yaml
 
-from harness.pulumi_cli import VENV, PulumiProject, ims_config
-from ims_emulator import DEMO_TOKEN
+from harness.pulumi_cli import PASSPHRASE, VENV, PulumiProject, ims_config
+from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
 from ims_emulator.process import Emulator
 from tests.plugin.sdk_support import (
     GO_ENV,
@@ -37,7 +43,8 @@ from tests.plugin.sdk_support import (
     run_tool,
     use_plugin_on_path,
 )
-from tests.support.images import live_by_id
+from tests.support.glance import GlanceServer
+from tests.support.images import glance_images, live_by_id
 from tests.support.readme import Block, blocks, commands, pages, tagged
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +72,9 @@ NO_RUN = {
               "file and folder it names exists",
     "migration": "placeholders for a stack's own URNs and ids: tests/plugin/test_migration.py runs these steps, in "
                  "this order, on a stack the dynamic provider deployed",
+    "language-host": "`pulumi up` of a TypeScript or Go program needs its language host, which cannot be built here "
+                     "(the Go module proxy does not serve it): test_typescript_compiles and test_go_builds compile "
+                     "README.md's same programs against the generated SDK, tests/plugin/test_sdks.py the examples' files",
 }
 
 #: The example blocks, and the test that runs each.
@@ -77,10 +87,17 @@ EXAMPLES = {
     "typescript": "test_typescript_compiles", "go": "test_go_builds",
     "to-dynamic": "test_plugin_stack_moves_to_the_dynamic_provider",
     "to-dynamic-steps": "test_plugin_stack_moves_to_the_dynamic_provider",
+    "examples/multi-image": "test_multi_image_and_its_readers", "examples/consumer": "test_multi_image_and_its_readers",
+    "examples/lookup": "test_multi_image_and_its_readers", "examples/sharing": "test_sharing_readme",
+    "examples/glance": "test_glance_readme", "examples/yaml": "test_yaml_readme",
+    "examples/python-sdk": "test_python_sdk_readme",
 }
 
 #: A member project of the migration example (any 32 hex characters: the emulator accepts the share).
 MEMBER = "b" * 32
+
+#: Project B of examples/sharing: the second identity of its emulator (``--identity AK:SK:PROJECT``).
+PROJECT_B = ("IMSPROJECTBKEY000002", "project-b-secret-key-0002", "2c3d4e5f60718293a4b5c6d7e8f90a1b")
 
 #: (block, README text, what the test uses instead). Each must occur in its block.
 SUBSTITUTIONS = (
@@ -91,6 +108,23 @@ SUBSTITUTIONS = (
     # the ids of the image and the member the plugin's stack has
     ("to-dynamic", '"<image id>"', '"{image_id}"'),
     ("to-dynamic", '"<member project id>"', '"{member}"'),
+    # examples/*/README.md. What `make emulator`, `make setup` and `make sdk` leave behind is there already:
+    # the test's emulator, the checkout's .venv (linked into the copy) and the SDKs of the `sdk` fixture
+    # (``pip install`` of the Python SDK: onto PYTHONPATH, the .venv is shared)
+    ("examples/multi-image", "make emulator", "true"),
+    ("examples/yaml", "make setup", "true"),
+    ("examples/python-sdk", "make sdk", "true"),
+    ("examples/python-sdk", ".venv/bin/pip install ./sdk/python", "true"),
+    *((f"examples/{folder}", f"http://127.0.0.1:{README_PORT}", "{emulator_url}")
+      for folder in ("multi-image", "consumer", "lookup", "sharing", "yaml", "python-sdk")),
+    ("examples/glance", "http://127.0.0.1:9292", "{glance_url}"),   # the session's Glance
+    # the placeholders the reader fills in: the emulator's demo identity (project A), the second one (B)
+    *((f"examples/{folder}", old, new) for folder in ("yaml", "python-sdk") for old, new in (
+        ("<project id to share with>", MEMBER), ("<project id>", DEMO_PROJECT_ID), ("<AK>", DEMO_AK),
+        ("<SK>", DEMO_SK))),
+    *(("examples/sharing", old, new) for old, new in (
+        ("<project id of A>", DEMO_PROJECT_ID), ("<AK of A>", DEMO_AK), ("<SK of A>", DEMO_SK),
+        ("<project id of B>", PROJECT_B[2]), ("<AK of B>", PROJECT_B[0]), ("<SK of B>", PROJECT_B[1]))),
 )
 
 #: Files an example reads, written into its project first (a user has them).
@@ -277,6 +311,149 @@ def test_sharing_two_projects(tmp_path: Path, pulumi_cli: None) -> None:
         consumer.destroy()
         owner.destroy()
         assert live_by_id(emu) == {}
+
+
+# --- examples/*/README.md ------------------------------------------------------------------------
+
+
+def checkout(tmp: Path, *folders: str) -> Path:
+    """``tmp/repo``: a copy of the repository's layout for the examples' commands (their ``Pulumi.yaml`` name
+    ``../../.venv``): ``.venv`` linked, and the committed files of each ``examples/<folder>``."""
+    repo = tmp / "repo"
+    repo.mkdir()
+    (repo / ".venv").symlink_to(VENV, target_is_directory=True)
+    for folder in folders:
+        tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", f"examples/{folder}"], capture_output=True,
+                                 text=True, check=True).stdout.split()
+        assert tracked, folder
+        for name in tracked:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
+    return repo
+
+
+def user_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """A new shell of a user whose backend is a folder of ``tmp`` (with its passphrase): no Pulumi settings, no
+    CLI on ``PATH`` (the block's ``source .venv/bin/activate`` puts it there), no terminal to confirm on."""
+    venv_bin = (VENV / "bin").resolve()
+    path = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != venv_bin]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HW_", "PULUMI_", "VIRTUAL_ENV"))}
+    (tmp / "state").mkdir()
+    env.update({"PATH": os.pathsep.join(path), "PULUMI_BACKEND_URL": f"file://{tmp / 'state'}",
+                "PULUMI_HOME": str(tmp / "pulumi-home"), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+                "PULUMI_SKIP_CONFIRMATIONS": "true", "NO_COLOR": "1", **extra})
+    return env
+
+
+def run_readme(folder: str, repo: Path, env: dict[str, str], **values: str) -> str:
+    """The block of ``examples/<folder>/README.md`` (SUBSTITUTIONS applied), run by bash at ``repo``; its stdout."""
+    return bash(body(f"examples/{folder}", **values), repo, env).stdout
+
+
+def stack_of(repo: Path, folder: str, stack: str, env: dict[str, str]) -> PulumiProject:
+    """The CLI on a stack the block made, for the checks (the activated venv's settings)."""
+    activated = {**env, "PATH": f"{VENV / 'bin'}{os.pathsep}{env['PATH']}", "PULUMI_SKIP_UPDATE_CHECK": "true",
+                 "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
+    return PulumiProject(repo.parent, repo / "examples" / folder, stack, activated)
+
+
+def created_then_destroyed(p: PulumiProject) -> int:
+    """For a block that ends with its own ``pulumi destroy``: the stack's history is one ``up`` and one
+    ``destroy`` that deleted what the up created; the number of resources created (the stack's own included)."""
+    history = json.loads(p.run("stack", "history", "--json", "--stack", p.stack).stdout)
+    updates = [(u["kind"], u["result"], u.get("resourceChanges") or {}) for u in reversed(history)]
+    assert [u[:2] for u in updates] == [("update", "succeeded"), ("destroy", "succeeded")], updates
+    created: int = updates[0][2].get("create", 0)
+    assert updates[1][2].get("delete", 0) == created, updates
+    return created
+
+
+@pytest.mark.e2e
+def test_multi_image_and_its_readers(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    """examples/multi-image, then the two examples that read its stack (consumer, lookup): each README's block
+    from the repository's root, in a new shell."""
+    repo = checkout(tmp_path, "multi-image", "consumer", "lookup")
+    env = user_env(tmp_path)
+    run_readme("multi-image", repo, env, emulator_url=emu.url)
+    images = stack_of(repo, "multi-image", "dev", env)
+    ids: dict[str, str] = images.outputs()["image_ids"]
+    assert sorted(ids) == ["debian-12", "euler-2", "ubuntu-22", "windows-2019"]
+    assert set(live_by_id(emu)) == set(ids.values())
+
+    shown = run_readme("consumer", repo, env, emulator_url=emu.url)   # ends with its own `pulumi destroy`
+    assert ids["ubuntu-22"] in shown, "the consumer's up exported the base image's id"
+    consumer = stack_of(repo, "consumer", "dev", env)
+    assert created_then_destroyed(consumer) == 1, "the stack only: the image is read, not created"
+    assert set(live_by_id(emu)) == set(ids.values()), "the images are still there afterwards"
+
+    run_readme("lookup", repo, env, emulator_url=emu.url)
+    lookup = stack_of(repo, "lookup", "dev", env)
+    found = lookup.outputs()
+    assert found["debian_id"] == found["debian_id_from_output"] == ids["debian-12"]
+    assert found["ubuntu_name"].startswith("Ubuntu 22.04")
+    lookup.destroy()
+    images.destroy()
+    assert live_by_id(emu) == {}
+
+
+@pytest.mark.e2e
+def test_sharing_readme(tmp_path: Path, pulumi_cli: None) -> None:
+    """Both stacks of examples/sharing on an emulator that knows project B beside the demo project (A)."""
+    with Emulator.start(tmp_path / "emu", "--identity", ":".join(PROJECT_B)) as emu:
+        repo = checkout(tmp_path, "sharing")
+        env = user_env(tmp_path)
+        run_readme("sharing", repo, env, emulator_url=emu.url)
+        owner = stack_of(repo, "sharing", "owner", env)
+        consumer = stack_of(repo, "sharing", "consumer", env)
+        assert owner.outputs()["share_status"] == "accepted", "the owner's refresh read B's answer"
+        assert consumer.outputs()["found_name"] == "golden-2026.11"
+        assert list(live_by_id(emu)) == [owner.outputs()["golden_id"]]
+        consumer.destroy()
+        owner.destroy()
+        assert live_by_id(emu) == {}
+
+
+@pytest.mark.e2e
+@pytest.mark.glance
+@pytest.mark.slow
+def test_glance_readme(tmp_path: Path, glance: GlanceServer, pulumi_cli: None) -> None:
+    """examples/glance on the session's Glance; the block ends with its own `pulumi destroy`."""
+    repo = checkout(tmp_path, "glance")
+    env = user_env(tmp_path)
+    run_readme("glance", repo, env, glance_url=glance.url)
+    p = stack_of(repo, "glance", "dev", env)
+    assert created_then_destroyed(p) == 3, "the stack and its two images"
+    left = [i["name"] for i in glance_images(glance.url) if i["name"].startswith("glance-demo-")]
+    assert not left, left
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_yaml_readme(tmp_path: Path, emu: Emulator, pulumi_cli: None) -> None:
+    """examples/yaml on the plugin the activated venv puts on PATH; the block ends with its own `pulumi destroy`."""
+    repo = checkout(tmp_path, "yaml")
+    env = user_env(tmp_path)
+    shown = run_readme("yaml", repo, env, emulator_url=emu.url)
+    p = stack_of(repo, "yaml", "dev", env)
+    assert created_then_destroyed(p) == 3, "the stack, the image and its share"
+    assert "foundName" in shown and "shareStatus" in shown, shown[-3000:]
+    assert live_by_id(emu) == {}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_python_sdk_readme(sdk: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, emu: Emulator,
+                           pulumi_cli: None) -> None:
+    """examples/python-sdk with the generated SDK installed (PYTHONPATH) and the plugin installed by the block."""
+    repo = checkout(tmp_path, "python-sdk")
+    env = user_env(tmp_path, PYTHONPATH=str(install_python_sdk(sdk, tmp_path_factory)))
+    run_readme("python-sdk", repo, env, emulator_url=emu.url)
+    p = stack_of(repo, "python-sdk", "dev", env)
+    out = p.outputs()
+    assert out["share_status"] == "pending" and out["found_name"] == live_by_id(emu)[out["image_id"]]["name"], out
+    assert {r["type"] for r in p.resources("")} >= {"ims:index:ImageMetadata", "ims:index:ImageMember"}
+    p.destroy()
+    assert live_by_id(emu) == {}
 
 
 # --- the plugin: one example per language ----------------------------------------------------------

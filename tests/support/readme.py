@@ -1,5 +1,5 @@
-"""The fenced code blocks of the documentation (README.md and every page of docs/) and what their info
-strings say about them.
+"""The fenced code blocks of the documentation (README.md, every page of docs/ and the README of every
+example in examples/) and what their info strings say about them.
 
 Every block's info string is ``<lang> <kind>:<name>``:
 
@@ -7,6 +7,8 @@ Every block's info string is ``<lang> <kind>:<name>``:
   in that order by ``tests/package/test_own_project.py`` in an empty folder with the package installed;
 * ``example:<name>``: a program or command sequence run against the emulator by
   ``tests/package/test_readme_examples.py`` (TypeScript and Go: compiled against the generated SDK);
+  the block of ``examples/<folder>/README.md`` is named ``examples/<folder>`` and run from the root of a
+  copy of the repository, as a user types it there;
 * ``no-run:<reason>``: not runnable by a test, for the reason ``NO_RUN`` in that test spells out.
 
 Blocks indented under a list item count too (their body is dedented). A name is unique per kind across
@@ -23,14 +25,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
+EXAMPLES = REPO / "examples"
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 KINDS = ("own-project", "example", "no-run")
 
 
 def pages() -> list[Path]:
-    """The documentation whose blocks are run: README.md, then docs/**/*.md in name order."""
-    return [README, *sorted(DOCS.rglob("*.md"))]
+    """The documentation whose blocks are run: README.md, docs/**/*.md in name order, then examples/*/README.md."""
+    return [README, *sorted(DOCS.rglob("*.md")), *sorted(EXAMPLES.glob("*/README.md"))]
 
 
 @dataclass(frozen=True)
