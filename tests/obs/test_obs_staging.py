@@ -24,7 +24,7 @@ import pytest
 
 from ims_emulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
 from ims_emulator.process import Emulator
-from ims_pulumi.core import api_surface, content, transfer
+from ims_pulumi.core import api_surface, content, staging, transfer
 from ims_pulumi.core.client import ImsClient
 from ims_pulumi.core.context import ProviderContext
 from ims_pulumi.core.errors import ChecksumMismatch, RegistrationFailed, SourceChanged, UrlContentMismatch
@@ -287,6 +287,64 @@ def test_bytes_that_differ_from_the_checksum_are_never_completed_or_registered(
     assert not [body for _, url, body in provider.transport.sent if url.endswith("/upload")], "nothing registered"
 
 
+# --- the digests of what is staged ------------------------------------------------------------------
+
+FILE = {"kind": "file", "location": "/d.qcow2", "size": 3, "md5": "m" * 32, "sha256": "s" * 64}
+# (reason, source, digests the server reports, declared algorithm, digests hashed while staging)
+DIGESTS = [
+    ("a described file: SHA-256 proves its bytes, its MD5 is the descriptor's", FILE, ("md5",), None, ("sha256",)),
+    ("a declared md5 or sha256 is the descriptor's too", FILE, ("md5",), "md5", ("sha256",)),
+    ("Glance reports a SHA-512: hashed as well", FILE, ("md5", "sha512"), "sha256", ("sha256", "sha512")),
+    ("a declared sha512 is hashed", FILE, ("md5",), "sha512", ("sha256", "sha512")),
+    ("a file described without its MD5: MD5, what IMS reports", {**FILE, "md5": None}, ("md5",), None, ("md5",)),
+    ("a URL: nothing described, MD5 and the declared one", {"kind": "url", "location": "https://h/d"}, ("md5",),
+     "sha256", ("md5", "sha256")),
+]
+
+
+@pytest.mark.parametrize(("reason", "source", "reported", "declared_algorithm", "hashed"), DIGESTS,
+                         ids=[c[0] for c in DIGESTS])
+def test_what_is_hashed_while_staging(reason: str, source: dict[str, Any], reported: tuple[str, ...],
+                                      declared_algorithm: str | None, hashed: tuple[str, ...]) -> None:
+    assert staging.digests_to_hash(source, reported, declared_algorithm) == hashed, reason
+
+
+def test_the_sha256_of_a_described_file_vouches_for_its_md5() -> None:
+    data = b"the bytes"
+    described = {"kind": "file", "md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}
+    hashes = content.Hashes(("sha256",))
+    hashes.update(data)
+    sent = staging.sent_digests(described, hashes)
+    assert (sent.algorithms, sent.size) == (("sha256", "md5"), len(data))
+    assert (sent.hexdigest("md5"), sent.hexdigest("sha256")) == (described["md5"], described["sha256"])
+    with pytest.raises(TypeError):
+        sent.update(b"more")
+    other = {**described, "sha256": hashlib.sha256(b"other bytes").hexdigest()}
+    assert staging.sent_digests(other, hashes) is hashes, "other bytes than described: no MD5 vouched for"
+    url = content.Hashes(("md5",))
+    assert staging.sent_digests(described, url) is url, "MD5 hashed: nothing to vouch for"
+
+
+def test_a_staged_upload_hashes_every_byte_in_order(s3_server: S3Server, prefix: str, tmp_path: Path) -> None:
+    data = os.urandom(2 * staging.PART_SIZE + 12345)  # two full parts, a short last one
+    path = tmp_path / "three-parts.raw"
+    path.write_bytes(data)
+    store = staging.ObjectStore(staging.ObsSettings(endpoint=s3_server.url, bucket=BUCKET, region=s3_server.region,
+                                                    credentials=Credentials(s3_server.access_key,
+                                                                            s3_server.secret_key)), workers=2)
+    key = f"{prefix}three-parts.raw"
+    staged = staging.upload(store, key, lambda: content.open_source({"kind": "file", "location": str(path)}),
+                            algorithms=("sha256", "md5"), reuse_size=None, progress_label="three parts")
+    assert staged.hashes is not None and staged.upload_id is not None
+    assert (staged.hashes.hexdigest("sha256"), staged.hashes.hexdigest("md5"), staged.hashes.size) == \
+        (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
+    assert [number for number, _ in staged.parts] == [1, 2, 3] and staged.sent == len(data)
+    store.complete(key, staged.upload_id, staged.parts)
+    assert s3_server.client().get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
+    store.delete(key)
+    store.close()
+
+
 # --- runs that were killed -----------------------------------------------------------------------
 
 CHILD = """
@@ -422,7 +480,7 @@ def test_a_file_that_changes_before_it_is_staged_is_not_registered(obs_emu: Emul
         handle.write(b"\xff" if handle.read(1) != b"\xff" else b"\x00")
     with pytest.raises(SourceChanged) as raised:
         provider.p.create(inputs)
-    assert str(raised.value.found).startswith("md5:")
+    assert raised.value.found == hashlib.sha256(disk.read_bytes()).hexdigest(), "the SHA-256 of the bytes staged"
     assert staged_leftovers(s3_server, raised.value.image_id) == ([], []), "the upload was aborted"
     assert not [body for _, url, body in provider.transport.sent if url.endswith("/upload")], "nothing registered"
     (image,) = live_images(obs_emu)

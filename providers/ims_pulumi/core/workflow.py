@@ -470,9 +470,8 @@ def _stage_and_register(api: ImsClient, image: dict[str, Any], source: Mapping[s
     bucket = store.settings.bucket
     key = transfer.staged_key(image_id, dict(source), str(image.get("disk_format") or profile.default_disk_format))
     declared_algorithm = content.parse_checksum(str(declared))[0] if declared else None
-    # MD5 (what IMS reports) and a declared algorithm only: on a busy machine every hash of every byte
-    # costs staging throughput, and a file's descriptor has its MD5 beside its SHA-256 (the same bytes)
-    algorithms = tuple(dict.fromkeys(("md5", *profile.reported_hashes, *filter(None, [declared_algorithm]))))
+    # one digest of every byte where one suffices: on a busy machine each costs staging throughput
+    algorithms = staging.digests_to_hash(source, profile.reported_hashes, declared_algorithm)
     reuse = int(source["size"]) if source.get("kind") == "file" and source.get("sha256") and \
         isinstance(source.get("size"), (int, float)) else None
     label = f"image {image.get('name', '')!r} ({image_id}): staging in obs://{bucket}/{key}"
@@ -481,20 +480,27 @@ def _stage_and_register(api: ImsClient, image: dict[str, Any], source: Mapping[s
                                 reuse_size=reuse, progress_label=label)
     except SourceError as exc:
         raise SourceError(f"staging for image {image_id}: {exc} (the unfinished upload was aborted)") from None
+    sent = staged.hashes
     if staged.hashes is not None and staged.upload_id is not None:
-        sent = staged.hashes
+        hashed = staged.hashes
         problem: ImsError | None = None
-        if declared:
+        if source.get("kind") == "file" and source.get("sha256"):
+            # other bytes than the descriptor's (whose MD5 and SHA-256 are of the same bytes): the file changed
+            for algorithm in ("sha256", "md5"):
+                if algorithm in hashed.algorithms and source.get(algorithm) \
+                        and hashed.hexdigest(algorithm) != source[algorithm]:
+                    found = hashed.hexdigest(algorithm)
+                    problem = SourceChanged(image_id=image_id, location=source.get("location"),
+                                            expected=str(source["sha256"]),
+                                            found=found if algorithm == "sha256" else f"md5:{found}")
+                    break
+        sent = staging.sent_digests(source, hashed)  # a described file's MD5 is its descriptor's
+        if problem is None and declared:
             algorithm, want = content.parse_checksum(str(declared))
             if sent.hexdigest(algorithm) != want:
                 problem = ChecksumMismatch(image_id=image_id, algorithm=algorithm, expected=want,
                                            found=sent.hexdigest(algorithm), stage="upload",
                                            location=source.get("location"), deleted=fresh)
-        if problem is None and source.get("kind") == "file" and source.get("md5") and source.get("sha256") \
-                and source["md5"] != sent.hexdigest("md5"):
-            # other bytes than the descriptor's (whose MD5 and SHA-256 are of the same bytes): the file changed
-            problem = SourceChanged(image_id=image_id, location=source.get("location"), expected=str(source["sha256"]),
-                                    found=f"md5:{sent.hexdigest('md5')}")
         if problem is not None:
             # never complete an object with other bytes than the key names: nothing is registered
             store.abort(key, staged.upload_id)
@@ -511,7 +517,7 @@ def _stage_and_register(api: ImsClient, image: dict[str, Any], source: Mapping[s
     # The registration is over: the object has served (a registration still running when the wait ran
     # out keeps it; the next run waits for that registration and deletes it then).
     _clean_staged(obs, image_id)
-    return _verified(api, after, source, declared, staged.hashes, fresh)
+    return _verified(api, after, source, declared, sent, fresh)
 
 
 def _register_object(api: ImsClient, image: dict[str, Any], source: Mapping[str, Any], declared: Any,
