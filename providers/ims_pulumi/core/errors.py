@@ -395,7 +395,8 @@ class UrlContentMismatch(ContentError):
 class SourceChanged(ContentError):
     """The source's bytes changed between the preview (SHA-256 ``expected``, the resource's identity)
     and the upload (SHA-256 ``found`` of what was sent): the image holds the uploaded bytes. A staged
-    upload hashes MD5 only (its ``found`` is ``md5:<hex>``), and is aborted: nothing is registered."""
+    upload is checked by SHA-256 too where the preview described the file (else by MD5: its ``found``
+    is ``md5:<hex>``), and is aborted: nothing is registered."""
 
     def __init__(self, *, image_id: str, location: Any, expected: str, found: str) -> None:
         self.location = location
