@@ -105,7 +105,15 @@ resources:
       minDisk: 1
       source: {source}
       checksum: {checksum}
+  local:
+    type: ims:index:ImageMetadata
+    properties:
+      name: local-2026.12
+      diskFormat: raw
+      source: disk.raw
 outputs:
+  localSize: ${{local.size}}
+  localSource: ${{local.source}}
   id: ${{image.id}}
   status: ${{image.status}}
   size: ${{image.size}}
@@ -118,7 +126,8 @@ def test_an_obs_object_is_registered_from_a_yaml_program_through_the_plugin(
     tmp_path: Path, obs_emu: Emulator, s3_server: S3Server, pulumi_cli: None
 ) -> None:
     """``source: obs://bucket/key`` as a string (the engine refuses an asset of that scheme): registered
-    where it is, nothing transferred, no change on the next preview, and destroy leaves the object."""
+    where it is, nothing transferred, no change on the next preview, and destroy leaves the object. A
+    path as a string (relative to the project, as in Python) is uploaded natively."""
     data = QCOW2_HEAD + os.urandom(2 * MIB)
     key = f"t-yaml-{os.urandom(4).hex()}/disk.qcow2"
     put_object(s3_server, key, data)
@@ -128,17 +137,20 @@ def test_an_obs_object_is_registered_from_a_yaml_program_through_the_plugin(
     project = PulumiProject.create(tmp_path, "", name="obsyaml", config=config, secrets=secrets,
                                    files={"Pulumi.yaml": program})
     (project.dir / "__main__.py").unlink()
+    (project.dir / "disk.raw").write_bytes(os.urandom(1024 * 512))
     use_plugin_on_path(project, tmp_path)
 
     project.up()
     out = project.outputs()
     assert (out["status"], out["size"], out["checksum"]) == ("active", len(data), f"md5:{md5}")
     assert out["source"]["kind"] == "obs" and out["source"]["location"] == f"obs://{BUCKET}/{key}"
-    (image,) = live_images(obs_emu)
+    (image,) = [i for i in live_images(obs_emu) if i["name"] == "registered-2026.12"]
     assert image["id"] == out["id"] and image["checksum"] == md5, "IMS read the object's bytes"
+    assert out["localSize"] == 1024 * 512
+    assert out["localSource"]["kind"] == "file" and out["localSource"]["location"] == str(project.dir / "disk.raw")
     requests = obs_emu.stats()["requests"]
-    assert requests["PUT /v1/cloudimages/{id}/upload"] == 1, "registered once"
-    assert not any(route.startswith("PUT /v2/images/{id}/file") for route in requests), "no native upload"
+    assert requests["PUT /v1/cloudimages/{id}/upload"] == 1, "the object registered once"
+    assert requests["PUT /v2/images/{id}/file"] == 1, "the local file uploaded natively, the object not"
 
     project.preview("--expect-no-changes")
     project.destroy()
