@@ -260,3 +260,17 @@ def test_the_background_hasher_sees_every_chunk_in_order() -> None:
     assert hashes.size == len(joined)
     assert hashes.hexdigest("sha256") == hashlib.sha256(joined).hexdigest()
     assert hashes.hexdigest("md5") == hashlib.md5(joined).hexdigest()
+
+
+@pytest.mark.parametrize(("size", "reason"), [
+    (0, "an empty file"),
+    (content.CHUNK + 3, "a small file: both digests on one thread"),
+    (content.PARALLEL_HASH_BYTES - 1, "just below the threshold"),
+    (content.PARALLEL_HASH_BYTES, "at the threshold: the MD5 on a thread of its own"),
+    (content.PARALLEL_HASH_BYTES + 3 * content.CHUNK + 7, "above it, with a partial last chunk"),
+])
+def test_file_digests_are_the_bytes_digests_on_one_thread_or_two(tmp_path: Path, size: int, reason: str) -> None:
+    data = os.urandom(size)
+    got = content.file_digests(write(tmp_path / "f.img", data), cache=tmp_path / "fresh-cache")
+    assert got == {"size": size, "sha256": hashlib.sha256(data).hexdigest(),
+                   "md5": hashlib.md5(data, usedforsecurity=False).hexdigest()}, reason
