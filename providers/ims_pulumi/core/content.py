@@ -253,11 +253,14 @@ class Hasher:
         self._pending: deque[Future[None]] = deque()
         self._ahead = ahead
 
-    def feed(self, chunk: bytes) -> None:
-        """Hash ``chunk`` after the ones fed before it (one worker keeps the order)."""
-        self._pending.append(self._pool.submit(self.hashes.update, chunk))
+    def feed(self, chunk: bytes | bytearray) -> Future[None]:
+        """Hash ``chunk`` after the ones fed before it (one worker keeps the order); done when it is
+        hashed (a caller that reuses the buffer waits for it)."""
+        hashed = self._pool.submit(self.hashes.update, chunk)
+        self._pending.append(hashed)
         while len(self._pending) > self._ahead:
             self._pending.popleft().result()
+        return hashed
 
     def finish(self) -> Hashes:
         """Wait for every chunk fed; the digests."""

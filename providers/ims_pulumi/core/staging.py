@@ -452,8 +452,8 @@ def upload(store: ObjectStore, key: str, open_stream: Callable[[], content.Strea
     hashes = content.Hashes(algorithms)
     progress = content.Progress(progress_label, stream.size)
     pool = ThreadPoolExecutor(max_workers=store.workers, thread_name_prefix="ims-obs-part")
-    # one thread: a digest takes the bytes in order
-    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ims-obs-hash")
+    # a part's buffer is free once it is hashed and sent: every buffer may wait for the hasher
+    hasher = content.Hasher(hashes, ahead=store.workers + 1)
     pending: deque[tuple[Future[tuple[int, str, int, bool]], Future[None], bytearray]] = deque()
     done: list[tuple[int, str]] = []
     staged = Staged(key, upload_id, done, None)
@@ -471,7 +471,7 @@ def upload(store: ObjectStore, key: str, open_stream: Callable[[], content.Strea
     try:
         for number, (buffer, length) in enumerate(_parts(stream.chunks, buffers), start=1):
             body: bytearray | bytes = buffer if length == buffers.size else bytes(buffer[:length])
-            hashed = hasher.submit(hashes.update, body)
+            hashed = hasher.feed(body)
             pending.append((pool.submit(_send, store, key, upload_id, number, body, have.get(number)), hashed, buffer))
             while len(pending) > store.workers:
                 settle()
@@ -479,16 +479,15 @@ def upload(store: ObjectStore, key: str, open_stream: Callable[[], content.Strea
             settle()
         progress.finish()
     except BaseException as exc:
-        for future, hashed, _ in pending:
+        for future, _, _ in pending:
             future.cancel()
-            hashed.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         if isinstance(exc, SourceError):
             store.abort(key, upload_id)
         raise
     finally:
         pool.shutdown(wait=True)
-        hasher.shutdown(wait=True)
+        hasher.finish()  # the parts already fed are hashed (a few MiB at most), then the thread ends
         stream.close()
     staged.hashes = hashes
     done.sort()
